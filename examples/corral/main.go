@@ -1,0 +1,53 @@
+// Command corral runs a command in a Corral sandbox, in the manner of
+// bubblewrap or nsjail, and shows what the library does.
+//
+//	corral run [flags] -- COMMAND [ARG...]
+//	corral check
+//
+// Exit status: the command's own; 128+N when a signal N killed it; 125 when
+// the sandbox could not be set up (bad flags included); 126 when the command
+// cannot be executed; 127 when it is not found.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/corral-dev/corral/sandbox"
+)
+
+const usage = `usage:
+  corral run [flags] -- COMMAND [ARG...]   run COMMAND in a new sandbox
+  corral check                             print what this host supports
+
+run 'corral run -h' for the flags
+`
+
+func main() {
+	sandbox.Main()
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(exitSetup)
+	}
+	switch os.Args[1] {
+	case "run":
+		os.Exit(run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "check":
+		os.Exit(check(os.Stdout))
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "corral: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(exitSetup)
+	}
+}
+
+func check(w *os.File) int {
+	r := sandbox.Check()
+	fmt.Fprintln(w, r.String())
+	if err := r.Err(); err != nil {
+		fmt.Fprintln(os.Stderr, "corral:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/corral-dev/corral/sandbox"
+)
+
+// Exit statuses of corral itself, as docker run has them.
+const (
+	exitSetup    = 125 // the sandbox could not be set up
+	exitNoExec   = 126 // the command cannot be executed
+	exitNotFound = 127 // the command was not found
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// run parses the flags of "corral run", runs the command and returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("corral run", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var ro, rw, tmpfs, env listFlag
+	fl.Var(&ro, "ro", "read-only bind `SRC[:DST]` (repeatable)")
+	fl.Var(&rw, "rw", "read-write bind `SRC[:DST]` (repeatable)")
+	fl.Var(&tmpfs, "tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)")
+	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable)")
+	root := fl.String("root", "", "use `DIR` as the root filesystem")
+	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
+	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
+	network := fl.String("net", "none", "network: none or host")
+	asJSON := fl.Bool("json", false, "print the result as one JSON object on stderr after the command ends")
+	fl.Usage = func() {
+		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitSetup
+	}
+	if fl.NArg() == 0 {
+		fmt.Fprintln(stderr, "corral: no command given; usage: corral run [flags] -- COMMAND [ARG...]")
+		return exitSetup
+	}
+	opts := sandbox.Options{Root: *root, Hostname: *hostname}
+	switch *network {
+	case "none":
+	case "host":
+		opts.Network = sandbox.NetworkHost
+	default:
+		fmt.Fprintf(stderr, "corral: --net %q: want none or host\n", *network)
+		return exitSetup
+	}
+	for _, spec := range ro {
+		src, dst := splitBind(spec)
+		opts.Mounts = append(opts.Mounts, sandbox.Bind(src, dst))
+	}
+	for _, spec := range rw {
+		src, dst := splitBind(spec)
+		opts.Mounts = append(opts.Mounts, sandbox.BindWritable(src, dst))
+	}
+	for _, spec := range tmpfs {
+		dst, size, _ := strings.Cut(spec, ":")
+		n, err := parseSize(size)
+		if err != nil {
+			fmt.Fprintf(stderr, "corral: --tmpfs %q: %v\n", spec, err)
+			return exitSetup
+		}
+		opts.Mounts = append(opts.Mounts, sandbox.Tmpfs(dst, n))
+	}
+
+	cmd := sandbox.Command(fl.Arg(0), fl.Args()[1:]...)
+	cmd.Env, cmd.Dir = env, *chdir
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	p, err := sandbox.New(opts).RunContext(ctx, cmd)
+	if err != nil {
+		fmt.Fprintln(stderr, "corral:", err)
+		switch {
+		case isExec(err) && errors.Is(err, fs.ErrNotExist):
+			return exitNotFound
+		case isExec(err):
+			return exitNoExec
+		}
+		return exitSetup
+	}
+	// Signals to corral go to the command, as they would without a sandbox.
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	go func() {
+		for s := range sigc {
+			p.Signal(s)
+		}
+	}()
+	res, err := p.Wait()
+	signal.Stop(sigc)
+	if err != nil {
+		fmt.Fprintln(stderr, "corral:", err)
+	}
+	if *asJSON {
+		json.NewEncoder(stderr).Encode(map[string]any{
+			"exit_code": res.ExitCode,
+			"signal":    res.SignalName(),
+			"wall_ms":   float64(res.Wall.Microseconds()) / 1000,
+		})
+	}
+	if res.Signal != 0 {
+		return 128 + int(res.Signal)
+	}
+	return res.ExitCode
+}
+
+func isExec(err error) bool {
+	var se *sandbox.SetupError
+	return errors.As(err, &se) && se.Step == "exec"
+}
+
+// splitBind splits SRC[:DST]; DST defaults to SRC.
+func splitBind(spec string) (src, dst string) {
+	src, dst, ok := strings.Cut(spec, ":")
+	if !ok {
+		dst = src
+	}
+	return src, dst
+}
+
+// parseSize parses a size such as 4096, 64K, 16M or 1G ("" is 0, the default).
+func parseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1 << 10
+	case "M":
+		mult = 1 << 20
+	case "G":
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q: want a number of bytes with an optional K, M or G suffix", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,129 @@
+// Package protocol is the one exchange between the host and the sandbox's
+// init process (pid 1). It runs over a single unix stream socket that the
+// host passes to the re-executed child; each message is one JSON object.
+//
+//	host (sandbox.Run)                         sandbox init (sandbox.Main)
+//	------------------                         ---------------------------
+//	Spec{Version, Mounts, Command, ...}  --->  builds namespaces' contents,
+//	                                           pivots, drops privileges,
+//	                                           starts the command
+//	                                     <---  Started{Pid} or
+//	                                           Failed{Step, Path, Errno, Message}
+//	Signal{Signal}  (any number)         --->  forwarded to the command
+//	                                     <---  Exited{Status, Usage}
+//	close / host death (EOF)             --->  init exits; the kernel kills
+//	                                           everything left in the sandbox
+//
+// EOF from the init before Started or Failed means it died during set-up.
+// There is no other channel: no environment variables beyond the marker
+// that tells the re-executed binary which fd to read.
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/corral-dev/corral/isolate"
+)
+
+// Version is the protocol version. The host and the child are the same
+// binary, so a mismatch means the binary was replaced while it ran.
+const Version = 1
+
+// EnvMarker is the environment variable that tells a re-executed binary it is
+// a sandbox init; its value is the number of the protocol fd.
+const EnvMarker = "_CORRAL_INIT_FD"
+
+// EnvProbe tells a re-executed binary to exit 0 at once; Check uses it to
+// probe that namespaces can be created.
+const EnvProbe = "_CORRAL_PROBE"
+
+// Spec is everything the init needs to build the sandbox and start the command.
+type Spec struct {
+	Version  int
+	Hostname string
+	Loopback bool // bring up lo (new network namespace)
+	Root     isolate.Root
+	Mounts   []isolate.Mount
+	Command  Command
+}
+
+// Command is the program to run inside the sandbox.
+type Command struct {
+	Path       string
+	Args       []string
+	Env        []string
+	Dir        string
+	ExtraFiles int // fds 3..3+ExtraFiles-1 are passed to the command
+}
+
+// Message is one message on the wire. Exactly one field is set.
+type Message struct {
+	Spec    *Spec    `json:",omitempty"`
+	Started *Started `json:",omitempty"`
+	Failed  *Failed  `json:",omitempty"`
+	Signal  *Signal  `json:",omitempty"`
+	Exited  *Exited  `json:",omitempty"`
+}
+
+// Started says the command is running; Pid is its pid inside the sandbox.
+type Started struct{ Pid int }
+
+// Failed reports a set-up step that failed.
+type Failed struct {
+	Step    string
+	Path    string
+	Errno   int
+	Message string
+}
+
+// Signal asks the init to send a signal to the command.
+type Signal struct{ Signal int }
+
+// Exited reports how the command ended.
+type Exited struct {
+	ExitCode   int   // -1 if killed by a signal
+	Signal     int   // the signal that killed it, or 0
+	UserUsec   int64 // user CPU time of the command and its reaped children
+	SystemUsec int64
+	MaxRSS     int64 // bytes
+}
+
+// Conn reads and writes messages.
+type Conn struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+// NewConn returns a Conn over rw.
+func NewConn(rw io.ReadWriter) *Conn {
+	return &Conn{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
+}
+
+// Send writes one message.
+func (c *Conn) Send(m Message) error { return c.enc.Encode(m) }
+
+// Recv reads one message. It returns io.EOF when the peer closed cleanly.
+func (c *Conn) Recv() (Message, error) {
+	var m Message
+	if err := c.dec.Decode(&m); err != nil {
+		if err == io.EOF {
+			return m, err
+		}
+		return m, fmt.Errorf("protocol: %w", err)
+	}
+	n := 0
+	for _, set := range []bool{m.Spec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return m, fmt.Errorf("protocol: message with %d parts, want 1", n)
+	}
+	if m.Spec != nil && m.Spec.Version != Version {
+		return m, fmt.Errorf("protocol: spec version %d, want %d (was the binary replaced while running?)", m.Spec.Version, Version)
+	}
+	return m, nil
+}

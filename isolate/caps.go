@@ -1,0 +1,46 @@
+package isolate
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// secure bits that keep a uid-0 process from regaining capabilities on exec,
+// each locked so the command cannot undo it.
+const securebits = 1<<0 | 1<<1 | // SECBIT_NOROOT, _LOCKED
+	1<<2 | 1<<3 | // SECBIT_NO_SETUID_FIXUP, _LOCKED
+	1<<5 | // SECBIT_KEEP_CAPS_LOCKED
+	1<<6 | 1<<7 // SECBIT_NO_CAP_AMBIENT_RAISE, _LOCKED
+
+// DropPrivileges empties every capability set (bounding, ambient,
+// inheritable, permitted, effective), locks the secure bits so that exec as
+// uid 0 grants nothing, sets no_new_privs and makes the process not
+// dumpable (so the command cannot ptrace it or open its /proc files).
+//
+// Capabilities and no_new_privs belong to a thread: call it on a thread
+// locked with runtime.LockOSThread and start the command from that thread.
+func DropPrivileges() error {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return stepErr("drop privileges", "dumpable", err)
+	}
+	for c := 0; ; c++ {
+		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
+		if err == unix.EINVAL {
+			break // past the last capability this kernel knows
+		}
+		if err != nil {
+			return stepErr("drop privileges", "bounding set", err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return stepErr("drop privileges", "ambient set", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, securebits, 0, 0, 0); err != nil {
+		return stepErr("drop privileges", "securebits", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return stepErr("drop privileges", "capset", err)
+	}
+	return stepErr("drop privileges", "no_new_privs", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+}

@@ -1,0 +1,266 @@
+package isolate
+
+import (
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind says what a Mount entry puts at its Target.
+type Kind string
+
+// The kinds of Mount entries.
+const (
+	Bind    Kind = "bind"    // the host path Source, recursively bound
+	Device  Kind = "device"  // a host device node Source, bound without nodev
+	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode
+	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
+	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666)
+	Rebind  Kind = "rebind"  // Target bound onto itself read-only (e.g. /proc/sys)
+	Mask    Kind = "mask"    // Target hidden: /dev/null over a file, an empty read-only tmpfs over a directory
+	Symlink Kind = "symlink" // Target made a symlink to Data
+	File    Kind = "file"    // Target made a regular file holding Data, with Mode
+)
+
+// Mount is one entry of the sandbox's filesystem. Entries are applied in order;
+// an entry whose Target lies beneath an earlier entry's Target is created inside
+// that mount.
+type Mount struct {
+	Kind     Kind
+	Source   string // host path, for Bind and Device
+	Target   string // absolute path inside the sandbox
+	ReadOnly bool
+	Optional bool   // skip the entry when Source (or, for Mask and Rebind, Target) does not exist
+	Size     int64  // tmpfs size in bytes; 0 means the kernel's default
+	Mode     uint32 // tmpfs root directory mode, or File mode
+	Data     string // Symlink target, or File contents
+}
+
+// Root is the sandbox's root filesystem.
+type Root struct {
+	// Dir is a host directory to use as the root, bound read-only.
+	// Missing mountpoints are created in it first. Empty means a fresh tmpfs,
+	// made read-only once it is populated.
+	Dir string
+}
+
+func (m Mount) isMount() bool { return m.Kind != Symlink && m.Kind != File }
+
+// needsSource reports whether the entry is backed by a tree opened by OpenSources.
+func (m Mount) needsSource() bool { return m.Kind == Bind || m.Kind == Device || m.Kind == Mask }
+
+// Sources holds the bind sources opened ahead of BuildRoot as detached mount
+// trees, so that mounting over their host paths cannot change what is bound.
+type Sources struct {
+	root int
+	fds  []int // -1 where an optional source was missing or none is needed
+}
+
+// OpenSources opens root.Dir and every Bind, Device and Mask source as a
+// detached mount tree (open_tree with OPEN_TREE_CLONE). It must run in the
+// sandbox's mount namespace, before anything is mounted over the sources.
+func OpenSources(root Root, mounts []Mount) (*Sources, error) {
+	s := &Sources{root: -1, fds: make([]int, len(mounts))}
+	for i := range s.fds {
+		s.fds[i] = -1
+	}
+	if root.Dir != "" {
+		fd, err := openTree(unix.AT_FDCWD, root.Dir)
+		if err != nil {
+			return nil, stepErr("root", root.Dir, err)
+		}
+		s.root = fd
+	}
+	for i, m := range mounts {
+		if !m.needsSource() {
+			continue
+		}
+		src := m.Source
+		if m.Kind == Mask {
+			src = "/dev/null"
+		}
+		fd, err := openTree(unix.AT_FDCWD, src)
+		if err == unix.ENOENT && m.Optional {
+			continue
+		}
+		if err != nil {
+			s.Close()
+			return nil, stepErr(string(m.Kind), src, err)
+		}
+		s.fds[i] = fd
+	}
+	return s, nil
+}
+
+// Close closes the trees that were not used.
+func (s *Sources) Close() {
+	if s.root >= 0 {
+		unix.Close(s.root)
+		s.root = -1
+	}
+	for i, fd := range s.fds {
+		if fd >= 0 {
+			unix.Close(fd)
+			s.fds[i] = -1
+		}
+	}
+}
+
+// BuildRoot mounts the root at staging (a directory of the current mount
+// namespace, e.g. /tmp) and applies mounts beneath it. The root itself is
+// made read-only (and nosuid, nodev) before the mounts are attached, so
+// only the mounts are writable. Run PivotRoot(staging) next.
+func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
+	defer src.Close()
+	if src.root >= 0 {
+		fd := src.root
+		src.root = -1
+		if err := moveMount(fd, unix.AT_FDCWD, staging); err != nil {
+			return stepErr("root", root.Dir, err)
+		}
+	} else if err := mountTmpfs(unix.AT_FDCWD, staging, 0, 0o755, false); err != nil {
+		return stepErr("tmpfs", "/", err)
+	}
+	rootfd, err := unix.Open(staging, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return stepErr("root", staging, err)
+	}
+	defer unix.Close(rootfd)
+
+	skip := make([]bool, len(mounts))
+	for i, m := range mounts {
+		skip[i] = m.needsSource() && src.fds[i] < 0
+	}
+	nested := func(i int) bool {
+		for j, o := range mounts {
+			if j != i && !skip[j] && o.isMount() && under(mounts[i].Target, o.Target) {
+				return true
+			}
+		}
+		return false
+	}
+	// Phase 1: everything that lives directly in the root: mountpoints and files.
+	for i, m := range mounts {
+		if skip[i] || nested(i) || m.Kind == Mask || m.Kind == Rebind {
+			continue
+		}
+		if err := prepare(rootfd, m, src.fds[i]); err != nil {
+			return err
+		}
+	}
+	// Phase 2: the root itself becomes read-only.
+	if err := setAttr(rootfd, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
+		return stepErr("remount read-only", "/", err)
+	}
+	// Phase 3: attach the mounts in order; entries nested in them are created as we go.
+	for i, m := range mounts {
+		if skip[i] {
+			continue
+		}
+		if !m.isMount() {
+			if nested(i) {
+				if err := prepare(rootfd, m, -1); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		fd := src.fds[i]
+		src.fds[i] = -1 // attach owns it now
+		if err := attach(rootfd, m, fd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// under reports whether p is strictly beneath dir.
+func under(p, dir string) bool {
+	if dir == "/" {
+		return p != "/"
+	}
+	return strings.HasPrefix(p, dir+"/")
+}
+
+// prepare creates a mountpoint, file or symlink in the root.
+func prepare(rootfd int, m Mount, srcfd int) error {
+	switch m.Kind {
+	case Symlink:
+		dir, err := mkdirAllIn(rootfd, path.Dir(m.Target))
+		if err != nil {
+			return stepErr("mkdir", path.Dir(m.Target), err)
+		}
+		defer unix.Close(dir)
+		return stepErr("symlink", m.Target, unix.Symlinkat(m.Data, dir, path.Base(m.Target)))
+	case File:
+		return stepErr("write", m.Target, writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode))
+	}
+	fd, err := ensureTarget(rootfd, m.Target, m, srcfd)
+	if err != nil {
+		return stepErr("mountpoint", m.Target, err)
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// attach mounts one entry at its target.
+func attach(rootfd int, m Mount, srcfd int) error {
+	var tfd int
+	var err error
+	if m.Kind == Mask || m.Kind == Rebind {
+		tfd, err = resolveIn(rootfd, m.Target)
+		if err == unix.ENOENT && m.Optional {
+			if srcfd >= 0 {
+				unix.Close(srcfd)
+			}
+			return nil
+		}
+	} else {
+		tfd, err = ensureTarget(rootfd, m.Target, m, srcfd)
+	}
+	if err != nil {
+		if srcfd >= 0 {
+			unix.Close(srcfd)
+		}
+		return stepErr("mountpoint", m.Target, err)
+	}
+	defer unix.Close(tfd)
+	step := string(m.Kind)
+	switch m.Kind {
+	case Bind, Device:
+		attrs := uint64(unix.MOUNT_ATTR_NOSUID)
+		if m.Kind == Bind {
+			attrs |= unix.MOUNT_ATTR_NODEV
+		}
+		if m.ReadOnly {
+			attrs |= unix.MOUNT_ATTR_RDONLY
+		}
+		return stepErr(step, m.Target, graft(srcfd, attrs, tfd))
+	case Tmpfs:
+		return stepErr(step, m.Target, mountTmpfs(tfd, "", m.Size, m.Mode, m.ReadOnly))
+	case Proc:
+		return stepErr(step, m.Target, mountFS(tfd, "proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC))
+	case Devpts:
+		opts := [][2]string{{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}}
+		return stepErr(step, m.Target, mountFS(tfd, "devpts", opts, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC))
+	case Rebind:
+		tree, err := unix.OpenTree(tfd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+		if err != nil {
+			return stepErr(step, m.Target, err)
+		}
+		return stepErr(step, m.Target, graft(tree, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, tfd))
+	case Mask:
+		var st unix.Stat_t
+		if err := unix.Fstat(tfd, &st); err != nil {
+			unix.Close(srcfd)
+			return stepErr(step, m.Target, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			unix.Close(srcfd)
+			return stepErr(step, m.Target, mountTmpfs(tfd, "", 4096, 0o555, true))
+		}
+		return stepErr(step, m.Target, graft(srcfd, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, tfd))
+	}
+	return stepErr(step, m.Target, unix.EINVAL)
+}

@@ -1,0 +1,162 @@
+package sandbox
+
+// The child side: this runs as pid 1 of the new namespaces, in the
+// re-executed binary, before the program's own main.
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"syscall"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
+)
+
+// forwarded are the signals the init passes on to the command.
+var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM, syscall.SIGCONT}
+
+// runInit sets the sandbox up, runs the command and returns the init's exit code.
+func runInit(fdText string) int {
+	// Privileges are dropped on this thread and the command forked from it.
+	runtime.LockOSThread()
+	os.Unsetenv(protocol.EnvMarker)
+	fd, err := strconv.Atoi(fdText)
+	if err != nil || fd < 3 {
+		return 125
+	}
+	// Nothing but the command's own fds may survive into it: mark every fd
+	// from ours upwards close-on-exec, whoever opened it.
+	unix.CloseRange(uint(fd), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	sock := os.NewFile(uintptr(fd), "corral-init")
+	conn := protocol.NewConn(sock)
+	m, err := conn.Recv()
+	if err != nil || m.Spec == nil {
+		return 125
+	}
+	spec := m.Spec
+	pid, err := setup(spec)
+	if err != nil {
+		conn.Send(protocol.Message{Failed: failure(err)})
+		return 125
+	}
+	conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
+
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwarded...)
+	go func() {
+		for s := range sigc {
+			unix.Kill(-pid, s.(syscall.Signal))
+		}
+	}()
+	go func() {
+		for {
+			m, err := conn.Recv()
+			if err != nil {
+				// The host is gone: end the sandbox. Exiting pid 1 makes the
+				// kernel kill everything left in the namespace.
+				os.Exit(125)
+			}
+			if m.Signal != nil {
+				unix.Kill(-pid, syscall.Signal(m.Signal.Signal))
+			}
+		}
+	}()
+	ex := reap(pid)
+	conn.Send(protocol.Message{Exited: ex})
+	if ex.Signal != 0 {
+		return 128 + ex.Signal
+	}
+	return ex.ExitCode
+}
+
+// setup builds the sandbox and starts the command; it returns the command's pid.
+func setup(spec *protocol.Spec) (int, error) {
+	if err := isolate.MakePrivate(); err != nil {
+		return 0, err
+	}
+	src, err := isolate.OpenSources(spec.Root, spec.Mounts)
+	if err != nil {
+		return 0, err
+	}
+	staging := "/tmp"
+	if _, err := os.Stat(staging); err != nil {
+		staging = "/proc" // everything is opened already; any directory will do
+	}
+	if err := isolate.BuildRoot(staging, spec.Root, spec.Mounts, src); err != nil {
+		return 0, err
+	}
+	if err := isolate.PivotRoot(staging); err != nil {
+		return 0, err
+	}
+	if err := isolate.SetHostname(spec.Hostname); err != nil {
+		return 0, err
+	}
+	if spec.Loopback {
+		if err := isolate.LoopbackUp(); err != nil {
+			return 0, err
+		}
+	}
+	c := spec.Command
+	path, err := isolate.LookPath(c.Path, c.Env)
+	if err != nil {
+		return 0, err
+	}
+	if err := isolate.DropPrivileges(); err != nil {
+		return 0, err
+	}
+	files := make([]uintptr, 3+c.ExtraFiles)
+	for i := range files {
+		files[i] = uintptr(i)
+	}
+	return isolate.Start(path, c.Args, c.Env, c.Dir, files)
+}
+
+// reap waits for every child (orphans are re-parented to us) until the
+// command itself exits, and reports how it ended.
+func reap(pid int) *protocol.Exited {
+	for {
+		var ws unix.WaitStatus
+		var ru unix.Rusage
+		got, err := unix.Wait4(-1, &ws, 0, &ru)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &protocol.Exited{ExitCode: -1, Signal: int(unix.SIGKILL)}
+		}
+		if got != pid {
+			continue
+		}
+		ex := &protocol.Exited{
+			ExitCode:   ws.ExitStatus(),
+			UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
+			SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
+			MaxRSS:     ru.Maxrss * 1024,
+		}
+		if ws.Signaled() {
+			ex.ExitCode, ex.Signal = -1, int(ws.Signal())
+		}
+		return ex
+	}
+}
+
+// failure turns a set-up error into its wire form.
+func failure(err error) *protocol.Failed {
+	f := &protocol.Failed{Step: "setup", Message: err.Error()}
+	var ie *isolate.Error
+	if errors.As(err, &ie) {
+		f.Step, f.Path, f.Message = ie.Step, ie.Path, ""
+		var errno syscall.Errno
+		if errors.As(ie.Err, &errno) {
+			f.Errno = int(errno)
+		} else {
+			f.Message = ie.Err.Error()
+		}
+	}
+	return f
+}

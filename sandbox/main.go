@@ -1,0 +1,48 @@
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/corral-dev/corral/internal/protocol"
+)
+
+// mainCalled records that Main ran in this process, so Run can tell a
+// program that forgot it instead of starting a child that would run main.
+var mainCalled bool
+
+// Main must be the first call in the program's main function (and in
+// TestMain for tests): Run re-executes the program's own binary as the
+// sandbox's init, and Main is where that copy takes over. In the normal
+// program Main returns at once; in the sandbox's init it never returns.
+func Main() {
+	mainCalled = true
+	if os.Getenv(protocol.EnvProbe) != "" {
+		os.Exit(0)
+	}
+	if fd := os.Getenv(protocol.EnvMarker); fd != "" {
+		os.Exit(runInit(fd))
+	}
+}
+
+func init() {
+	probeUserns = func() error {
+		if !mainCalled {
+			return nil // cannot re-exec safely; the sysctls have to do
+		}
+		c := &exec.Cmd{
+			Path: "/proc/self/exe",
+			Args: []string{"corral-probe"},
+			Env:  []string{protocol.EnvProbe + "=1"},
+			SysProcAttr: &syscall.SysProcAttr{
+				Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+					syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
+				UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+				GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+				Pdeathsig:   syscall.SIGKILL,
+			},
+		}
+		return c.Run()
+	}
+}

@@ -1,0 +1,88 @@
+package sandbox
+
+import "strconv"
+
+// Options describes a sandbox. The zero value is the strict default: a fresh
+// root with the host's system directories read-only, no network but
+// loopback, hostname "corral", a 64 MiB /tmp and a 64 MiB writable /work,
+// where the command starts.
+type Options struct {
+	// Root is a host directory to use as the root filesystem (an unpacked
+	// image, say), bound read-only. Empty means a fresh tmpfs holding
+	// read-only binds of the host's /usr, /bin, /lib* and /sbin and a
+	// minimal /etc. Mountpoints that Root lacks are created in it.
+	Root string
+
+	// Mounts are applied in order after the defaults. A mount whose
+	// Destination is that of a default mount (/tmp, /work, /usr, ...)
+	// replaces it.
+	Mounts []Mount
+
+	// Network selects the network namespace. The default, NetworkNone, is a
+	// new namespace with only loopback, up.
+	Network Network
+
+	// Hostname is the sandbox's host name; empty means "corral".
+	Hostname string
+}
+
+// Network is the network a sandbox gets.
+type Network int
+
+const (
+	// NetworkNone is a private network namespace with only loopback.
+	NetworkNone Network = iota
+	// NetworkHost shares the host's network namespace.
+	NetworkHost
+)
+
+func (n Network) String() string {
+	switch n {
+	case NetworkNone:
+		return "none"
+	case NetworkHost:
+		return "host"
+	}
+	return "Network(" + strconv.Itoa(int(n)) + ")"
+}
+
+// MountType is the kind of a Mount.
+type MountType int
+
+const (
+	// BindMount makes the host path Source visible at Destination.
+	BindMount MountType = iota
+	// TmpfsMount puts a fresh, writable tmpfs of Size bytes at Destination.
+	TmpfsMount
+)
+
+func (t MountType) String() string {
+	switch t {
+	case BindMount:
+		return "bind"
+	case TmpfsMount:
+		return "tmpfs"
+	}
+	return "MountType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Mount is a filesystem mount inside the sandbox. Bind mounts are read-only
+// unless Writable is set; every mount is nosuid and nodev.
+type Mount struct {
+	Type        MountType
+	Source      string // host path, for BindMount
+	Destination string // absolute path inside the sandbox
+	Writable    bool   // for BindMount: allow writes through to the host
+	Size        int64  // for TmpfsMount: size in bytes; 0 means 64 MiB
+}
+
+// Bind returns a read-only bind mount of the host path src at dst.
+func Bind(src, dst string) Mount { return Mount{Type: BindMount, Source: src, Destination: dst} }
+
+// BindWritable returns a writable bind mount of the host path src at dst.
+func BindWritable(src, dst string) Mount {
+	return Mount{Type: BindMount, Source: src, Destination: dst, Writable: true}
+}
+
+// Tmpfs returns a tmpfs mount of size bytes (0 means 64 MiB) at dst.
+func Tmpfs(dst string, size int64) Mount { return Mount{Type: TmpfsMount, Destination: dst, Size: size} }

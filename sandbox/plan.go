@@ -1,0 +1,119 @@
+package sandbox
+
+import (
+	"os"
+
+	"github.com/corral-dev/corral/isolate"
+)
+
+const (
+	defaultHostname = "corral"
+	defaultTmpSize  = 64 << 20
+	// WorkDir is the writable directory where commands start by default.
+	WorkDir = "/work"
+)
+
+// systemDirs are bound read-only from the host into the default root; a
+// host symlink (merged /usr) is recreated as the same symlink.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}
+
+// etcFiles are the parts of the host's /etc that programs need to run; the
+// rest of /etc (shadow, ssh keys, ...) stays invisible.
+var etcFiles = []string{
+	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+	"/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/protocols", "/etc/services",
+	"/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types",
+}
+
+// procReadOnly and procMasked harden the sandbox's /proc the way container
+// runtimes do: kernel knobs read-only, kernel internals hidden.
+var (
+	procReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
+	procMasked   = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+		"/proc/latency_stats", "/proc/acpi", "/proc/scsi", "/proc/kallsyms"}
+)
+
+// plan turns validated options into the ordered mount entries the sandbox
+// init applies.
+func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(string) (string, error)) []isolate.Mount {
+	var ms []isolate.Mount
+	add := func(m isolate.Mount) { ms = append(ms, m) }
+	hostname := o.Hostname
+	if hostname == "" {
+		hostname = defaultHostname
+	}
+	if o.Root == "" {
+		for _, d := range systemDirs {
+			st, err := lstat(d)
+			switch {
+			case err != nil:
+			case st.Mode()&os.ModeSymlink != 0:
+				if target, err := readlink(d); err == nil {
+					add(isolate.Mount{Kind: isolate.Symlink, Target: d, Data: target})
+				}
+			case st.IsDir():
+				add(isolate.Mount{Kind: isolate.Bind, Source: d, Target: d, ReadOnly: true, Optional: true})
+			}
+		}
+		for _, f := range etcFiles {
+			add(isolate.Mount{Kind: isolate.Bind, Source: f, Target: f, ReadOnly: true, Optional: true})
+		}
+		add(isolate.Mount{Kind: isolate.File, Target: "/etc/passwd", Mode: 0o644,
+			Data: "root:x:0:0:root:" + WorkDir + ":/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"})
+		add(isolate.Mount{Kind: isolate.File, Target: "/etc/group", Mode: 0o644, Data: "root:x:0:\nnogroup:x:65534:\n"})
+		add(isolate.Mount{Kind: isolate.File, Target: "/etc/hostname", Mode: 0o644, Data: hostname + "\n"})
+		add(isolate.Mount{Kind: isolate.File, Target: "/etc/hosts", Mode: 0o644,
+			Data: "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"})
+	}
+	add(isolate.Mount{Kind: isolate.Proc, Target: "/proc"})
+	for _, p := range procReadOnly {
+		add(isolate.Mount{Kind: isolate.Rebind, Target: p, Optional: true})
+	}
+	for _, p := range procMasked {
+		add(isolate.Mount{Kind: isolate.Mask, Target: p, Optional: true})
+	}
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev", Mode: 0o755, Size: 1 << 20})
+	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		add(isolate.Mount{Kind: isolate.Device, Source: "/dev/" + d, Target: "/dev/" + d, Optional: true})
+	}
+	add(isolate.Mount{Kind: isolate.Devpts, Target: "/dev/pts"})
+	add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/ptmx", Data: "pts/ptmx"})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev/shm", Mode: 0o1777, Size: defaultTmpSize})
+	for i, l := range []string{"stdin", "stdout", "stderr"} {
+		add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/" + l, Data: "/proc/self/fd/" + string(rune('0'+i))})
+	}
+	add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/fd", Data: "/proc/self/fd"})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/tmp", Mode: 0o1777, Size: defaultTmpSize})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: WorkDir, Mode: 0o755, Size: defaultTmpSize})
+
+	for _, m := range o.Mounts {
+		e := isolate.Mount{Target: m.Destination}
+		switch m.Type {
+		case BindMount:
+			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable
+		case TmpfsMount:
+			e.Kind, e.Size, e.Mode = isolate.Tmpfs, m.Size, 0o755
+			if e.Size == 0 {
+				e.Size = defaultTmpSize
+			}
+			if m.Destination == "/tmp" {
+				e.Mode = 0o1777
+			}
+		}
+		if i := indexTarget(ms, m.Destination); i >= 0 {
+			ms[i] = e // a user mount replaces the default at the same place
+		} else {
+			ms = append(ms, e)
+		}
+	}
+	return ms
+}
+
+func indexTarget(ms []isolate.Mount, target string) int {
+	for i, m := range ms {
+		if m.Target == target {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,154 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
+)
+
+// Sandbox runs commands, each in a new sandbox built from the same Options.
+// A Sandbox is safe for concurrent use.
+type Sandbox struct {
+	opts   Options
+	mounts []isolate.Mount
+	err    error // from validation; returned by every Run
+}
+
+// New returns a Sandbox for opts. The options are validated here, once; an
+// invalid option makes every Run fail with an *OptionError naming the field.
+func New(opts Options) *Sandbox {
+	opts.Mounts = append([]Mount(nil), opts.Mounts...)
+	s := &Sandbox{opts: opts}
+	if s.err = s.opts.validate(); s.err == nil {
+		s.mounts = s.opts.plan(os.Lstat, os.Readlink)
+	}
+	return s
+}
+
+// Run starts cmd in a new sandbox and returns once the command is running
+// (or could not be started). Use the Process to wait for it.
+func (s *Sandbox) Run(cmd *Cmd) (*Process, error) {
+	return s.RunContext(context.Background(), cmd)
+}
+
+// RunContext is like Run, but cancelling ctx kills the whole sandbox: the
+// command and every process it started.
+func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	if !mainCalled {
+		return nil, ErrMainNotCalled
+	}
+	if err := cmd.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "corral-host")
+	childEnd := os.NewFile(uintptr(fds[1]), "corral-init")
+	defer childEnd.Close()
+
+	init := s.initCmd(cmd, childEnd)
+	start := time.Now()
+	// Pdeathsig fires when the thread that started the child exits, so the
+	// start happens on a locked thread; Go keeps unlocked threads alive.
+	runtime.LockOSThread()
+	err = init.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		hostEnd.Close()
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EACCES) {
+			return nil, usernsError(err)
+		}
+		return nil, fmt.Errorf("sandbox: start init: %w", err)
+	}
+	childEnd.Close()
+	p := newProcess(init, hostEnd, start)
+	if err := p.handshake(s.spec(cmd)); err != nil {
+		return nil, err
+	}
+	p.watch(ctx)
+	return p, nil
+}
+
+// initCmd is the re-execution of this binary that becomes the sandbox's pid 1.
+func (s *Sandbox) initCmd(cmd *Cmd, childEnd *os.File) *exec.Cmd {
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	if s.opts.Network == NetworkNone {
+		flags |= unix.CLONE_NEWNET
+	}
+	extra := append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], childEnd)
+	return &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"corral-init"},
+		Env:        []string{protocol.EnvMarker + "=" + strconv.Itoa(2+len(extra))},
+		Stdin:      cmd.Stdin,
+		Stdout:     cmd.Stdout,
+		Stderr:     cmd.Stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 uintptr(flags),
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+			GidMappingsEnableSetgroups: false,
+			Pdeathsig:                  syscall.SIGKILL,
+			Setsid:                     true,
+		},
+	}
+}
+
+// spec is what the init needs to know.
+func (s *Sandbox) spec(cmd *Cmd) *protocol.Spec {
+	args := cmd.Args
+	if len(args) == 0 {
+		args = []string{cmd.Path}
+	}
+	env := append([]string(nil), cmd.Env...)
+	if !hasKey(env, "PATH") {
+		env = append(env, "PATH="+isolate.DefaultPath)
+	}
+	dir := cmd.Dir
+	if dir == "" {
+		dir = WorkDir
+	}
+	hostname := s.opts.Hostname
+	if hostname == "" {
+		hostname = defaultHostname
+	}
+	return &protocol.Spec{
+		Version:  protocol.Version,
+		Hostname: hostname,
+		Loopback: s.opts.Network == NetworkNone,
+		Root:     isolate.Root{Dir: s.opts.Root},
+		Mounts:   s.mounts,
+		Command: protocol.Command{
+			Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles),
+		},
+	}
+}
+
+func hasKey(env []string, key string) bool {
+	for _, kv := range env {
+		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
+			return true
+		}
+	}
+	return false
+}

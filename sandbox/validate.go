@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+)
+
+// validate checks the options before anything is created. Every error
+// names the field and says what to do instead.
+func (o *Options) validate() error {
+	if o.Root != "" {
+		if !path.IsAbs(o.Root) {
+			return &OptionError{"Options.Root", o.Root, "must be an absolute host path"}
+		}
+		st, err := os.Stat(o.Root)
+		if err != nil {
+			return &OptionError{"Options.Root", o.Root, "cannot be used: " + err.Error()}
+		}
+		if !st.IsDir() {
+			return &OptionError{"Options.Root", o.Root, "must be a directory"}
+		}
+	}
+	if o.Network != NetworkNone && o.Network != NetworkHost {
+		return &OptionError{"Options.Network", o.Network, "must be NetworkNone or NetworkHost"}
+	}
+	if o.Hostname != "" {
+		if err := checkHostname(o.Hostname); err != "" {
+			return &OptionError{"Options.Hostname", o.Hostname, err}
+		}
+	}
+	seen := map[string]int{}
+	for i, m := range o.Mounts {
+		field := fmt.Sprintf("Options.Mounts[%d]", i)
+		if err := m.validate(field); err != nil {
+			return err
+		}
+		if j, dup := seen[m.Destination]; dup {
+			return &OptionError{field + ".Destination", m.Destination, fmt.Sprintf("already used by Options.Mounts[%d]; mount each destination once", j)}
+		}
+		seen[m.Destination] = i
+	}
+	return nil
+}
+
+func (m *Mount) validate(field string) error {
+	d := m.Destination
+	switch {
+	case d == "" || !path.IsAbs(d):
+		return &OptionError{field + ".Destination", d, "must be an absolute path inside the sandbox"}
+	case path.Clean(d) != d:
+		return &OptionError{field + ".Destination", d, "must be a clean path (no \"..\", \".\", \"//\" or trailing \"/\"); use " + path.Clean(d)}
+	case d == "/":
+		return &OptionError{field + ".Destination", d, "cannot be \"/\"; use Options.Root for a custom root"}
+	case d == "/proc" || strings.HasPrefix(d, "/proc/"):
+		return &OptionError{field + ".Destination", d, "/proc is the sandbox's own and cannot be mounted over"}
+	}
+	switch m.Type {
+	case BindMount:
+		if m.Source == "" || !path.IsAbs(m.Source) {
+			return &OptionError{field + ".Source", m.Source, "must be an absolute host path for a bind mount"}
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return &OptionError{field + ".Source", m.Source, "cannot be bound: " + err.Error()}
+		}
+		if m.Size != 0 {
+			return &OptionError{field + ".Size", m.Size, "applies only to tmpfs mounts; remove it"}
+		}
+	case TmpfsMount:
+		if m.Source != "" {
+			return &OptionError{field + ".Source", m.Source, "must be empty for a tmpfs mount"}
+		}
+		if m.Size < 0 {
+			return &OptionError{field + ".Size", m.Size, "must be zero (64 MiB) or a positive number of bytes"}
+		}
+	default:
+		return &OptionError{field + ".Type", m.Type, "must be BindMount or TmpfsMount"}
+	}
+	return nil
+}
+
+// checkHostname returns why name is not a valid host name, or "".
+func checkHostname(name string) string {
+	if len(name) > 64 {
+		return "must be at most 64 bytes"
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return "may hold only letters, digits, '-' and '.'"
+		}
+	}
+	return ""
+}
+
+// validate checks the command before anything is created.
+func (c *Cmd) validate() error {
+	if c == nil {
+		return &OptionError{"Cmd", nil, "must not be nil; use sandbox.Command"}
+	}
+	if c.Path == "" {
+		return &OptionError{"Cmd.Path", c.Path, "must name the program to run"}
+	}
+	for i, a := range c.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return &OptionError{fmt.Sprintf("Cmd.Args[%d]", i), a, "must not contain a NUL byte"}
+		}
+	}
+	for i, kv := range c.Env {
+		if !strings.Contains(kv, "=") || strings.HasPrefix(kv, "=") || strings.IndexByte(kv, 0) >= 0 {
+			return &OptionError{fmt.Sprintf("Cmd.Env[%d]", i), kv, "must have the form KEY=value"}
+		}
+	}
+	if c.Dir != "" && !path.IsAbs(c.Dir) {
+		return &OptionError{"Cmd.Dir", c.Dir, "must be an absolute path inside the sandbox"}
+	}
+	for i, f := range c.ExtraFiles {
+		if f == nil {
+			return &OptionError{fmt.Sprintf("Cmd.ExtraFiles[%d]", i), nil, "must not be nil"}
+		}
+	}
+	return nil
+}
