@@ -85,4 +85,6 @@ func BindWritable(src, dst string) Mount {
 }
 
 // Tmpfs returns a tmpfs mount of size bytes (0 means 64 MiB) at dst.
-func Tmpfs(dst string, size int64) Mount { return Mount{Type: TmpfsMount, Destination: dst, Size: size} }
+func Tmpfs(dst string, size int64) Mount {
+	return Mount{Type: TmpfsMount, Destination: dst, Size: size}
+}
