@@ -18,7 +18,7 @@ const (
 	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
 	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666)
 	Rebind  Kind = "rebind"  // Target bound onto itself read-only (e.g. /proc/sys)
-	Mask    Kind = "mask"    // Target hidden: /dev/null over a file, an empty read-only tmpfs over a directory
+	Mask    Kind = "mask"    // Target hidden: an unopenable /dev/null (nodev) over a file, an empty read-only tmpfs over a directory
 	Symlink Kind = "symlink" // Target made a symlink to Data
 	File    Kind = "file"    // Target made a regular file holding Data, with Mode
 )
@@ -260,7 +260,7 @@ func attach(rootfd int, m Mount, srcfd int) error {
 			unix.Close(srcfd)
 			return stepErr(step, m.Target, mountTmpfs(tfd, "", 4096, 0o555, true))
 		}
-		return stepErr(step, m.Target, graft(srcfd, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, tfd))
+		return stepErr(step, m.Target, graft(srcfd, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, tfd))
 	}
 	return stepErr(step, m.Target, unix.EINVAL)
 }

@@ -1,0 +1,117 @@
+// Package testutil holds helpers for Corral's tests: a leak check that wraps
+// a whole test binary, and the rule that sandbox tests never skip silently.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Snapshot is the state of this process and host that a sandbox could leak.
+type Snapshot struct {
+	Mounts   int      // lines in this process's mountinfo
+	FDs      []string // open fds of this process, as "N -> target"
+	Children []int    // live child processes
+	TempDirs []string // entries named corral* in the temp dir
+}
+
+// Take records the current state.
+func Take() Snapshot {
+	var s Snapshot
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		s.Mounts = strings.Count(string(b), "\n")
+	}
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the directory fd used by ReadDir itself
+		}
+		s.FDs = append(s.FDs, e.Name()+" -> "+target)
+	}
+	s.Children = Children(os.Getpid())
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "corral*"))
+	s.TempDirs = matches
+	return s
+}
+
+// Children returns the pids of the live (not zombie) children of pid.
+func Children(pid int) []int {
+	var out []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			id, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+			out = append(out, id)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// Alive reports whether pid exists and is not a zombie.
+func Alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// Leaks compares the state now with before and describes what was left
+// behind. Processes get a grace period to be reaped.
+func Leaks(before Snapshot) []string {
+	var after Snapshot
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = Take()
+		if len(after.Children) <= len(before.Children) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var leaks []string
+	if after.Mounts != before.Mounts {
+		leaks = append(leaks, fmt.Sprintf("mounts: %d before, %d after", before.Mounts, after.Mounts))
+	}
+	if d := diff(before.FDs, after.FDs); len(d) > 0 {
+		leaks = append(leaks, "fds left open: "+strings.Join(d, ", "))
+	}
+	if len(after.Children) > len(before.Children) {
+		leaks = append(leaks, fmt.Sprintf("child processes: %v before, %v after", before.Children, after.Children))
+	}
+	if d := diff(before.TempDirs, after.TempDirs); len(d) > 0 {
+		leaks = append(leaks, "temp dirs left: "+strings.Join(d, ", "))
+	}
+	return leaks
+}
+
+func diff(before, after []string) []string {
+	had := map[string]bool{}
+	for _, s := range before {
+		had[s] = true
+	}
+	var out []string
+	for _, s := range after {
+		if !had[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,155 @@
+package sandbox_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/corral-dev/corral/sandbox"
+	"github.com/moby/sys/mountinfo"
+)
+
+func TestHostPathsInvisible(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("host data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	for _, p := range []string{secret, filepath.Dir(secret), "/etc/shadow", "/root", "/home", "/var", "/sys", wd, "/etc/ssh", "/boot"} {
+		c := sandbox.Command("/bin/sh", "-c", `if test -e "$1"; then echo VISIBLE; else echo absent; fi`, "sh", p)
+		got, _, _ := run(t, sandbox.Options{}, c)
+		if got != "absent\n" {
+			t.Errorf("host path %s is visible inside", p)
+		}
+	}
+	// The test can fail: bound, the secret is visible.
+	got := sh(t, sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(filepath.Dir(secret), "/data")}}, `cat /data/secret`)
+	if got != "host data" {
+		t.Errorf("bound file reads %q", got)
+	}
+}
+
+func TestReadOnlyAndWritableBinds(t *testing.T) {
+	ro, rw := t.TempDir(), t.TempDir()
+	opts := sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(ro, "/ro"), sandbox.BindWritable(rw, "/rw")}}
+	out := sh(t, opts, `
+		touch /ro/x 2>&1 || true
+		mkdir /ro/d 2>&1 || true
+		echo written > /rw/out
+		touch /usr/x 2>&1 || true
+		touch /x 2>&1 || true
+		touch /etc/x 2>&1 || true
+		echo ok > /tmp/t && echo ok > /work/w && cat /tmp/t /work/w`)
+	if n := strings.Count(out, "Read-only file system"); n != 5 {
+		t.Errorf("want 5 writes refused as read-only, got %d:\n%s", n, out)
+	}
+	if !strings.HasSuffix(out, "ok\nok\n") {
+		t.Errorf("/tmp or /work not writable:\n%s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "written\n" {
+		t.Errorf("write through the writable bind: %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+		t.Errorf("the read-only bind was written: %v", entries)
+	}
+}
+
+func TestTmpfsSizeLimit(t *testing.T) {
+	opts := sandbox.Options{Mounts: []sandbox.Mount{sandbox.Tmpfs("/scratch", 1<<20)}}
+	out := sh(t, opts, `dd if=/dev/zero of=/scratch/f bs=64k count=64 2>&1 || echo FULL; stat -c %s /scratch/f`)
+	if !strings.Contains(out, "No space left on device") || !strings.Contains(out, "FULL") {
+		t.Errorf("a 1 MiB tmpfs took 4 MiB:\n%s", out)
+	}
+	// The default /tmp has a limit too.
+	out = sh(t, sandbox.Options{}, `dd if=/dev/zero of=/tmp/f bs=1M count=80 2>&1 || echo FULL`)
+	if !strings.Contains(out, "FULL") {
+		t.Errorf("the default /tmp took 80 MiB:\n%s", out)
+	}
+}
+
+// TestMountTable reads the sandbox's own mount table and checks every mount.
+func TestMountTable(t *testing.T) {
+	out := sh(t, sandbox.Options{}, `cat /proc/self/mountinfo`)
+	mounts, err := mountinfo.GetMountsFromReader(strings.NewReader(out), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPoint := map[string]*mountinfo.Info{}
+	for _, m := range mounts {
+		byPoint[m.Mountpoint] = m
+		opts := "," + m.Options + ","
+		if !strings.Contains(opts, ",nosuid,") {
+			t.Errorf("%s is not nosuid (%s)", m.Mountpoint, m.Options)
+		}
+		if !strings.HasPrefix(m.Mountpoint, "/dev/") && m.Mountpoint != "/dev" && !strings.Contains(opts, ",nodev,") {
+			t.Errorf("%s is not nodev (%s)", m.Mountpoint, m.Options)
+		}
+	}
+	for _, p := range []string{"/", "/usr", "/proc/sys"} {
+		m := byPoint[p]
+		if m == nil {
+			t.Errorf("no mount at %s", p)
+			continue
+		}
+		if !strings.Contains(","+m.Options+",", ",ro,") {
+			t.Errorf("%s is writable (%s)", p, m.Options)
+		}
+	}
+	for _, p := range []string{"/tmp", "/work", "/dev/shm"} {
+		if m := byPoint[p]; m == nil || m.FSType != "tmpfs" || strings.Contains(","+m.Options+",", ",ro,") {
+			t.Errorf("%s: want a writable tmpfs, got %+v", p, m)
+		}
+	}
+	if m := byPoint["/proc"]; m == nil || m.FSType != "proc" {
+		t.Errorf("/proc: want a fresh proc, got %+v", m)
+	}
+	if len(mounts) > 40 {
+		t.Errorf("%d mounts inside; the host's mount table leaked in?", len(mounts))
+	}
+}
+
+func TestProcHardening(t *testing.T) {
+	// Kernel knobs refuse writes; kernel internals cannot be read. Where the
+	// kernel already hides an entry from a user namespace, absent is fine.
+	out := sh(t, sandbox.Options{}, `
+		for f in /proc/sys/kernel/hostname /proc/sys/vm/drop_caches /proc/sysrq-trigger; do
+			{ echo 1 > $f; } 2>/dev/null && echo "WROTE $f"
+		done
+		for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms; do
+			test -s $f && [ "$(head -c 16 $f 2>/dev/null | wc -c)" != 0 ] && echo "READ $f"
+		done; true`)
+	if out != "" {
+		t.Errorf("/proc is not hardened:\n%s", out)
+	}
+	if got := sh(t, sandbox.Options{}, `cat /proc/sys/kernel/ostype`); got != "Linux\n" {
+		t.Errorf("/proc/sys is not readable: %q", got)
+	}
+}
+
+func TestCustomRoot(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "marker"), []byte("custom root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The root's own symlinks are resolved inside it, never on the host.
+	if err := os.Symlink("/etc", filepath.Join(root, "hostetc")); err != nil {
+		t.Fatal(err)
+	}
+	var ms []sandbox.Mount
+	for _, d := range []string{"/usr", "/lib", "/lib64", "/bin"} {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			ms = append(ms, sandbox.Bind(d, d))
+		}
+	}
+	out := sh(t, sandbox.Options{Root: root, Mounts: ms}, `cat /marker; ls /; ls /hostetc 2>&1 || true; touch /new 2>&1 || true`)
+	if !strings.HasPrefix(out, "custom root\n") || !strings.Contains(out, "Read-only file system") {
+		t.Errorf("custom root:\n%s", out)
+	}
+	if strings.Contains(out, "passwd") {
+		t.Errorf("a symlink in the root reached the host's /etc:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
+		t.Error("the custom root was written")
+	}
+}

@@ -1,0 +1,187 @@
+package sandbox_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/corral-dev/corral/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+func TestPIDNamespace(t *testing.T) {
+	out := sh(t, sandbox.Options{}, `echo self $$; for p in /proc/[0-9]*; do echo pid ${p#/proc/} $(cat $p/comm); done; tr '\0' ' ' </proc/1/cmdline`)
+	var pids []int
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "pid" {
+			n, _ := strconv.Atoi(f[1])
+			pids = append(pids, n)
+		}
+	}
+	// Only the init, the shell and its children exist; no host process is visible.
+	if len(pids) == 0 || len(pids) > 4 || pids[0] != 1 {
+		t.Errorf("processes visible inside: %v\n%s", pids, out)
+	}
+	if !strings.Contains(out, "corral-init") {
+		t.Errorf("pid 1 is not the sandbox init:\n%s", out)
+	}
+	if self := strings.Fields(out)[1]; self == strconv.Itoa(os.Getpid()) || self == "1" {
+		t.Errorf("the command runs as pid %s; want a small pid other than 1", self)
+	}
+}
+
+func TestNetworkNamespace(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	out, _, _ := run(t, sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}, helperCmd("net", ln.Addr().String()))
+	if !strings.Contains(out, "iface lo up|loopback") || strings.Count(out, "iface ") != 1 {
+		t.Errorf("want only lo, up; got:\n%s", out)
+	}
+	if !strings.Contains(out, "loopback ok") {
+		t.Errorf("loopback does not work inside:\n%s", out)
+	}
+	if !strings.Contains(out, "host unreachable") {
+		t.Errorf("the host's loopback listener %s is reachable from inside:\n%s", ln.Addr(), out)
+	}
+
+	// The test can fail: with the host's network the listener is reachable.
+	out, _, _ = run(t, sandbox.Options{Network: sandbox.NetworkHost, Mounts: []sandbox.Mount{probe(t)}}, helperCmd("net", ln.Addr().String()))
+	if !strings.Contains(out, "host REACHED") {
+		t.Errorf("NetworkHost cannot reach the host's listener:\n%s", out)
+	}
+}
+
+func TestUserMapping(t *testing.T) {
+	out := sh(t, sandbox.Options{}, `id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups`)
+	want := fmt.Sprintf("0\n0\n0 %d 1\n0 %d 1\ndeny\n", os.Getuid(), os.Getgid())
+	if got := squeeze(out); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestNoCapabilities(t *testing.T) {
+	out := sh(t, sandbox.Options{}, `grep -E '^(Cap|NoNewPrivs)' /proc/self/status; cat /proc/1/environ 2>&1 || echo init-protected`)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(l, "Cap") && strings.Trim(f[1], "0") != "":
+			t.Errorf("capability set not empty: %s", l)
+		case f[0] == "NoNewPrivs:" && f[1] != "1":
+			t.Errorf("no_new_privs not set: %s", l)
+		}
+	}
+	if !strings.Contains(out, "init-protected") {
+		t.Errorf("the command can read its init's /proc files (init is dumpable):\n%s", out)
+	}
+}
+
+func TestCleanEnvironment(t *testing.T) {
+	t.Setenv("CORRAL_HOST_SECRET", "leaked")
+	c := sandbox.Command("/usr/bin/env")
+	c.Env = []string{"GREETING=hi"}
+	out, _, _ := run(t, sandbox.Options{}, c)
+	lines := strings.Fields(out)
+	if len(lines) != 2 || lines[0] != "GREETING=hi" || !strings.HasPrefix(lines[1], "PATH=") {
+		t.Errorf("environment inside: %q; want GREETING and PATH only", lines)
+	}
+}
+
+func TestNoLeakedFDs(t *testing.T) {
+	// fds the host opened without O_CLOEXEC, as C code might, must not get in.
+	for i := 0; i < 4; i++ {
+		fd, err := syscall.Open("/etc/hostname", syscall.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Close(fd)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	c := helperCmd("fds")
+	c.ExtraFiles = []*os.File{w}
+	out, _, _ := run(t, sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}, c)
+	var fds []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		fd, target, _ := strings.Cut(l, " ")
+		if !strings.HasPrefix(target, "anon_inode:") { // the Go runtime's own epoll/event fds
+			fds = append(fds, fd)
+		}
+	}
+	if got := strings.Join(fds, ","); got != "0,1,2,3" {
+		t.Errorf("fds open inside: %s; want 0,1,2 and the one ExtraFile (3)\n%s", got, out)
+	}
+}
+
+func TestHostname(t *testing.T) {
+	if got := sh(t, sandbox.Options{}, `hostname; cat /etc/hostname`); got != "corral\ncorral\n" {
+		t.Errorf("default hostname: %q", got)
+	}
+	if got := sh(t, sandbox.Options{Hostname: "judge-7"}, `hostname`); got != "judge-7\n" {
+		t.Errorf("hostname option: %q", got)
+	}
+}
+
+func TestNewSessionNoTerminalInjection(t *testing.T) {
+	ptm, pts := openPTY(t)
+	defer ptm.Close()
+	defer pts.Close()
+	c := helperCmd("tiocsti")
+	c.Stdin = pts
+	out, _, _ := run(t, sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}, c)
+	if !strings.Contains(out, "tiocsti: ") || strings.Contains(out, "tiocsti: <nil>") {
+		t.Errorf("TIOCSTI into the host's terminal was not refused: %s", out)
+	}
+	sid := sh(t, sandbox.Options{}, `cut -d' ' -f6 /proc/self/stat; echo $$`)
+	if f := strings.Fields(sid); len(f) != 2 || f[0] != f[1] {
+		t.Errorf("the command is not the leader of its own session: sid, pid = %v", f)
+	}
+}
+
+// openPTY opens a pseudo-terminal pair on the host.
+func openPTY(t *testing.T) (ptm, pts *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals on this host: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+func squeeze(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		b.WriteString(strings.Join(strings.Fields(l), " ") + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,142 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/sandbox"
+	"golang.org/x/sys/unix"
+)
+
+// TestMain makes the test binary its own sandbox init, doubles as the
+// helper programs the tests run inside sandboxes, and wraps the suite in a
+// leak check.
+func TestMain(m *testing.M) {
+	sandbox.Main()
+	if h := os.Getenv("CORRAL_TEST_HELPER"); h != "" {
+		os.Exit(helper(h, os.Args[1:]))
+	}
+	before := testutil.Take()
+	code := m.Run()
+	if leaks := testutil.Leaks(before); len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
+		code = 1
+	} else {
+		fmt.Println("leak check: no mount, fd, process or temp dir left behind")
+	}
+	os.Exit(code)
+}
+
+// helper runs one of the test's helper programs and returns its exit code.
+func helper(name string, args []string) int {
+	switch name {
+	case "net": // inside: list interfaces, use loopback, try the host's listener at args[0]
+		ifs, _ := net.Interfaces()
+		for _, i := range ifs {
+			fmt.Printf("iface %s %s\n", i.Name, i.Flags)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err == nil {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+			if err == nil {
+				fmt.Println("loopback ok")
+				c.Close()
+			}
+			ln.Close()
+		}
+		if _, err := net.DialTimeout("tcp", args[0], time.Second); err != nil {
+			fmt.Println("host unreachable:", err)
+		} else {
+			fmt.Println("host REACHED")
+		}
+	case "fds": // inside: list open fds
+		for fd := 0; fd < 1024; fd++ {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+				target, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+				fmt.Printf("%d %s\n", fd, target)
+			}
+		}
+	case "tiocsti": // inside: try to push a character into the terminal on fd 0
+		c := byte('!')
+		err := unix.IoctlSetPointerInt(0, unix.TIOCSTI, int(c))
+		fmt.Println("tiocsti:", err)
+	case "host": // outside: a host program that starts a sandbox and then blocks
+		signal.Ignore(syscall.SIGPIPE)
+		p, err := sandbox.New(sandbox.Options{}).Run(sandbox.Command("/bin/sleep", "1000"))
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println(p.Pid())
+		select {}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	return 0
+}
+
+// requireSandbox fails on CI, and skips elsewhere, when sandboxes cannot run here.
+func requireSandbox(t testing.TB) {
+	t.Helper()
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+}
+
+// probe is a bind mount of the test binary at /probe, to run helpers inside.
+func probe(t testing.TB) sandbox.Mount {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sandbox.Bind(exe, "/probe")
+}
+
+// run runs a command in a sandbox made from opts and returns its output.
+func run(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) (stdout, stderr string, res *sandbox.Result) {
+	t.Helper()
+	requireSandbox(t)
+	var out, errb bytes.Buffer
+	if cmd.Stdout == nil {
+		cmd.Stdout = &out
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &errb
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := sandbox.New(opts).RunContext(ctx, cmd)
+	if err != nil {
+		t.Fatalf("Run(%q): %v", cmd.Args, err)
+	}
+	res, err = p.Wait()
+	if err != nil {
+		t.Fatalf("Wait(%q): %v (stderr %q)", cmd.Args, err, errb.String())
+	}
+	return out.String(), errb.String(), res
+}
+
+// sh runs a shell script in a default sandbox and fails the test unless it exits 0.
+func sh(t testing.TB, opts sandbox.Options, script string) string {
+	t.Helper()
+	out, errs, res := run(t, opts, sandbox.Command("/bin/sh", "-c", script))
+	if !res.Success() {
+		t.Fatalf("script %q: %v\nstdout: %s\nstderr: %s", script, res, out, errs)
+	}
+	return out
+}
+
+// helperCmd runs the named helper of the test binary inside the sandbox.
+func helperCmd(name string, args ...string) *sandbox.Cmd {
+	c := sandbox.Command("/probe", args...)
+	c.Env = []string{"CORRAL_TEST_HELPER=" + name}
+	return c
+}
