@@ -268,3 +268,10 @@ func assertGone(t *testing.T, pids []int) {
 		}
 	}
 }
+
+func TestResultUsage(t *testing.T) {
+	_, _, res := run(t, sandbox.Options{}, sandbox.Command("/bin/sh", "-c", `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done`))
+	if res.UserTime+res.SystemTime < 10*time.Millisecond || res.MaxRSS < 100<<10 {
+		t.Errorf("usage of a busy loop: user %v, system %v, max rss %d", res.UserTime, res.SystemTime, res.MaxRSS)
+	}
+}

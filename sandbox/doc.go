@@ -1,0 +1,63 @@
+// Package sandbox runs commands in rootless Linux sandboxes.
+//
+// A sandbox is a set of new namespaces (user, pid, mount, network, ipc,
+// uts, cgroup) with a private root filesystem, no capabilities and a clean
+// environment. It needs no root, no setuid helper and no daemon: only a
+// kernel that allows unprivileged user namespaces (see Check).
+//
+// # Getting started
+//
+// Run re-executes the program's own binary as the sandbox's init, so the
+// program must call Main first thing in main (and in TestMain for tests):
+//
+//	func main() {
+//		sandbox.Main()
+//		cmd := sandbox.Command("python3", "-c", "print(6*7)")
+//		cmd.Stdout = os.Stdout
+//		p, err := sandbox.New(sandbox.Options{}).Run(cmd)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		res, err := p.Wait()
+//		fmt.Println(res, err) // exit status 0 <nil>
+//	}
+//
+// # The default sandbox
+//
+// The zero Options give the strict default: a read-only tmpfs root holding
+// read-only binds of the host's /usr, /bin, /lib* and /sbin, a minimal /etc
+// (generated passwd, group, hosts and hostname; the host's ld.so cache,
+// resolv.conf, certificates and alternatives), a fresh /proc with its kernel
+// knobs read-only, a minimal /dev, and writable 64 MiB tmpfs mounts at /tmp
+// and /work, where the command starts. The network namespace holds only
+// loopback. Everything else of the host is invisible.
+//
+// The command runs as uid 0 inside, mapped to the caller's uid outside, with
+// every capability dropped and no_new_privs set, in a new session, with only
+// the fds it was given. When the caller is root, uid 0 inside is root
+// outside for the files reachable through writable binds: bind writable
+// only what the command may change.
+//
+// # Files and network
+//
+// Options.Mounts adds read-only (Bind) or writable (BindWritable) binds of
+// host paths and extra tmpfs mounts (Tmpfs); Options.Root replaces the
+// default root with a host directory such as an unpacked image.
+// Options.Network = NetworkHost shares the host's network.
+//
+// # Processes
+//
+// A Process is a running sandbox. Signal forwards a signal to the command;
+// Kill, or cancelling the context given to RunContext, kills every process
+// of the sandbox at once; Wait returns a Result with the exit code or signal
+// and the resources used. If the host program dies, even by SIGKILL, its
+// sandboxes die with it.
+//
+// # Errors
+//
+// Invalid options give an *OptionError naming the field; a host that lacks
+// a feature gives a *FeatureError matching ErrNotSupported, with the fix; a
+// failed set-up step or a command that cannot be started gives a
+// *SetupError naming the step and path and wrapping the errno, so
+// errors.Is(err, fs.ErrNotExist) tells a missing command.
+package sandbox

@@ -1,0 +1,81 @@
+package sandbox_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/corral-dev/corral/sandbox"
+)
+
+func ExampleSandbox_Run() {
+	cmd := sandbox.Command("/bin/sh", "-c", "echo hello from $(hostname) as uid $(id -u)")
+	cmd.Stdout = os.Stdout
+	p, err := sandbox.New(sandbox.Options{}).Run(cmd)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := p.Wait()
+	fmt.Println(res, err)
+	// Output:
+	// hello from corral as uid 0
+	// exit status 0 <nil>
+}
+
+func ExampleSandbox_RunContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p, err := sandbox.New(sandbox.Options{}).RunContext(ctx, sandbox.Command("/bin/sleep", "60"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := p.Wait()
+	fmt.Println(res.SignalName(), err)
+	// Output: SIGKILL sandbox: killed: context deadline exceeded
+}
+
+func ExampleFromExec() {
+	// Code that builds an *exec.Cmd (hashicorp/go-plugin does) can run it
+	// sandboxed with one conversion.
+	c := exec.Command("/bin/echo", "plugin started")
+	c.Stdout = os.Stdout
+	p, err := sandbox.New(sandbox.Options{}).Run(sandbox.FromExec(c))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p.Wait()
+	// Output: plugin started
+}
+
+func ExampleOptions() {
+	opts := sandbox.Options{
+		Hostname: "judge",
+		Mounts: []sandbox.Mount{
+			sandbox.Bind("/etc/os-release", "/input/os-release"), // read-only
+			sandbox.Tmpfs("/scratch", 16<<20),                    // 16 MiB, writable
+		},
+	}
+	cmd := sandbox.Command("/bin/sh", "-c", "test -r /input/os-release && touch /scratch/ok && hostname")
+	cmd.Stdout = os.Stdout
+	p, err := sandbox.New(opts).Run(cmd)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p.Wait()
+	// Output: judge
+}
+
+func ExampleCheck() {
+	if err := sandbox.Check().Err(); err != nil {
+		fmt.Println("sandboxes cannot run here:", err)
+		return
+	}
+	fmt.Println("ready")
+	// Output: ready
+}

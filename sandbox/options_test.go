@@ -1,0 +1,156 @@
+package sandbox
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/isolate"
+)
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/f"
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct {
+		name  string
+		opts  Options
+		field string // "" means valid
+	}{
+		{"zero value", Options{}, ""},
+		{"full", Options{Root: dir, Hostname: "a-b.c", Network: NetworkHost, Mounts: []Mount{Bind(dir, "/d"), Tmpfs("/t", 1<<20)}}, ""},
+		{"relative root", Options{Root: "rel"}, "Options.Root"},
+		{"missing root", Options{Root: "/no/such/dir"}, "Options.Root"},
+		{"file root", Options{Root: file}, "Options.Root"},
+		{"bad network", Options{Network: 7}, "Options.Network"},
+		{"bad hostname", Options{Hostname: "a b"}, "Options.Hostname"},
+		{"long hostname", Options{Hostname: strings.Repeat("a", 65)}, "Options.Hostname"},
+		{"relative dest", Options{Mounts: []Mount{Bind(dir, "d")}}, "Options.Mounts[0].Destination"},
+		{"unclean dest", Options{Mounts: []Mount{Tmpfs("/a/../b", 0)}}, "Options.Mounts[0].Destination"},
+		{"root dest", Options{Mounts: []Mount{Bind(dir, "/")}}, "Options.Mounts[0].Destination"},
+		{"proc dest", Options{Mounts: []Mount{Bind(dir, "/proc/sys")}}, "Options.Mounts[0].Destination"},
+		{"relative source", Options{Mounts: []Mount{Tmpfs("/ok", 0), Bind("rel", "/d")}}, "Options.Mounts[1].Source"},
+		{"missing source", Options{Mounts: []Mount{Bind("/no/such", "/d")}}, "Options.Mounts[0].Source"},
+		{"tmpfs with source", Options{Mounts: []Mount{{Type: TmpfsMount, Source: dir, Destination: "/t"}}}, "Options.Mounts[0].Source"},
+		{"negative size", Options{Mounts: []Mount{Tmpfs("/t", -1)}}, "Options.Mounts[0].Size"},
+		{"bind with size", Options{Mounts: []Mount{{Source: dir, Destination: "/d", Size: 5}}}, "Options.Mounts[0].Size"},
+		{"bad type", Options{Mounts: []Mount{{Type: 9, Destination: "/d"}}}, "Options.Mounts[0].Type"},
+		{"duplicate dest", Options{Mounts: []Mount{Tmpfs("/d", 0), Bind(dir, "/d")}}, "Options.Mounts[1].Destination"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.validate()
+			var oe *OptionError
+			switch {
+			case tc.field == "" && err != nil:
+				t.Errorf("want valid, got %v", err)
+			case tc.field != "" && (!errors.As(err, &oe) || oe.Field != tc.field):
+				t.Errorf("want an OptionError for %s, got %v", tc.field, err)
+			case tc.field != "" && !strings.Contains(err.Error(), tc.field):
+				t.Errorf("message does not name the field: %v", err)
+			}
+			// New never panics and Run reports the same error.
+			if tc.field != "" {
+				if _, rerr := New(tc.opts).Run(Command("/bin/true")); rerr == nil || rerr.Error() != err.Error() {
+					t.Errorf("Run: %v, want %v", rerr, err)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateCmd(t *testing.T) {
+	for _, tc := range []struct {
+		cmd   *Cmd
+		field string
+	}{
+		{Command("/bin/true"), ""},
+		{nil, "Cmd"},
+		{&Cmd{}, "Cmd.Path"},
+		{&Cmd{Path: "x", Env: []string{"NOEQUALS"}}, "Cmd.Env[0]"},
+		{&Cmd{Path: "x", Env: []string{"A=1", "=v"}}, "Cmd.Env[1]"},
+		{&Cmd{Path: "x", Args: []string{"x", "a\x00b"}}, "Cmd.Args[1]"},
+		{&Cmd{Path: "x", Dir: "rel"}, "Cmd.Dir"},
+		{&Cmd{Path: "x", ExtraFiles: []*os.File{nil}}, "Cmd.ExtraFiles[0]"},
+	} {
+		err := tc.cmd.validate()
+		var oe *OptionError
+		if tc.field == "" && err != nil || tc.field != "" && (!errors.As(err, &oe) || oe.Field != tc.field) {
+			t.Errorf("%+v: got %v, want field %q", tc.cmd, err, tc.field)
+		}
+	}
+}
+
+type fakeInfo struct {
+	fs.FileInfo
+	mode fs.FileMode
+}
+
+func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
+func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f fakeInfo) ModTime() time.Time { return time.Time{} }
+
+func TestPlan(t *testing.T) {
+	// A merged-/usr host: /bin is a symlink, /lib32 is missing.
+	lstat := func(p string) (fs.FileInfo, error) {
+		switch p {
+		case "/bin", "/lib":
+			return fakeInfo{mode: fs.ModeSymlink}, nil
+		case "/usr", "/lib64", "/sbin":
+			return fakeInfo{mode: fs.ModeDir}, nil
+		}
+		return nil, fs.ErrNotExist
+	}
+	readlink := func(p string) (string, error) { return "usr" + p, nil }
+	o := Options{Hostname: "h", Mounts: []Mount{Tmpfs("/tmp", 1<<20), Bind("/srv", "/srv")}}
+	ms := o.plan(lstat, readlink)
+	find := func(target string) (isolate.Mount, int) {
+		for i, m := range ms {
+			if m.Target == target {
+				return m, i
+			}
+		}
+		return isolate.Mount{}, -1
+	}
+	if m, _ := find("/bin"); m.Kind != isolate.Symlink || m.Data != "usr/bin" {
+		t.Errorf("/bin: %+v", m)
+	}
+	if m, _ := find("/usr"); m.Kind != isolate.Bind || !m.ReadOnly {
+		t.Errorf("/usr: %+v", m)
+	}
+	if _, i := find("/lib32"); i >= 0 {
+		t.Error("a missing system dir is planned")
+	}
+	if m, _ := find("/etc/hosts"); !strings.Contains(m.Data, "localhost h") {
+		t.Errorf("/etc/hosts: %+v", m)
+	}
+	// The user's /tmp replaces the default one in place, before /work.
+	tmp, ti := find("/tmp")
+	_, wi := find(WorkDir)
+	if tmp.Size != 1<<20 || tmp.Mode != 0o1777 || ti > wi {
+		t.Errorf("/tmp: %+v at %d (work at %d)", tmp, ti, wi)
+	}
+	if m, i := find("/srv"); m.Kind != isolate.Bind || !m.ReadOnly || i != len(ms)-1 {
+		t.Errorf("/srv: %+v at %d", m, i)
+	}
+	// A custom root gets no host system dirs and no generated /etc.
+	o = Options{Root: "/img"}
+	for _, m := range o.plan(lstat, readlink) {
+		if m.Target == "/usr" || strings.HasPrefix(m.Target, "/etc") {
+			t.Errorf("custom root plans %s", m.Target)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	fe := &FeatureError{Feature: "user namespaces", Reason: "disabled", Fix: "sysctl"}
+	if !errors.Is(fe, ErrNotSupported) || !strings.Contains(fe.Error(), "fix: sysctl") {
+		t.Errorf("FeatureError: %v", fe)
+	}
+	se := &SetupError{Step: "bind", Path: "/x", Errno: 2}
+	if !errors.Is(se, fs.ErrNotExist) || se.Error() != "sandbox: bind /x: no such file or directory" {
+		t.Errorf("SetupError: %v", se)
+	}
+}
