@@ -35,7 +35,7 @@ func Take() Snapshot {
 		s.FDs = append(s.FDs, e.Name()+" -> "+target)
 	}
 	s.Children = Children(os.Getpid())
-	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "corral*"))
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "corral-*"))
 	s.TempDirs = matches
 	return s
 }
