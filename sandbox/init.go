@@ -20,11 +20,29 @@ import (
 var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM, syscall.SIGCONT}
 
+// swallowed are the other signals the command can send its init.
+var swallowed = []os.Signal{syscall.SIGABRT, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGPIPE,
+	syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGXCPU, syscall.SIGXFSZ,
+	syscall.SIGPROF, syscall.SIGVTALRM, syscall.SIGSTKFLT, syscall.SIGPWR, syscall.SIGIO,
+	syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU}
+
 // runInit sets the sandbox up, runs the command and returns the init's exit code.
 func runInit(fdText string) int {
 	// Privileges are dropped on this thread and the command forked from it.
 	runtime.LockOSThread()
 	os.Unsetenv(protocol.EnvMarker)
+	// Signals are caught before the command exists, so none it sends can
+	// reach the runtime's defaults.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwarded...)
+	// Any other signal the command sends us is swallowed: by default the Go
+	// runtime would crash on it and print its stacks into the command's stderr.
+	drain := make(chan os.Signal, 16)
+	signal.Notify(drain, swallowed...)
+	go func() {
+		for range drain {
+		}
+	}()
 	fd, err := strconv.Atoi(fdText)
 	if err != nil || fd < 3 {
 		return 125
@@ -46,8 +64,6 @@ func runInit(fdText string) int {
 	}
 	conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
 
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwarded...)
 	go func() {
 		for s := range sigc {
 			unix.Kill(-pid, s.(syscall.Signal))

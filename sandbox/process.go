@@ -95,6 +95,13 @@ func (p *Process) watch(ctx context.Context) {
 	})
 }
 
+// contextErr returns the context's error if the context killed the sandbox.
+func (p *Process) contextErr() error {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	return p.ctxErr
+}
+
 // Pid returns the host pid of the sandbox's init process (pid 1 inside the
 // sandbox); the command runs as its child.
 func (p *Process) Pid() int { return p.init.Process.Pid }
@@ -144,9 +151,7 @@ func (p *Process) Wait() (*Result, error) {
 		ex := <-p.exited
 		p.sock.Close()
 		p.result = newResult(ex, p.init.ProcessState, wall)
-		p.sendMu.Lock()
-		ctxErr := p.ctxErr
-		p.sendMu.Unlock()
+		ctxErr := p.contextErr()
 		switch {
 		case ctxErr != nil:
 			p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)

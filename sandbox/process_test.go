@@ -275,3 +275,17 @@ func TestResultUsage(t *testing.T) {
 		t.Errorf("usage of a busy loop: user %v, system %v, max rss %d", res.UserTime, res.SystemTime, res.MaxRSS)
 	}
 }
+
+// TestInitSurvivesSignals: the command can signal its init (pid 1) with
+// anything; the init neither dies nor prints, and forwards what it forwards.
+func TestInitSurvivesSignals(t *testing.T) {
+	out, errs, res := run(t, sandbox.Options{}, sandbox.Command("/bin/sh", "-c", `
+		trap '' TERM INT HUP USR1 USR2 QUIT WINCH ALRM
+		for s in ABRT TRAP SYS PIPE SEGV BUS FPE ILL XCPU XFSZ PROF VTALRM PWR IO TSTP TTIN TTOU TERM INT HUP USR1 QUIT; do
+			kill -$s 1
+		done
+		sleep 0.2; echo alive`))
+	if out != "alive\n" || errs != "" || !res.Success() {
+		t.Errorf("after signalling pid 1: %v, stdout %q, stderr %q", res, out, errs)
+	}
+}

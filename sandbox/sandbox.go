@@ -80,10 +80,14 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	}
 	childEnd.Close()
 	p := newProcess(init, hostEnd, start)
+	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
 	if err := p.handshake(s.spec(cmd)); err != nil {
+		p.stopWatch()
+		if ctxErr := p.contextErr(); ctxErr != nil {
+			return nil, fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
+		}
 		return nil, err
 	}
-	p.watch(ctx)
 	return p, nil
 }
 
