@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -111,6 +112,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}()
 	res, err := p.Wait()
 	signal.Stop(sigc)
+	close(sigc)
 	if err != nil {
 		fmt.Fprintln(stderr, "corral:", err)
 	}
@@ -161,6 +163,9 @@ func parseSize(s string) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("bad size %q: want a number of bytes with an optional K, M or G suffix", s)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("bad size %q: too large", s)
 	}
 	return n * mult, nil
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# demo.sh: a tour of the default Corral sandbox, seen from inside, using the
+# example CLI (make build). Each step shows a property and checks it; the
+# script exits 1 if any does not hold, so it doubles as a smoke test.
+#
+#	bash examples/demo.sh [path/to/corral]      (make demo runs it)
+set -u
+corral=$(realpath "${1:-bin/corral}") && [[ -x $corral ]] || { echo "no corral binary: run make build" >&2; exit 2; }
+
+tmp=$(mktemp -d) listener= fails=0
+cleanup() {
+	[[ -n $listener ]] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+# sb [CORRAL-FLAGS...] SCRIPT: runs SCRIPT with sh in a new sandbox, shows its
+# output; $out holds the output (stdout and stderr), $rc the exit status.
+sb() {
+	out=$("$corral" run "${@:1:$#-1}" -- sh -c "${!#}" 2>&1)
+	rc=$?
+	[[ -n $out ]] && sed 's/^/   | /' <<<"$out"
+}
+has() { grep -qE -- "$1" <<<"$out"; }
+# check DESCRIPTION COMMAND...: the property holds if COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then echo "   ok: $what"; else echo "   FAIL: $what"; fails=$((fails + 1)); fi
+}
+# status CORRAL-ARGS...: runs corral, keeping only its exit status in $rc.
+status() { "$corral" "$@" >/dev/null 2>&1; rc=$?; }
+
+step "Who am I inside? uid 0, mapped to your own uid ($(id -u)) outside"
+sb 'id; cat /proc/self/uid_map'
+check "uid 0 inside" has '^uid=0\(root\)'
+check "mapped to host uid $(id -u), one id only" has "^ +0 +$(id -u) +1\$"
+
+step "Own host name (UTS namespace)"
+sb 'hostname'
+check "hostname is corral, not $(hostname)" has '^corral$'
+
+step "A private root: only system dirs, a minimal /etc, /tmp and /work"
+sb 'ls -A /; for p in /home /root /etc/shadow; do [ -e $p ] && echo "VISIBLE $p" || echo "absent $p"; done'
+check "host's /home, /root, /etc/shadow invisible" eval '! has VISIBLE'
+
+step "Own processes (pid namespace): pid 1 is the sandbox's init"
+sb 'ps -eo pid,args; echo "numeric /proc entries:" $(ls /proc | grep -cE "^[0-9]+$")'
+check "pid 1 is corral-init" has '^ +1 corral-init'
+check "only a handful of processes (the host has $(ls /proc | grep -cE '^[0-9]+$'))" \
+	eval '(( $(sed -n "s/^numeric .*: //p" <<<"$out") < 10 ))'
+
+step "No network but loopback; a listener on the host's 127.0.0.1 is out of reach"
+mkdir "$tmp/www"
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
+listener=$!
+for _ in $(seq 50); do
+	port=$(sed -n 's/.* port \([0-9]*\) .*/\1/p' "$tmp/http.log") && [[ -n $port ]] && break
+	sleep 0.1
+done
+echo "   (host listener: python3 http.server, pid $listener, 127.0.0.1:${port:-?})"
+connect="bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port:-1}' 2>/dev/null && echo REACHED || echo 'connection refused'"
+check "the listener is reachable from the host" bash -c "exec 3<>/dev/tcp/127.0.0.1/${port:-1}"
+sb "cat /proc/net/dev; $connect"
+check "only lo in /proc/net/dev" eval '[[ $(sed -n "s/^ *\([^ :]*\):.*/\1/p" <<<"$out") == lo ]]'
+check "host listener unreachable" eval '! has REACHED'
+echo "   with --net host the sandbox shares the host's network:"
+sb --net host "$connect"
+check "reachable with --net host" has REACHED
+kill "$listener" && wait "$listener" 2>/dev/null
+listener=
+
+step "System dirs and the root are read-only"
+sb 'for p in /usr/x /etc/x /x; do touch $p 2>/dev/null && echo "WROTE $p" || echo "read-only: $p"; done'
+check "no writes to /usr, /etc or /" eval '! has WROTE'
+
+step "/work (the working dir) and /tmp are writable 64 MiB tmpfs"
+sb 'pwd; echo hi >/work/f && echo hi >/tmp/f && echo wrote both; df -h /work /tmp'
+check "/work and /tmp writable, start in /work" eval 'has "^wrote both" && has "^/work$"'
+
+step "No capabilities, no_new_privs set"
+sb 'grep -E "^Cap|NoNewPrivs" /proc/self/status'
+check "all capability sets empty" eval '[[ $(grep -cE "^Cap...:\s+0+$" <<<"$out") == 5 ]]'
+check "no_new_privs" has 'NoNewPrivs:\s+1'
+
+step "Binds: --ro refuses writes, --rw writes through to the host"
+mkdir "$tmp/in" "$tmp/out" && echo "hello from the host" >"$tmp/in/hello"
+sb --ro "$tmp/in:/in" --rw "$tmp/out:/out" \
+	'cat /in/hello; echo x >/in/y && echo WROTE /in || echo "read-only: /in"; echo result >/out/r && echo wrote /out/r'
+check "read-only bind refused the write" eval '! has WROTE && [[ ! -e $tmp/in/y ]]'
+check "writable bind: host sees /out/r" grep -qx result "$tmp/out/r"
+
+step "Exit status: the command's own, 127 not found, 126 not executable, 128+N signal, 125 setup error"
+status run -- sh -c 'exit 3'; check "exit 3 -> 3" [ $rc = 3 ]
+status run -- no-such-command; check "missing command -> 127" [ $rc = 127 ]
+status run -- /etc/passwd; check "not executable -> 126" [ $rc = 126 ]
+status run -- sh -c 'kill -TERM $$'; check "SIGTERM -> 143" [ $rc = 143 ]
+status run --no-such-flag -- true; check "bad flag -> 125" [ $rc = 125 ]
+
+step "--json: the result as one JSON object on stderr"
+out=$("$corral" run --json -- sh -c 'kill -KILL $$' 2>&1)
+echo "   | $out"
+check "signal reported" has '"exit_code":-1.*"signal":"SIGKILL"'
+
+step "corral check: what this host supports"
+out=$("$corral" check 2>&1)
+rc=$?
+sed 's/^/   | /' <<<"$out"
+check "required features present" [ $rc = 0 ]
+
+echo
+if ((fails)); then
+	echo "demo: $fails check(s) FAILED" >&2
+	exit 1
+fi
+echo "demo: all checks passed"
