@@ -4,10 +4,12 @@
 # script exits 1 if any does not hold, so it doubles as a smoke test.
 #
 #	bash examples/demo.sh [path/to/corral]      (make demo runs it)
+# shellcheck disable=SC2016 # sandbox scripts are single-quoted on purpose
 set -u
-corral=$(realpath "${1:-bin/corral}") && [[ -x $corral ]] || { echo "no corral binary: run make build" >&2; exit 2; }
+corral=$(realpath "${1:-bin/corral}")
+if [[ ! -x $corral ]]; then echo "no corral binary: run make build" >&2; exit 2; fi
 
-tmp=$(mktemp -d) listener= fails=0
+tmp=$(mktemp -d) listener='' fails=0
 cleanup() {
 	[[ -n $listener ]] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
 	rm -rf "$tmp"
@@ -48,7 +50,7 @@ check "host's /home, /root, /etc/shadow invisible" eval '! has VISIBLE'
 step "Own processes (pid namespace): pid 1 is the sandbox's init"
 sb 'ps -eo pid,args; echo "numeric /proc entries:" $(ls /proc | grep -cE "^[0-9]+$")'
 check "pid 1 is corral-init" has '^ +1 corral-init'
-check "only a handful of processes (the host has $(ls /proc | grep -cE '^[0-9]+$'))" \
+check "only a handful of processes (the host has $(find /proc -maxdepth 1 -regex '/proc/[0-9]+' | wc -l))" \
 	eval '(( $(sed -n "s/^numeric .*: //p" <<<"$out") < 10 ))'
 
 step "No network but loopback; a listener on the host's 127.0.0.1 is out of reach"

@@ -140,3 +140,12 @@ func helperCmd(name string, args ...string) *sandbox.Cmd {
 	c.Env = []string{"CORRAL_TEST_HELPER=" + name}
 	return c
 }
+
+// TestRunsAsIntended guards the rootless lane: under run-as-nobody the suite
+// must really be unprivileged, or it would prove nothing about rootless use.
+func TestRunsAsIntended(t *testing.T) {
+	if os.Getenv("CORRAL_ROOTLESS") != "" && (os.Geteuid() != 65534 || os.Getegid() != 65534) {
+		t.Fatalf("rootless run, but euid %d egid %d", os.Geteuid(), os.Getegid())
+	}
+	t.Logf("running as uid %d", os.Geteuid())
+}

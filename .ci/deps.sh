@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs (as root) or lists (as anyone else) what Corral's build, tests and
+# demo need on Debian or Ubuntu, and checks that Go is new enough.
+# Called by `make deps`; safe to run again: it installs only what is missing.
+set -euo pipefail
+
+# gcc, libc6-dev, libseccomp-dev, pkg-config: cgo and the seccomp filter compiler
+# make: the Makefile; util-linux: setpriv (the uid-65534 test run)
+# procps, iproute2: ps, ip (tests and debugging); python3: the demo's listener
+packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3)
+go_min=1.26
+
+status=0
+
+# Go: the toolchain is not a Debian package at this version.
+if ! command -v go >/dev/null 2>&1; then
+	echo "deps: go not found on PATH; install Go $go_min or newer from https://go.dev/dl" >&2
+	echo "      (e.g. tar -C /usr/local -xzf go1.26.*.linux-amd64.tar.gz; export PATH=\$PATH:/usr/local/go/bin)" >&2
+	status=1
+else
+	have=$(go env GOVERSION) # go1.26.3, go1.27rc1, devel ...
+	ver=${have#go}
+	major=${ver%%.*}
+	minor=${ver#*.}
+	minor=${minor%%[!0-9]*}
+	if [[ ! $major =~ ^[0-9]+$ || ! $minor =~ ^[0-9]+$ ]] ||
+		((major < ${go_min%.*} || (major == ${go_min%.*} && minor < ${go_min#*.}))); then
+		echo "deps: $have is too old (or not a release); Corral needs Go $go_min or newer: https://go.dev/dl" >&2
+		status=1
+	fi
+fi
+
+if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: not a Debian/Ubuntu system (no dpkg/apt-get); install the equivalents of:" >&2
+	echo "      ${packages[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	# dpkg -s also succeeds for removed-but-configured packages; check the state.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "deps: missing packages; install them with:" >&2
+		echo "      sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ((status == 0)); then
+	echo "deps: ok ($(go env GOVERSION); ${#packages[@]} packages present)"
+fi
+exit "$status"

@@ -1,0 +1,50 @@
+# Corral: build, demo, test and lint. Run `make deps` (as root, or it tells
+# you what to install) on a fresh Debian/Ubuntu machine first; demo and test
+# do it for you.
+
+GO          ?= go
+TOOLBIN     := $(shell $(GO) env GOPATH 2>/dev/null)/bin
+# staticcheck 2026.2.2; the newest release the proxy has, and it builds with Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLBIN)/staticcheck
+GOTEST      := $(GO) test -count=1 -timeout 10m
+
+.PHONY: all deps build demo test lint clean
+
+all: build
+
+# System packages and the Go version check: see .ci/deps.sh.
+deps:
+	@bash .ci/deps.sh
+
+build:
+	$(GO) build -o bin/corral ./examples/corral
+
+# A guided tour of the default sandbox; fails if any property does not hold.
+demo: deps build
+	@bash examples/demo.sh bin/corral
+
+# The suite twice: as the caller (root on CI), then as uid 65534 with no
+# capabilities, the way most users run it. Both always run; either failing
+# fails make.
+test: deps
+	$(GO) vet ./...
+	@rc=0; \
+	echo "== tests as $$(id -un) (uid $$(id -u))"; \
+	echo "$(GOTEST) ./..."; $(GOTEST) ./... || rc=1; \
+	echo "== tests as uid 65534, no capabilities (internal/testutil/run-as-nobody)"; \
+	echo "$(GOTEST) -exec $(CURDIR)/internal/testutil/run-as-nobody ./..."; \
+	$(GOTEST) -exec $(CURDIR)/internal/testutil/run-as-nobody ./... || rc=1; \
+	exit $$rc
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if ! "$(STATICCHECK)" -version 2>/dev/null | grep -q "($(STATICCHECK_VERSION:v%=%))"; then \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $(TOOLBIN)"; \
+		GOBIN=$(TOOLBIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
+	$(STATICCHECK) ./...
+
+clean:
+	rm -rf bin/
