@@ -31,6 +31,7 @@ func runInit(fdText string) int {
 	// Privileges are dropped on this thread and the command forked from it.
 	runtime.LockOSThread()
 	os.Unsetenv(protocol.EnvMarker)
+	isolate.SetName("corral-init")
 	// Signals are caught before the command exists, so none it sends can
 	// reach the runtime's defaults.
 	sigc := make(chan os.Signal, 16)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -27,6 +28,11 @@ func Main() {
 }
 
 func init() {
+	if os.Getenv(protocol.EnvMarker) != "" {
+		// In the sandbox's init only: keep main on the main thread, whose
+		// name is what /proc/1/comm and ps show.
+		runtime.LockOSThread()
+	}
 	probeUserns = func() error {
 		if !mainCalled {
 			return nil // cannot re-exec safely; the sysctls have to do
