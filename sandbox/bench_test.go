@@ -1,11 +1,14 @@
 package sandbox_test
 
 import (
+	"os"
 	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/sandbox"
 )
 
@@ -44,4 +47,29 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkReexecFloor is the floor of the re-exec design: this binary
+// re-executed into the same namespaces as a sandbox, exiting at once in
+// sandbox.Main, with no filesystem, protocol or command. The gap between it
+// and BenchmarkColdStart is the sandbox's own set-up.
+func BenchmarkReexecFloor(b *testing.B) {
+	requireSandbox(b)
+	var ms []float64
+	for b.Loop() {
+		t0 := time.Now()
+		c := exec.Command("/proc/self/exe")
+		c.Env = []string{protocol.EnvProbe + "=1"}
+		c.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		}
+		if err := c.Run(); err != nil {
+			b.Fatal(err)
+		}
+		ms = append(ms, time.Since(t0).Seconds()*1e3)
+	}
+	b.ReportMetric(median(ms), "p50-ms")
 }
