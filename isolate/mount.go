@@ -13,7 +13,7 @@ type Kind string
 // The kinds of Mount entries.
 const (
 	Bind    Kind = "bind"    // the host path Source, recursively bound
-	Device  Kind = "device"  // a host device node Source, bound without nodev
+	Device  Kind = "device"  // a host device node Source, bound read-only without nodev
 	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode
 	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
 	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666)
@@ -23,9 +23,11 @@ const (
 	File    Kind = "file"    // Target made a regular file holding Data, with Mode
 )
 
-// Mount is one entry of the sandbox's filesystem. Entries are applied in order;
-// an entry whose Target lies beneath an earlier entry's Target is created inside
-// that mount.
+// Mount is one entry of the sandbox's filesystem. Entries are applied in
+// order, so a mount must come after any mount whose Target contains its own;
+// an entry whose Target lies beneath an earlier mount is created inside it.
+// Targets are resolved inside the new root, so they should not pass through
+// symlinks that only later entries make resolvable.
 type Mount struct {
 	Kind     Kind
 	Source   string // host path, for Bind and Device
@@ -132,9 +134,11 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	for i, m := range mounts {
 		skip[i] = m.needsSource() && src.fds[i] < 0
 	}
+	// An entry is nested when an earlier mount covers its target; it is
+	// created inside that mount once the mount is attached.
 	nested := func(i int) bool {
-		for j, o := range mounts {
-			if j != i && !skip[j] && o.isMount() && under(mounts[i].Target, o.Target) {
+		for j, o := range mounts[:i] {
+			if !skip[j] && o.isMount() && under(mounts[i].Target, o.Target) {
 				return true
 			}
 		}
@@ -233,7 +237,9 @@ func attach(rootfd int, m Mount, srcfd int) error {
 		if m.Kind == Bind {
 			attrs |= unix.MOUNT_ATTR_NODEV
 		}
-		if m.ReadOnly {
+		// A device node is always read-only: reads and writes reach the
+		// device, but its inode (mode, owner, times) stays the host's.
+		if m.ReadOnly || m.Kind == Device {
 			attrs |= unix.MOUNT_ATTR_RDONLY
 		}
 		return stepErr(step, m.Target, graft(srcfd, attrs, tfd))

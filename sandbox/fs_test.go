@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,7 @@ func TestProcHardening(t *testing.T) {
 		for f in /proc/sys/kernel/hostname /proc/sys/vm/drop_caches /proc/sysrq-trigger; do
 			{ echo 1 > $f; } 2>/dev/null && echo "WROTE $f"
 		done
-		for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms; do
+		for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms /proc/kpageflags /proc/kpagecount /proc/slabinfo /proc/vmallocinfo; do
 			test -s $f && [ "$(head -c 16 $f 2>/dev/null | wc -c)" != 0 ] && echo "READ $f"
 		done; true`)
 	if out != "" {
@@ -152,4 +153,84 @@ func TestCustomRoot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 		t.Error("the custom root was written")
 	}
+}
+
+// TestNestedMountOrder: a read-only bind inside a writable one stays
+// read-only, and a list that would hide a mount under a later one is refused.
+func TestNestedMountOrder(t *testing.T) {
+	proj := t.TempDir()
+	git := filepath.Join(proj, ".git")
+	if err := os.MkdirAll(filepath.Join(git, "hooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, root := range []string{"", customRoot(t)} {
+		opts := sandbox.Options{Root: root, Mounts: []sandbox.Mount{sandbox.BindWritable(proj, "/proj"), sandbox.Bind(git, "/proj/.git")}}
+		if root != "" {
+			opts.Mounts = append(systemBinds(), opts.Mounts...)
+		}
+		out := sh(t, opts, `{ echo pwned > /proj/.git/hooks/pre-commit; } 2>&1; echo ok > /proj/file`)
+		if !strings.Contains(out, "Read-only file system") {
+			t.Errorf("root %q: write into the nested read-only bind: %q", root, out)
+		}
+		if _, err := os.Stat(filepath.Join(git, "hooks", "pre-commit")); err == nil {
+			t.Fatalf("root %q: the nested read-only bind was written through", root)
+		}
+		os.Remove(filepath.Join(proj, "file"))
+	}
+	_, err := sandbox.New(sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(git, "/proj/.git"), sandbox.BindWritable(proj, "/proj")}}).Run(sandbox.Command("/bin/true"))
+	var oe *sandbox.OptionError
+	if !errors.As(err, &oe) || oe.Field != "Options.Mounts[1].Destination" {
+		t.Errorf("a mount listed after one it contains: %v", err)
+	}
+}
+
+// TestMountsReplaceDefaults: a mount at or above a default replaces it,
+// and destinations through merged-/usr symlinks work.
+func TestMountsReplaceDefaults(t *testing.T) {
+	dev := t.TempDir()
+	opts := sandbox.Options{Mounts: []sandbox.Mount{
+		sandbox.Tmpfs("/etc", 0),
+		sandbox.BindWritable(dev, "/dev"),
+		sandbox.Bind("/usr/bin/false", "/bin/true"), // /bin is usr/bin on a merged-/usr host
+	}}
+	out, errs, res := run(t, opts, sandbox.Command("/usr/bin/sh", "-c", `ls -A /etc | wc -l; ls -A /dev | wc -l; /bin/true || echo replaced`))
+	if !res.Success() || out != "0\n0\nreplaced\n" {
+		t.Errorf("got %v %q %q", res, out, errs)
+	}
+	if entries, _ := os.ReadDir(dev); len(entries) != 0 {
+		t.Errorf("the default /dev entries were created in the host directory bound there: %v", entries)
+	}
+}
+
+func TestDevicesReadOnly(t *testing.T) {
+	out := sh(t, sandbox.Options{}, `echo x > /dev/null && head -c 4 /dev/zero | wc -c
+		for d in /dev/null /dev/full /dev/zero /dev/tty; do chmod 0600 $d 2>/dev/null && echo "CHMOD $d"; touch $d 2>/dev/null && echo "TOUCH $d"; done; true`)
+	if out != "4\n" {
+		t.Errorf("device nodes: %q; want usable devices whose inodes cannot change", out)
+	}
+	if got := sh(t, sandbox.Options{}, `ls /etc/ssl 2>&1`); strings.Contains(got, "private") {
+		t.Errorf("/etc/ssl/private is visible: %s", got)
+	}
+}
+
+// customRoot makes a root directory with only a marker in it.
+func customRoot(t *testing.T) string {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "marker"), []byte("custom root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// systemBinds are read-only binds of the host's system directories, for a custom root.
+func systemBinds() []sandbox.Mount {
+	var ms []sandbox.Mount
+	for _, d := range []string{"/usr", "/lib", "/lib64", "/bin"} {
+		if st, err := os.Lstat(d); err == nil && st.IsDir() {
+			ms = append(ms, sandbox.Bind(d, d))
+		} else if err == nil {
+			ms = append(ms, sandbox.Bind("/usr"+d, d))
+		}
+	}
+	return ms
 }

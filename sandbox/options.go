@@ -13,9 +13,15 @@ type Options struct {
 	// minimal /etc. Mountpoints that Root lacks are created in it.
 	Root string
 
-	// Mounts are applied in order after the defaults. A mount whose
-	// Destination is that of a default mount (/tmp, /work, /usr, ...)
-	// replaces it.
+	// Mounts are applied in order after the defaults, so a mount must be
+	// listed after any mount that contains it (Run refuses the other order,
+	// which would hide the inner mount). A mount at or above a default
+	// mount (/tmp, /work, /usr, /etc, /dev, ...) replaces the defaults
+	// there. A Destination behind a symlink of the default root (/bin on a
+	// merged-/usr host) is mounted where the symlink points (/usr/bin).
+	// Missing mountpoints are created inside the sandbox's own tmpfs mounts;
+	// inside a bind they are created in the bound host directory, and inside
+	// a read-only bind they cannot be created.
 	Mounts []Mount
 
 	// Network selects the network namespace. The default, NetworkNone, is a

@@ -39,6 +39,8 @@ func TestValidate(t *testing.T) {
 		{"bind with size", Options{Mounts: []Mount{{Source: dir, Destination: "/d", Size: 5}}}, "Options.Mounts[0].Size"},
 		{"bad type", Options{Mounts: []Mount{{Type: 9, Destination: "/d"}}}, "Options.Mounts[0].Type"},
 		{"duplicate dest", Options{Mounts: []Mount{Tmpfs("/d", 0), Bind(dir, "/d")}}, "Options.Mounts[1].Destination"},
+		{"parent listed after child", Options{Mounts: []Mount{Bind(dir, "/a/b"), BindWritable(dir, "/a")}}, "Options.Mounts[1].Destination"},
+		{"parent listed first", Options{Mounts: []Mount{BindWritable(dir, "/a"), Bind(dir, "/a/b")}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.validate()
@@ -134,6 +136,21 @@ func TestPlan(t *testing.T) {
 	}
 	if m, i := find("/srv"); m.Kind != isolate.Bind || !m.ReadOnly || i != len(ms)-1 {
 		t.Errorf("/srv: %+v at %d", m, i)
+	}
+	// A mount above defaults replaces them all; one through a symlinked
+	// system dir lands behind the symlink.
+	o = Options{Mounts: []Mount{Tmpfs("/etc", 0), Bind("/srv", "/bin/tool")}}
+	ms = o.plan(lstat, readlink)
+	if m, i := find("/etc"); m.Kind != isolate.Tmpfs || i < 0 {
+		t.Errorf("/etc: %+v", m)
+	}
+	for _, m := range ms {
+		if strings.HasPrefix(m.Target, "/etc/") {
+			t.Errorf("default %s kept under the user's /etc", m.Target)
+		}
+	}
+	if m, i := find("/usr/bin/tool"); m.Kind != isolate.Bind || i != len(ms)-1 {
+		t.Errorf("/bin/tool: want it at /usr/bin/tool, last; got %+v at %d", m, i)
 	}
 	// A custom root gets no host system dirs and no generated /etc.
 	o = Options{Root: "/img"}

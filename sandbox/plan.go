@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"os"
+	"path"
+	"strings"
 
 	"github.com/corral-dev/corral/isolate"
 )
@@ -22,7 +24,7 @@ var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "
 var etcFiles = []string{
 	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
 	"/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/protocols", "/etc/services",
-	"/etc/ssl", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types",
+	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types",
 }
 
 // procReadOnly and procMasked harden the sandbox's /proc the way container
@@ -30,7 +32,8 @@ var etcFiles = []string{
 var (
 	procReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
 	procMasked   = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
-		"/proc/latency_stats", "/proc/acpi", "/proc/scsi", "/proc/kallsyms"}
+		"/proc/latency_stats", "/proc/acpi", "/proc/scsi", "/proc/kallsyms", "/proc/kpageflags",
+		"/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo", "/proc/vmallocinfo"}
 )
 
 // plan turns validated options into the ordered mount entries the sandbox
@@ -86,8 +89,10 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/tmp", Mode: 0o1777, Size: defaultTmpSize})
 	add(isolate.Mount{Kind: isolate.Tmpfs, Target: WorkDir, Mode: 0o755, Size: defaultTmpSize})
 
+	defaults := len(ms)
 	for _, m := range o.Mounts {
-		e := isolate.Mount{Target: m.Destination}
+		dest := throughSymlinks(ms[:defaults], m.Destination)
+		e := isolate.Mount{Target: dest}
 		switch m.Type {
 		case BindMount:
 			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable
@@ -96,24 +101,57 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 			if e.Size == 0 {
 				e.Size = defaultTmpSize
 			}
-			if m.Destination == "/tmp" {
+			if dest == "/tmp" {
 				e.Mode = 0o1777
 			}
 		}
-		if i := indexTarget(ms, m.Destination); i >= 0 {
-			ms[i] = e // a user mount replaces the default at the same place
-		} else {
-			ms = append(ms, e)
-		}
+		ms, defaults = replaceDefaults(ms, defaults, e)
 	}
 	return ms
 }
 
-func indexTarget(ms []isolate.Mount, target string) int {
+// replaceDefaults adds the user's mount e to ms, whose first n entries are
+// the defaults. If defaults lie at or beneath e's target, e takes the place
+// of the first of them and the others are dropped: a user mount at /tmp,
+// /etc or /dev replaces the default contents there. Otherwise e goes last.
+// It returns the new list and the new number of defaults.
+func replaceDefaults(ms []isolate.Mount, n int, e isolate.Mount) ([]isolate.Mount, int) {
+	out := make([]isolate.Mount, 0, len(ms)+1)
+	newN := n
+	placed := false
 	for i, m := range ms {
-		if m.Target == target {
-			return i
+		switch {
+		case i >= n || m.Target != e.Target && !under(m.Target, e.Target):
+			out = append(out, m)
+		case !placed:
+			out = append(out, e)
+			placed = true
+		default:
+			newN--
 		}
 	}
-	return -1
+	if !placed {
+		out = append(out, e)
+	}
+	return out, newN
+}
+
+// throughSymlinks rewrites dest through the symlinks the plan creates (a
+// merged-/usr host's /bin -> usr/bin), so that /bin/sh is mounted at
+// /usr/bin/sh, after /usr exists.
+func throughSymlinks(ms []isolate.Mount, dest string) string {
+	for _, m := range ms {
+		if m.Kind == isolate.Symlink && under(dest, m.Target) && !strings.HasPrefix(m.Data, "/") && !strings.Contains(m.Data, "..") {
+			return path.Join(path.Dir(m.Target), m.Data, strings.TrimPrefix(dest, m.Target))
+		}
+	}
+	return dest
+}
+
+// under reports whether p is strictly beneath dir.
+func under(p, dir string) bool {
+	if dir == "/" {
+		return p != "/"
+	}
+	return strings.HasPrefix(p, dir+"/")
 }

@@ -40,6 +40,12 @@ func (o *Options) validate() error {
 			return &OptionError{field + ".Destination", m.Destination, fmt.Sprintf("already used by Options.Mounts[%d]; mount each destination once", j)}
 		}
 		seen[m.Destination] = i
+		// Mounts apply in order: one listed after a mount it contains would hide it.
+		for j, earlier := range o.Mounts[:i] {
+			if under(earlier.Destination, m.Destination) {
+				return &OptionError{field + ".Destination", m.Destination, fmt.Sprintf("contains Options.Mounts[%d].Destination %q, which is listed earlier and would be hidden; list the containing mount first", j, earlier.Destination)}
+			}
+		}
 	}
 	return nil
 }

@@ -198,6 +198,17 @@ func TestRunBinds(t *testing.T) {
 			t.Errorf("stdout %q; want %q", r.stdout, "from host\n")
 		}
 	})
+	t.Run("mounts apply in command-line order", func(t *testing.T) {
+		sub := filepath.Join(dir, "sub")
+		os.Mkdir(sub, 0o755)
+		// --rw then a --ro inside it: the inner bind stays read-only.
+		r := corral(t, "", "--rw", dir+":/p", "--ro", sub+":/p/sub", "--", "sh", "-c", "echo x > /p/sub/f")
+		if r.code == 0 || !strings.Contains(r.stderr, "Read-only") {
+			t.Errorf("write into --ro inside --rw: exit %d, stderr %q", r.code, r.stderr)
+		}
+		// The other way round would hide the inner bind: refused, naming the order.
+		corral(t, "", "--ro", sub+":/p/sub", "--rw", dir+":/p", "--", "true").expect(t, 125, "listed earlier")
+	})
 	t.Run("rw allows writes", func(t *testing.T) {
 		corral(t, "", "--rw", dir+":/data", "--", "sh", "-c", "echo written > /data/out").expect(t, 0)
 		out := filepath.Join(dir, "out")

@@ -30,14 +30,26 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
+// mountFlags collects the mount flags in command-line order: a mount must
+// follow any mount that contains it.
+type mountFlags []struct{ kind, spec string }
+
+func (m *mountFlags) add(kind string) func(string) error {
+	return func(spec string) error {
+		*m = append(*m, struct{ kind, spec string }{kind, spec})
+		return nil
+	}
+}
+
 // run parses the flags of "corral run", runs the command and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("corral run", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	var ro, rw, tmpfs, env listFlag
-	fl.Var(&ro, "ro", "read-only bind `SRC[:DST]` (repeatable)")
-	fl.Var(&rw, "rw", "read-write bind `SRC[:DST]` (repeatable)")
-	fl.Var(&tmpfs, "tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)")
+	var env listFlag
+	var mounts mountFlags // --ro, --rw and --tmpfs, in the order given
+	fl.Func("ro", "read-only bind `SRC[:DST]` (repeatable)", mounts.add("ro"))
+	fl.Func("rw", "read-write bind `SRC[:DST]` (repeatable)", mounts.add("rw"))
+	fl.Func("tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)", mounts.add("tmpfs"))
 	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable)")
 	root := fl.String("root", "", "use `DIR` as the root filesystem")
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
@@ -67,22 +79,23 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral: --net %q: want none or host\n", *network)
 		return exitSetup
 	}
-	for _, spec := range ro {
-		src, dst := splitBind(spec)
-		opts.Mounts = append(opts.Mounts, sandbox.Bind(src, dst))
-	}
-	for _, spec := range rw {
-		src, dst := splitBind(spec)
-		opts.Mounts = append(opts.Mounts, sandbox.BindWritable(src, dst))
-	}
-	for _, spec := range tmpfs {
-		dst, size, _ := strings.Cut(spec, ":")
-		n, err := parseSize(size)
-		if err != nil {
-			fmt.Fprintf(stderr, "corral: --tmpfs %q: %v\n", spec, err)
-			return exitSetup
+	for _, m := range mounts {
+		switch m.kind {
+		case "ro":
+			src, dst := splitBind(m.spec)
+			opts.Mounts = append(opts.Mounts, sandbox.Bind(src, dst))
+		case "rw":
+			src, dst := splitBind(m.spec)
+			opts.Mounts = append(opts.Mounts, sandbox.BindWritable(src, dst))
+		case "tmpfs":
+			dst, size, _ := strings.Cut(m.spec, ":")
+			n, err := parseSize(size)
+			if err != nil {
+				fmt.Fprintf(stderr, "corral: --tmpfs %q: %v\n", m.spec, err)
+				return exitSetup
+			}
+			opts.Mounts = append(opts.Mounts, sandbox.Tmpfs(dst, n))
 		}
-		opts.Mounts = append(opts.Mounts, sandbox.Tmpfs(dst, n))
 	}
 
 	cmd := sandbox.Command(fl.Arg(0), fl.Args()[1:]...)
