@@ -185,3 +185,26 @@ func squeeze(s string) string {
 	}
 	return b.String()
 }
+
+func TestIPCAndCgroupNamespaces(t *testing.T) {
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o666)
+	if err != nil {
+		t.Fatalf("host shm segment: %v", err)
+	}
+	defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	host, _ := os.ReadFile("/proc/self/cgroup")
+	out := sh(t, sandbox.Options{}, `tail -n +2 /proc/sysvipc/shm | wc -l; cat /proc/self/cgroup`)
+	count, cg, _ := strings.Cut(out, "\n")
+	if count != "0" {
+		t.Errorf("%s host SysV shm segments visible inside", count)
+	}
+	// With a cgroup namespace the sandbox sees its own cgroup as "/".
+	for _, l := range strings.Split(strings.TrimSpace(cg), "\n") {
+		if parts := strings.SplitN(l, ":", 3); len(parts) != 3 || parts[2] != "/" {
+			t.Errorf("cgroup path visible inside: %q (host: %q)", l, host)
+		}
+	}
+	if hostShm, _ := os.ReadFile("/proc/sysvipc/shm"); !strings.Contains(string(hostShm), strconv.Itoa(id)) {
+		t.Errorf("the test's own segment %d is not on the host; the test proves nothing", id)
+	}
+}
