@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -42,27 +43,83 @@ func LookPath(file string, env []string) (string, error) {
 	return "", &Error{Step: "exec", Path: file, Err: errno}
 }
 
-// Start forks and executes path in a new session, with the given
-// environment, working directory and files (fd i of the command is files[i]).
-// Privileges dropped on the calling thread are inherited; no other fd is.
-func Start(path string, argv, env []string, dir string, files []uintptr) (int, error) {
-	if dir != "" {
-		st, err := os.Stat(dir)
+// Command is a program for Start to run.
+type Command struct {
+	Path  string
+	Args  []string
+	Env   []string
+	Dir   string
+	Files []uintptr // fd i of the command is Files[i]; no other fd is passed
+	// Cgroup places the command into its cgroup as it starts.
+	Cgroup Placement
+	// Rlimits are set for the command (and, unless AfterStart, for the
+	// calling process too, just before the fork).
+	Rlimits []Rlimit
+}
+
+// Placement says how the command enters its cgroup.
+type Placement struct {
+	// Dir is a cgroup v2 directory fd: the command is born in that cgroup
+	// (clone3 with CLONE_INTO_CGROUP). -1 or 0 means none.
+	Dir int
+	// Enter and Leave are cgroup v1 "tasks" files: the calling thread
+	// writes its tid to each Enter file, forks, and writes it to each Leave
+	// file, so only the child stays in the command's cgroups.
+	Enter, Leave []int
+}
+
+// Rlimit is a resource limit (unix.RLIMIT_*).
+type Rlimit struct {
+	Resource int
+	Cur, Max uint64
+	// AfterStart sets the limit on the command right after it has started,
+	// for limits the calling process cannot live with itself (RLIMIT_AS).
+	AfterStart bool
+}
+
+// Start forks and executes c in a new session. Privileges dropped on the
+// calling thread are inherited; so are its cgroups, moved as c.Cgroup says.
+func Start(c *Command) (int, error) {
+	if c.Dir != "" {
+		st, err := os.Stat(c.Dir)
 		if err != nil {
-			return 0, &Error{Step: "chdir", Path: dir, Err: unwrapErrno(err)}
+			return 0, &Error{Step: "chdir", Path: c.Dir, Err: unwrapErrno(err)}
 		}
 		if !st.IsDir() {
-			return 0, &Error{Step: "chdir", Path: dir, Err: unix.ENOTDIR}
+			return 0, &Error{Step: "chdir", Path: c.Dir, Err: unix.ENOTDIR}
 		}
 	}
-	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
-		Dir:   dir,
-		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
+	for _, r := range c.Rlimits {
+		if !r.AfterStart {
+			if err := unix.Prlimit(0, r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}, nil); err != nil {
+				return 0, &Error{Step: "rlimit", Path: strconv.Itoa(r.Resource), Err: err}
+			}
+		}
+	}
+	sys := &syscall.SysProcAttr{Setsid: true}
+	if c.Cgroup.Dir > 0 {
+		sys.UseCgroupFD, sys.CgroupFD = true, c.Cgroup.Dir
+	}
+	tid := []byte(strconv.Itoa(unix.Gettid()))
+	for _, fd := range c.Cgroup.Enter {
+		if _, err := unix.Write(fd, tid); err != nil {
+			return 0, &Error{Step: "enter cgroup", Err: err}
+		}
+	}
+	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: c.Files, Sys: sys})
+	for _, fd := range c.Cgroup.Leave {
+		unix.Write(fd, tid)
+	}
 	if err != nil {
-		return 0, &Error{Step: "exec", Path: path, Err: err}
+		return 0, &Error{Step: "exec", Path: c.Path, Err: err}
+	}
+	for _, r := range c.Rlimits {
+		if r.AfterStart {
+			if err := unix.Prlimit(pid, r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}, nil); err != nil {
+				unix.Kill(pid, unix.SIGKILL)
+				return 0, &Error{Step: "rlimit", Path: strconv.Itoa(r.Resource), Err: err}
+			}
+		}
 	}
 	return pid, nil
 }

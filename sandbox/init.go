@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// nprocSlack is room under RLIMIT_NPROC for threads the init's Go runtime
+// may start after the command: a refused thread would crash the init.
+const nprocSlack = 16
+
 // forwarded are the signals the init passes on to the command.
 var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
 	syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH, syscall.SIGALRM, syscall.SIGCONT}
@@ -48,9 +52,7 @@ func runInit(fdText string) int {
 	if err != nil || fd < 3 {
 		return 125
 	}
-	// Nothing but the command's own fds may survive into it: mark every fd
-	// from ours upwards close-on-exec, whoever opened it.
-	unix.CloseRange(uint(fd), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	unix.CloseOnExec(fd)
 	sock := os.NewFile(uintptr(fd), "corral-init")
 	conn := protocol.NewConn(sock)
 	m, err := conn.Recv()
@@ -58,6 +60,9 @@ func runInit(fdText string) int {
 		return 125
 	}
 	spec := m.Spec
+	// Nothing but the command's own fds may survive into it: mark every fd
+	// above them close-on-exec, whoever opened it (the cgroup fds included).
+	unix.CloseRange(uint(3+spec.Command.ExtraFiles), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	pid, err := setup(spec)
 	if err != nil {
 		conn.Send(protocol.Message{Failed: failure(err)})
@@ -93,6 +98,11 @@ func runInit(fdText string) int {
 
 // setup builds the sandbox and starts the command; it returns the command's pid.
 func setup(spec *protocol.Spec) (int, error) {
+	if spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0 {
+		if err := isolate.NewCgroupNamespace(spec.Cgroup); err != nil {
+			return 0, err
+		}
+	}
 	if err := isolate.MakePrivate(); err != nil {
 		return 0, err
 	}
@@ -130,7 +140,20 @@ func setup(spec *protocol.Spec) (int, error) {
 	for i := range files {
 		files[i] = uintptr(i)
 	}
-	return isolate.Start(path, c.Args, c.Env, c.Dir, files)
+	rlimits := append([]isolate.Rlimit(nil), spec.Rlimits...)
+	for i, r := range rlimits {
+		if r.Resource == unix.RLIMIT_NPROC {
+			// The count is per user, and this init's threads are the same
+			// user; the Go runtime may start a few more of them later.
+			threads, _ := os.ReadDir("/proc/self/task")
+			rlimits[i].Cur += uint64(len(threads)) + nprocSlack
+			rlimits[i].Max = rlimits[i].Cur
+		}
+	}
+	return isolate.Start(&isolate.Command{
+		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: files,
+		Cgroup: spec.Cgroup, Rlimits: rlimits,
+	})
 }
 
 // reap waits for every child (orphans are re-parented to us) until the

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
 		code = 1
 	} else {
-		fmt.Println("leak check: no mount, fd, process or temp dir left behind")
+		fmt.Println("leak check: no mount, fd, process, cgroup or temp dir left behind")
 	}
 	os.Exit(code)
 }

@@ -30,6 +30,22 @@ type Options struct {
 
 	// Hostname is the sandbox's host name; empty means "corral".
 	Hostname string
+
+	// Limits bound the command's memory, processes, CPU, time and output.
+	Limits Limits
+
+	// CgroupParent is where each sandbox's cgroup is created. Empty means
+	// the caller's own cgroup (on cgroup v2, which must then be delegated to
+	// the caller, or the caller is root). A relative path is beneath the
+	// caller's own cgroup (in every v1 hierarchy); an absolute one is from
+	// the root of the cgroup filesystem. Without a usable cgroup, Run
+	// fails with a *FeatureError if Limits need one, unless Degrade is set.
+	CgroupParent string
+
+	// Degrade lets Run keep going without a cgroup when Limits need one,
+	// with the weaker per-process rlimits in its place; Result.Degraded says
+	// what was weakened. Without it, a missing feature is an error.
+	Degrade bool
 }
 
 // Network is the network a sandbox gets.

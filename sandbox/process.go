@@ -28,16 +28,32 @@ type Process struct {
 	stopWatch func() bool
 	ctxErr    error // set by the context watcher before it kills
 
+	res   *resources
+	out   *outputCap // nil without Limits.Output
+	lim   Limits
+	gone  chan struct{} // closed when the init's socket closes: the sandbox ended
+	limMu sync.Mutex
+	limit string // the host-enforced limit that ended the run, if any
+
 	waitOnce sync.Once
 	result   *Result
 	err      error
 }
 
-func newProcess(init *exec.Cmd, sock *os.File, start time.Time) *Process {
+func newProcess(init *exec.Cmd, sock *os.File, start time.Time, res *resources, out *outputCap, lim Limits) *Process {
 	return &Process{
 		init: init, sock: sock, conn: protocol.NewConn(sock), start: start,
 		exited: make(chan *protocol.Exited, 1), done: make(chan struct{}),
+		res: res, out: out, lim: lim, gone: make(chan struct{}),
 	}
+}
+
+// abort ends a sandbox whose set-up failed on the host side.
+func (p *Process) abort() {
+	p.stopWatch()
+	p.init.Process.Kill()
+	p.init.Wait()
+	p.sock.Close()
 }
 
 // handshake sends the spec and waits for the command to start.
@@ -72,6 +88,7 @@ func (p *Process) handshake(spec *protocol.Spec) error {
 
 // read collects the init's messages until it closes the socket.
 func (p *Process) read() {
+	defer close(p.gone)
 	defer close(p.exited)
 	for {
 		m, err := p.conn.Recv()
@@ -131,9 +148,14 @@ func (p *Process) Signal(sig os.Signal) error {
 }
 
 // Kill kills the whole sandbox at once: its init and with it, by the
-// kernel's pid-namespace rules, every process inside.
+// kernel's pid-namespace rules, every process inside (and, with a cgroup,
+// everything in the cgroup too).
 func (p *Process) Kill() error {
-	return p.init.Process.Kill()
+	err := p.init.Process.Kill()
+	if p.res.cg != nil {
+		p.res.cg.Kill()
+	}
+	return err
 }
 
 // Wait waits for the command to exit and for its output to be copied, and
@@ -151,12 +173,16 @@ func (p *Process) Wait() (*Result, error) {
 		ex := <-p.exited
 		p.sock.Close()
 		p.result = newResult(ex, p.init.ProcessState, wall)
+		p.account(p.result)
+		cerr := p.res.close()
 		ctxErr := p.contextErr()
 		switch {
 		case ctxErr != nil:
 			p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)
 		case werr != nil && !isExitError(werr):
 			p.err = fmt.Errorf("sandbox: %w", werr)
+		case cerr != nil:
+			p.err = cerr
 		}
 		close(p.done)
 	})

@@ -24,6 +24,34 @@ type Result struct {
 	// MaxRSS is the largest resident set size, in bytes, of the command
 	// or of any process it waited for.
 	MaxRSS int64
+
+	// Limit names the limit that ended the run (LimitMemory, LimitPids,
+	// LimitTime, LimitCPUTime, LimitOutput), or is "". LimitPids means
+	// forks were refused at the pids limit during a run that then ended.
+	Limit string
+	// OOMKilled reports that the kernel's OOM killer killed a process of
+	// the command because of Limits.Memory.
+	OOMKilled bool
+	// TimedOut reports that Limits.Time ended the run.
+	TimedOut bool
+	// OutputTruncated reports that output past Limits.Output was discarded.
+	OutputTruncated bool
+	// PidsLimitHit reports that forks were refused at Limits.Pids.
+	PidsLimitHit bool
+	// CPUTime is the CPU time (user and system) of every process of the
+	// command, from its cgroup; without one, UserTime+SystemTime.
+	CPUTime time.Duration
+	// MemoryPeak is the command's peak memory in bytes, from its cgroup
+	// (memory.peak, or memory.max_usage_in_bytes on cgroup v1); without
+	// one, MaxRSS.
+	MemoryPeak int64
+	// Cgroup is the command's cgroup, from the cgroup root, and Controllers
+	// the controllers it had; both are empty when the run had no cgroup.
+	Cgroup      string
+	Controllers []string
+	// Degraded lists what was weakened because a feature was missing and
+	// Options.Degrade allowed going on without it.
+	Degraded []string
 }
 
 // Success reports whether the command exited with status 0.

@@ -2,8 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -56,6 +56,20 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	res, err := s.newResources()
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.start(ctx, cmd, res)
+	if err != nil {
+		res.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// start starts the init and hands it the spec.
+func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
@@ -64,7 +78,18 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	childEnd := os.NewFile(uintptr(fds[1]), "corral-init")
 	defer childEnd.Close()
 
-	init := s.initCmd(cmd, childEnd)
+	var out *outputCap
+	stdout, stderr := cmd.Stdout, cmd.Stderr
+	if n := s.opts.Limits.Output; n > 0 {
+		out = &outputCap{left: n, hit: make(chan struct{})}
+		stdout, stderr = out.writer(stdout), out.writer(stderr)
+	}
+	cgFiles, placement := res.files(3 + len(cmd.ExtraFiles))
+	init := s.initCmd(cmd, stdout, stderr, append(cgFiles, childEnd))
+	if res.cg != nil && res.cg.InitFD() != nil {
+		init.SysProcAttr.UseCgroupFD = true
+		init.SysProcAttr.CgroupFD = int(res.cg.InitFD().Fd())
+	}
 	start := time.Now()
 	// Pdeathsig fires when the thread that started the child exits, so the
 	// start happens on a locked thread; Go keeps unlocked threads alive.
@@ -73,39 +98,57 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	runtime.UnlockOSThread()
 	if err != nil {
 		hostEnd.Close()
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EACCES) {
+		if f, _ := Check().Feature("user namespaces"); !f.Available {
 			return nil, usernsError(err)
 		}
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
 	childEnd.Close()
-	p := newProcess(init, hostEnd, start)
+	p := newProcess(init, hostEnd, start, res, out, s.opts.Limits)
 	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
-	if err := p.handshake(s.spec(cmd)); err != nil {
+	if res.cg != nil {
+		if err := res.cg.AddInit(init.Process.Pid); err != nil {
+			p.abort()
+			return nil, fmt.Errorf("sandbox: moving init into cgroup %s: %w", res.cg.Path(), err)
+		}
+	}
+	spec := s.spec(cmd)
+	spec.Cgroup, spec.Rlimits = placement, res.rlimits
+	if err := p.handshake(spec); err != nil {
 		p.stopWatch()
 		if ctxErr := p.contextErr(); ctxErr != nil {
 			return nil, fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
 		}
 		return nil, err
 	}
+	if res.cg != nil {
+		if err := res.cg.Settle(); err != nil {
+			p.Kill()
+			p.Wait()
+			return nil, fmt.Errorf("sandbox: cgroup %s: %w", res.cg.Path(), err)
+		}
+	}
+	p.enforce()
 	return p, nil
 }
 
 // initCmd is the re-execution of this binary that becomes the sandbox's pid 1.
-func (s *Sandbox) initCmd(cmd *Cmd, childEnd *os.File) *exec.Cmd {
+// extra are the files it gets after the command's ExtraFiles, the protocol
+// socket last.
+func (s *Sandbox) initCmd(cmd *Cmd, stdout, stderr io.Writer, extra []*os.File) *exec.Cmd {
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
 		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
 	if s.opts.Network == NetworkNone {
 		flags |= unix.CLONE_NEWNET
 	}
-	extra := append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], childEnd)
+	extra = append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], extra...)
 	return &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"corral-init"},
 		Env:        []string{protocol.EnvMarker + "=" + strconv.Itoa(2+len(extra))},
 		Stdin:      cmd.Stdin,
-		Stdout:     cmd.Stdout,
-		Stderr:     cmd.Stderr,
+		Stdout:     stdout,
+		Stderr:     stderr,
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:                 uintptr(flags),

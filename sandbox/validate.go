@@ -30,6 +30,16 @@ func (o *Options) validate() error {
 			return &OptionError{"Options.Hostname", o.Hostname, err}
 		}
 	}
+	if err := o.Limits.validate(); err != nil {
+		return err
+	}
+	if o.CgroupParent != "" {
+		for _, part := range strings.Split(o.CgroupParent, "/") {
+			if part == ".." || part == "." {
+				return &OptionError{"Options.CgroupParent", o.CgroupParent, "must be a clean path without \".\" or \"..\""}
+			}
+		}
+	}
 	seen := map[string]int{}
 	for i, m := range o.Mounts {
 		field := fmt.Sprintf("Options.Mounts[%d]", i)

@@ -160,7 +160,8 @@ func TestRunJSON(t *testing.T) {
 				t.Fatalf("last line of stderr %q is not JSON: %v", r.stderr, err)
 			}
 			keys := slices.Sorted(maps.Keys(got))
-			if want := []string{"exit_code", "signal", "wall_ms"}; !slices.Equal(keys, want) {
+			if want := []string{"cgroup", "cpu_ms", "degraded", "exit_code", "limit", "memory_peak_bytes", "oom_killed",
+				"output_truncated", "pids_limit_hit", "signal", "timed_out", "wall_ms"}; !slices.Equal(keys, want) {
 				t.Errorf("JSON keys %q; want %q", keys, want)
 			}
 			if got["exit_code"] != tt.exitCode || got["signal"] != tt.signal {
@@ -317,4 +318,30 @@ func TestRunStdin(t *testing.T) {
 			t.Errorf("%s with %d bytes of stdin: stdout %q; want %q", tt.cmd, len(tt.in), r.stdout, tt.want)
 		}
 	}
+}
+
+func TestRunLimits(t *testing.T) {
+	parent := os.Getenv("CORRAL_CGROUP_PARENT")
+	for _, tc := range []struct {
+		flags []string
+		limit string
+	}{
+		{[]string{"--memory", "32M", "--", "tail", "/dev/zero"}, "memory"},
+		{[]string{"--time", "200ms", "--", "sleep", "10"}, "time"},
+		{[]string{"--cpu-time", "200ms", "--", "sh", "-c", "while :; do :; done"}, "cpu-time"},
+		{[]string{"--output", "100", "--", "yes"}, "output"},
+	} {
+		args := append([]string{"--json", "--cgroup-parent", parent}, tc.flags...)
+		r := corral(t, "", args...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		var got map[string]any
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+			t.Fatalf("%q: last line of stderr %q is not JSON: %v", tc.flags, r.stderr, err)
+		}
+		if got["limit"] != tc.limit {
+			t.Errorf("%q: limit %v; want %s (%s)", tc.flags, got["limit"], tc.limit, lines[len(lines)-1])
+		}
+	}
+	corral(t, "", "--memory", "12Q", "--", "true").expect(t, 125, "-memory")
+	corral(t, "", "--cpus", "-1", "--", "true").expect(t, 125, "Options.Limits.CPUs")
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/corral-dev/corral/sandbox"
 )
@@ -56,6 +57,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
 	network := fl.String("net", "none", "network: none or host")
 	asJSON := fl.Bool("json", false, "print the result as one JSON object on stderr after the command ends")
+	var lim sandbox.Limits
+	fl.Func("memory", "memory limit `SIZE`, e.g. 64M (swap off)", sizeFlag(&lim.Memory))
+	fl.Int64Var(&lim.Pids, "pids", 0, "most processes and threads `N`")
+	fl.Float64Var(&lim.CPUs, "cpus", 0, "CPU bandwidth in `CORES`, e.g. 0.5")
+	fl.DurationVar(&lim.Time, "time", 0, "wall-clock limit `DURATION`, e.g. 2s: then the whole tree is killed")
+	fl.DurationVar(&lim.CPUTime, "cpu-time", 0, "CPU-time limit `DURATION`, summed over every process")
+	fl.Func("output", "most bytes `SIZE` of stdout and stderr together, e.g. 1M", sizeFlag(&lim.Output))
+	cgroupParent := fl.String("cgroup-parent", "", "create cgroups under `PATH` (relative: beneath this process's own cgroup)")
+	degrade := fl.Bool("degrade", false, "without a usable cgroup, fall back to rlimits instead of failing")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
 		fl.PrintDefaults()
@@ -70,7 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "corral: no command given; usage: corral run [flags] -- COMMAND [ARG...]")
 		return exitSetup
 	}
-	opts := sandbox.Options{Root: *root, Hostname: *hostname}
+	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade}
 	switch *network {
 	case "none":
 	case "host":
@@ -131,15 +141,35 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *asJSON {
 		json.NewEncoder(stderr).Encode(map[string]any{
-			"exit_code": res.ExitCode,
-			"signal":    res.SignalName(),
-			"wall_ms":   float64(res.Wall.Microseconds()) / 1000,
+			"exit_code":         res.ExitCode,
+			"signal":            res.SignalName(),
+			"oom_killed":        res.OOMKilled,
+			"timed_out":         res.TimedOut,
+			"limit":             res.Limit,
+			"wall_ms":           ms(res.Wall),
+			"cpu_ms":            ms(res.CPUTime),
+			"memory_peak_bytes": res.MemoryPeak,
+			"output_truncated":  res.OutputTruncated,
+			"pids_limit_hit":    res.PidsLimitHit,
+			"cgroup":            res.Cgroup,
+			"degraded":          res.Degraded,
 		})
 	}
 	if res.Signal != 0 {
 		return 128 + int(res.Signal)
 	}
 	return res.ExitCode
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// sizeFlag parses a size flag into *n.
+func sizeFlag(n *int64) func(string) error {
+	return func(s string) error {
+		v, err := parseSize(s)
+		*n = v
+		return err
+	}
 }
 
 func isExec(err error) bool {

@@ -47,6 +47,12 @@ type Spec struct {
 	Root     isolate.Root
 	Mounts   []isolate.Mount
 	Command  Command
+	// Cgroup holds the init's fd numbers for placing the command in its
+	// cgroup (see isolate.Placement); zero values mean no cgroup.
+	Cgroup isolate.Placement
+	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
+	// command's own tasks: the init adds its own threads.
+	Rlimits []isolate.Rlimit
 }
 
 // Command is the program to run inside the sandbox.

@@ -17,7 +17,8 @@ type Snapshot struct {
 	Mounts   int      // lines in this process's mountinfo
 	FDs      []string // open fds of this process, as "N -> target"
 	Children []int    // live child processes
-	TempDirs []string // entries named corral* in the temp dir
+	TempDirs []string // entries named corral-* in the temp dir
+	Cgroups  []string // sandbox cgroups (corral-<pid>...) where this process creates them
 }
 
 // Take records the current state.
@@ -37,7 +38,55 @@ func Take() Snapshot {
 	s.Children = Children(os.Getpid())
 	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "corral-*"))
 	s.TempDirs = matches
+	s.Cgroups = SandboxCgroups()
 	return s
+}
+
+// CgroupParent is the cgroup parent the tests use: CORRAL_CGROUP_PARENT,
+// set by the rootless and VM lanes to a cgroup delegated to the test user.
+func CgroupParent() string { return os.Getenv("CORRAL_CGROUP_PARENT") }
+
+// CgroupDirs returns the directories where sandbox cgroups of this process
+// are created: beneath its own cgroup, or the parent, in every hierarchy.
+func CgroupDirs() []string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil
+	}
+	parent := CgroupParent()
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		root := "/sys/fs/cgroup"
+		if f[1] != "" {
+			root = filepath.Join(root, strings.TrimPrefix(f[1], "name="))
+		}
+		own := filepath.Join(root, f[2])
+		if strings.HasSuffix(own, "/corral-host") { // the v2 leaf a host moves into
+			own = filepath.Dir(own)
+		}
+		dirs = append(dirs, own)
+		if strings.HasPrefix(parent, "/") {
+			dirs = append(dirs, filepath.Join(root, parent))
+		} else if parent != "" {
+			dirs = append(dirs, filepath.Join(own, parent))
+		}
+	}
+	return dirs
+}
+
+// SandboxCgroups lists the sandbox cgroups (corral-<pid>.<start>-<n>) that exist now.
+func SandboxCgroups() []string {
+	var out []string
+	for _, d := range CgroupDirs() {
+		m, _ := filepath.Glob(filepath.Join(d, "corral-[0-9]*"))
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Children returns the pids of the live (not zombie) children of pid.
@@ -95,6 +144,9 @@ func Leaks(before Snapshot) []string {
 	}
 	if len(after.Children) > len(before.Children) {
 		leaks = append(leaks, fmt.Sprintf("child processes: %v before, %v after", before.Children, after.Children))
+	}
+	if d := diff(before.Cgroups, after.Cgroups); len(d) > 0 {
+		leaks = append(leaks, "cgroups left: "+strings.Join(d, ", "))
 	}
 	if d := diff(before.TempDirs, after.TempDirs); len(d) > 0 {
 		leaks = append(leaks, "temp dirs left: "+strings.Join(d, ", "))

@@ -1,0 +1,191 @@
+// Package cgroup gives each sandbox its own cgroup, through
+// github.com/containerd/cgroups/v3, on cgroup v2 (a delegated subtree or,
+// as root, anywhere) and on cgroup v1 or hybrid hosts.
+//
+// A sandbox's cgroup S has two leaves: S/init holds the sandbox's init
+// (pid 1, a Go program with several threads and a few MiB of memory) and
+// S/cmd holds the command, with the limits. So a limit of 16 pids or 16 MiB
+// is the command's own, and cgroup v2's rule that only leaves hold processes
+// is kept. S is named corral-<host pid>.<host start time>-<n>, so a later
+// sandbox under the same parent can tell, and remove, the cgroups of a host
+// that was killed before it could clean up.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Limits are the limits of the command's cgroup; zero means none.
+type Limits struct {
+	Memory int64   // bytes of memory; swap is not allowed
+	Pids   int64   // processes and threads
+	CPUs   float64 // CPU bandwidth, in cores
+}
+
+// Stats are what the command's cgroup counted.
+type Stats struct {
+	CPU        time.Duration // user + system time of every process
+	MemoryPeak int64         // bytes
+	OOMKills   uint64        // processes killed by the OOM killer
+	PidsMax    uint64        // forks refused at the pids limit
+}
+
+// Unavailable says why no cgroup can be had here, and how to get one.
+type Unavailable struct {
+	Reason string
+	Fix    string
+}
+
+func (u *Unavailable) Error() string { return "cgroups unavailable: " + u.Reason }
+
+// Sandbox is the cgroup of one sandbox.
+type Sandbox interface {
+	// Version is 1 or 2.
+	Version() int
+	// Path is S, relative to the cgroup root (on v1, of the memory hierarchy if present).
+	Path() string
+	// Controllers are the controllers obtained for the command's cgroup.
+	Controllers() []string
+	// InitFD is a directory fd of S/init for CLONE_INTO_CGROUP (v2), or nil.
+	InitFD() *os.File
+	// AddInit moves the init process into S/init (v1).
+	AddInit(pid int) error
+	// CommandFiles are what the init needs to start the command in S/cmd:
+	// on v2 a directory fd (dir), on v1 the tasks files of S/cmd (enter) and
+	// S/init (leave) of every hierarchy.
+	CommandFiles() (dir *os.File, enter, leave []*os.File)
+	// Settle is called once the command runs, to finish what its start
+	// needed (v1 starts it with one more pid allowed, for the init's thread
+	// that forks it).
+	Settle() error
+	// CPU is the command's CPU time so far.
+	CPU() (time.Duration, error)
+	// Stats reads the command's statistics.
+	Stats() Stats
+	// Kill kills every process in S.
+	Kill() error
+	// Delete kills what is left and removes S; the files are closed.
+	Delete() error
+}
+
+// Create makes the cgroup of a new sandbox under parent: "" means the
+// caller's own cgroup, a relative path is beneath it (in every v1
+// hierarchy), an absolute one is from the cgroup root. Stale cgroups of dead
+// hosts under the same parent are removed first.
+func Create(parent string, lim Limits) (Sandbox, error) {
+	if err := checkParent(parent); err != nil {
+		return nil, err
+	}
+	if unified() {
+		return createV2(parent, lim)
+	}
+	return createV1(parent, lim)
+}
+
+func checkParent(p string) error {
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return fmt.Errorf("cgroup parent %q: must not contain \"..\"", p)
+		}
+	}
+	return nil
+}
+
+var seq atomic.Uint64
+
+// self is this process's pid and start time, which name its cgroups.
+var self = func() string {
+	return strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(startTime(os.Getpid()), 10)
+}()
+
+// newName returns a fresh name for a sandbox cgroup.
+func newName() string {
+	return fmt.Sprintf("corral-%s-%d", self, seq.Add(1))
+}
+
+// staleName reports whether name is a sandbox cgroup of a host process
+// that no longer runs.
+func staleName(name string) bool {
+	rest, ok := strings.CutPrefix(name, "corral-")
+	if !ok {
+		return false
+	}
+	owner, _, ok := strings.Cut(rest, "-")
+	pidText, startText, ok2 := strings.Cut(owner, ".")
+	pid, err1 := strconv.Atoi(pidText)
+	start, err2 := strconv.ParseUint(startText, 10, 64)
+	if !ok || !ok2 || err1 != nil || err2 != nil {
+		return false
+	}
+	return startTime(pid) != start
+}
+
+// startTime returns the start time of pid in clock ticks since boot, or 0.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}
+
+// readUint reads a file holding one number.
+func readUint(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// readKey reads "key value" lines and returns the value of key.
+func readKey(path, key string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && k == key {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New(path + ": no " + key)
+}
+
+// rmdirRetry removes an emptied cgroup directory; the kernel may need a
+// moment after the last process is reaped.
+func rmdirRetry(path string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		err = os.Remove(path)
+		if err == nil || os.IsNotExist(err) {
+			return nil
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	return err
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

@@ -1,0 +1,269 @@
+package cgroup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1Hierarchies are the only v1 hierarchies a sandbox uses.
+var v1Hierarchies = []cgroup1.Name{cgroup1.Memory, cgroup1.Pids, cgroup1.Cpu, cgroup1.Cpuacct}
+
+type v1 struct {
+	lim         Limits
+	name        string
+	paths       map[cgroup1.Name]string // S in each hierarchy, from its root
+	controllers []string
+	cg, init    cgroup1.Cgroup
+	cmd         cgroup1.Cgroup
+	enter       []*os.File
+	leave       []*os.File
+}
+
+// parentsV1 resolves the parent in every hierarchy this process can write to.
+func parentsV1(parent string) (map[cgroup1.Name]string, error) {
+	own, err := cgroup1.ParseCgroupFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, &Unavailable{Reason: err.Error()}
+	}
+	paths := map[cgroup1.Name]string{}
+	var denied []string
+	for _, h := range v1Hierarchies {
+		base, ok := own[string(h)]
+		if !ok || !exists(filepath.Join(mountRoot, string(h))) {
+			continue
+		}
+		p := parent
+		if !strings.HasPrefix(parent, "/") {
+			p = filepath.Join(base, parent)
+		}
+		full := filepath.Join(mountRoot, string(h), p)
+		if unix.Access(full, unix.W_OK) != nil {
+			denied = append(denied, string(h)+":"+p)
+			continue
+		}
+		paths[h] = p
+	}
+	if len(paths) == 0 {
+		return nil, &Unavailable{
+			Reason: fmt.Sprintf("cgroup v1: uid %d cannot create cgroups in %s", os.Geteuid(), strings.Join(denied, ", ")),
+			Fix:    "run as root, or have an administrator create a directory in each hierarchy (memory, pids, cpu, cpuacct) beneath this process's cgroup, chown it to this user and name it with Options.CgroupParent",
+		}
+	}
+	return paths, nil
+}
+
+func createV1(parent string, lim Limits) (Sandbox, error) {
+	parents, err := parentsV1(parent)
+	if err != nil {
+		return nil, err
+	}
+	need := map[string]cgroup1.Name{"memory": cgroup1.Memory, "pids": cgroup1.Pids, "cpu": cgroup1.Cpu}
+	for _, n := range needed(lim) {
+		if _, ok := parents[need[n]]; !ok {
+			return nil, &Unavailable{
+				Reason: fmt.Sprintf("the cgroup v1 %s hierarchy is not usable here", n),
+				Fix:    "mount it, or create a writable directory for this user in it and name it with Options.CgroupParent",
+			}
+		}
+	}
+	s := &v1{lim: lim, name: newName(), paths: map[cgroup1.Name]string{}}
+	var subsystems []cgroup1.Subsystem
+	for _, h := range v1Hierarchies {
+		p, ok := parents[h]
+		if !ok {
+			continue
+		}
+		removeStaleV1(filepath.Join(mountRoot, string(h), p))
+		s.paths[h] = filepath.Join(p, s.name)
+		s.controllers = append(s.controllers, string(h))
+		switch h {
+		case cgroup1.Memory:
+			subsystems = append(subsystems, cgroup1.NewMemory(mountRoot, cgroup1.OptionalSwap()))
+		case cgroup1.Pids:
+			subsystems = append(subsystems, cgroup1.NewPids(mountRoot))
+		case cgroup1.Cpu:
+			subsystems = append(subsystems, cgroup1.NewCpu(mountRoot))
+		case cgroup1.Cpuacct:
+			subsystems = append(subsystems, cgroup1.NewCpuacct(mountRoot))
+		}
+	}
+	path := func(n cgroup1.Name) (string, error) {
+		if p, ok := s.paths[n]; ok {
+			return p, nil
+		}
+		return "", cgroup1.ErrControllerNotActive
+	}
+	hierarchy := cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) { return subsystems, nil })
+	if s.cg, err = cgroup1.New(path, &specs.LinuxResources{}, hierarchy); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", s.Path(), err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Delete()
+		}
+	}()
+	if s.init, err = s.cg.New("init", &specs.LinuxResources{}); err != nil {
+		return nil, fmt.Errorf("create cgroup %s/init: %w", s.Path(), err)
+	}
+	// The init's forking thread passes through cmd: allow it one more pid
+	// until Settle.
+	startLim := lim
+	if startLim.Pids > 0 {
+		startLim.Pids++
+	}
+	if s.cmd, err = s.cg.New("cmd", v1Resources(startLim)); err != nil {
+		return nil, fmt.Errorf("create cgroup %s/cmd with limits: %w", s.Path(), err)
+	}
+	for h, p := range s.paths {
+		for _, f := range []struct {
+			leaf string
+			to   *[]*os.File
+		}{{"cmd", &s.enter}, {"init", &s.leave}} {
+			file, err := os.OpenFile(filepath.Join(mountRoot, string(h), p, f.leaf, "tasks"), os.O_WRONLY, 0)
+			if err != nil {
+				return nil, err
+			}
+			*f.to = append(*f.to, file)
+		}
+	}
+	ok = true
+	return s, nil
+}
+
+func v1Resources(lim Limits) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	if lim.Memory > 0 {
+		// Swap is memory+swap on v1: the same figure means no swap.
+		r.Memory = &specs.LinuxMemory{Limit: &lim.Memory, Swap: &lim.Memory}
+	}
+	if lim.Pids > 0 {
+		r.Pids = &specs.LinuxPids{Limit: &lim.Pids}
+	}
+	if lim.CPUs > 0 {
+		quota, period := int64(lim.CPUs*100000), uint64(100000)
+		r.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	return r
+}
+
+func (s *v1) Version() int { return 1 }
+
+func (s *v1) Path() string {
+	if p, ok := s.paths[cgroup1.Memory]; ok {
+		return p
+	}
+	for _, p := range s.paths {
+		return p
+	}
+	return ""
+}
+
+func (s *v1) Controllers() []string                            { return s.controllers }
+func (s *v1) InitFD() *os.File                                 { return nil }
+func (s *v1) AddInit(pid int) error                            { return s.init.AddProc(uint64(pid)) }
+func (s *v1) CommandFiles() (*os.File, []*os.File, []*os.File) { return nil, s.enter, s.leave }
+
+func (s *v1) file(h cgroup1.Name, name string) string {
+	p, ok := s.paths[h]
+	if !ok {
+		return ""
+	}
+	return filepath.Join(mountRoot, string(h), p, "cmd", name)
+}
+
+func (s *v1) Settle() error {
+	if s.lim.Pids == 0 {
+		return nil
+	}
+	return s.cmd.Update(v1Resources(Limits{Pids: s.lim.Pids}))
+}
+
+func (s *v1) CPU() (time.Duration, error) {
+	ns, err := readUint(s.file(cgroup1.Cpuacct, "cpuacct.usage"))
+	return time.Duration(ns), err
+}
+
+func (s *v1) Stats() Stats {
+	var st Stats
+	st.CPU, _ = s.CPU()
+	peak, _ := readUint(s.file(cgroup1.Memory, "memory.max_usage_in_bytes"))
+	st.MemoryPeak = int64(peak)
+	st.OOMKills, _ = readKey(s.file(cgroup1.Memory, "memory.oom_control"), "oom_kill")
+	st.PidsMax, _ = readKey(s.file(cgroup1.Pids, "pids.events"), "max")
+	return st
+}
+
+func (s *v1) Kill() error {
+	for h, p := range s.paths {
+		killV1(filepath.Join(mountRoot, string(h), p))
+	}
+	return nil
+}
+
+func (s *v1) Delete() error {
+	closeAll(s.enter...)
+	closeAll(s.leave...)
+	s.Kill()
+	var firstErr error
+	for h, p := range s.paths {
+		if err := removeV1(filepath.Join(mountRoot, string(h), p)); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// killV1 sends SIGKILL to every process in the cgroup tree at dir.
+func killV1(dir string) {
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			for _, pid := range words(filepath.Join(p, "cgroup.procs")) {
+				if n, err := strconv.Atoi(pid); err == nil {
+					unix.Kill(n, unix.SIGKILL)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// removeV1 removes the cgroup tree at dir once its processes are gone.
+func removeV1(dir string) error {
+	if !exists(dir) {
+		return nil
+	}
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var firstErr error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := rmdirRetry(dirs[i]); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// removeStaleV1 removes the sandbox cgroups of dead hosts under dir.
+func removeStaleV1(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() && staleName(e.Name()) {
+			killV1(filepath.Join(dir, e.Name()))
+			removeV1(filepath.Join(dir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package sandbox
+
+import (
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// enforce starts the host-side watchers of the time, CPU-time and output
+// limits. Each ends with the sandbox.
+func (p *Process) enforce() {
+	if d := p.lim.Time; d > 0 {
+		t := time.AfterFunc(d-time.Since(p.start), func() { p.limitHit(LimitTime) })
+		go func() { <-p.gone; t.Stop() }()
+	}
+	if p.out != nil {
+		go func() {
+			select {
+			case <-p.out.hit:
+				p.limitHit(LimitOutput)
+			case <-p.gone:
+			}
+		}()
+	}
+	if p.lim.CPUTime > 0 && p.res.cg != nil {
+		go p.watchCPU()
+	}
+}
+
+// watchCPU polls the cgroup's CPU time often enough that the command cannot
+// pass the limit by more than 100 ms: with n cores busy, CPU time grows n
+// times as fast as wall time.
+func (p *Process) watchCPU() {
+	cores := float64(runtime.NumCPU())
+	if c := p.lim.CPUs; c > 0 && c < cores {
+		cores = c
+	}
+	maxStep := time.Duration(float64(100*time.Millisecond) / cores)
+	for {
+		used, err := p.res.cg.CPU()
+		if err != nil {
+			return
+		}
+		left := p.lim.CPUTime - used
+		if left <= 0 {
+			p.limitHit(LimitCPUTime)
+			return
+		}
+		step := min(time.Duration(float64(left)/cores), maxStep)
+		select {
+		case <-p.gone:
+			return
+		case <-time.After(max(step, time.Millisecond)):
+		}
+	}
+}
+
+// limitHit records the first host-enforced limit that ended the run and
+// kills the sandbox.
+func (p *Process) limitHit(name string) {
+	p.limMu.Lock()
+	if p.limit == "" {
+		p.limit = name
+	}
+	p.limMu.Unlock()
+	p.Kill()
+}
+
+// account fills in the Result fields that come from the cgroup and the
+// limits.
+func (p *Process) account(r *Result) {
+	p.limMu.Lock()
+	r.Limit = p.limit
+	p.limMu.Unlock()
+	r.CPUTime = r.UserTime + r.SystemTime
+	r.MemoryPeak = r.MaxRSS
+	r.Degraded = p.res.degraded
+	if cg := p.res.cg; cg != nil {
+		st := cg.Stats()
+		r.Cgroup, r.Controllers = cg.Path()+"/cmd", cg.Controllers()
+		r.CPUTime = st.CPU
+		if st.MemoryPeak > 0 {
+			r.MemoryPeak = st.MemoryPeak
+		}
+		r.OOMKilled = st.OOMKills > 0
+		r.PidsLimitHit = st.PidsMax > 0
+		switch {
+		case r.Limit != "":
+		case r.OOMKilled:
+			r.Limit = LimitMemory
+		case st.PidsMax > 0:
+			r.Limit = LimitPids
+		}
+	}
+	if r.Limit == "" && r.Signal == syscall.SIGXCPU && p.lim.CPUTime > 0 {
+		r.Limit = LimitCPUTime // RLIMIT_CPU, in degraded mode
+	}
+	r.TimedOut = r.Limit == LimitTime
+	if p.out != nil {
+		r.OutputTruncated = p.out.wasTruncated()
+	}
+}

@@ -1,0 +1,158 @@
+package sandbox
+
+// The host side of limits: the sandbox's cgroup, the rlimits that stand in
+// for it in degraded mode, and the output cap.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sync"
+
+	"github.com/corral-dev/corral/internal/cgroup"
+	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
+)
+
+// resources is what one run uses to keep its limits.
+type resources struct {
+	cg       cgroup.Sandbox // nil without a cgroup
+	degraded []string
+	rlimits  []isolate.Rlimit
+}
+
+// newResources creates the run's cgroup, or decides what stands in for it.
+func (s *Sandbox) newResources() (*resources, error) {
+	lim := s.opts.Limits
+	r := &resources{}
+	cg, err := cgroup.Create(s.opts.CgroupParent, cgroup.Limits{Memory: lim.Memory, Pids: lim.Pids, CPUs: lim.CPUs})
+	if err == nil {
+		r.cg = cg
+		return r, nil
+	}
+	required := lim.needsCgroup() || s.opts.CgroupParent != ""
+	if !required {
+		return r, nil // only accounting is lost: Result falls back to rusage
+	}
+	var un *cgroup.Unavailable
+	if !errors.As(err, &un) {
+		return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+	}
+	if !s.opts.Degrade {
+		return nil, &FeatureError{
+			Feature: "cgroups",
+			Reason:  un.Reason + " (Limits.Memory, Pids, CPUs and CPUTime and Options.CgroupParent need a cgroup)",
+			Fix:     un.Fix + "; or set Options.Degrade (--degrade) to use weaker rlimits instead",
+		}
+	}
+	r.degrade(lim, un.Reason)
+	return r, nil
+}
+
+// degrade replaces the cgroup limits with per-process rlimits and records
+// what each one loses.
+func (r *resources) degrade(lim Limits, why string) {
+	r.degraded = append(r.degraded, "no cgroup: "+why)
+	if lim.Memory > 0 {
+		m := uint64(lim.Memory)
+		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_AS, Cur: m, Max: m, AfterStart: true})
+		r.degraded = append(r.degraded, "memory: RLIMIT_AS of each process (address space, not memory used; set just after the command started)")
+	}
+	if lim.Pids > 0 {
+		n := uint64(lim.Pids)
+		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_NPROC, Cur: n, Max: n})
+		r.degraded = append(r.degraded, fmt.Sprintf("pids: RLIMIT_NPROC, which also counts the sandbox init's threads (%d spare) and does not bind a caller that is root", nprocSlack))
+	}
+	if lim.CPUs > 0 {
+		r.degraded = append(r.degraded, "cpus: not limited (needs the cpu controller)")
+	}
+	if lim.CPUTime > 0 {
+		sec := uint64(math.Ceil(lim.CPUTime.Seconds()))
+		// SIGXCPU at the soft limit ends the command (and names the limit);
+		// SIGKILL a second later if it caught the signal.
+		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_CPU, Cur: sec, Max: sec + 1})
+		r.degraded = append(r.degraded, fmt.Sprintf("cpu-time: RLIMIT_CPU of %d s for each process, not summed over processes", sec))
+	}
+}
+
+// files returns the cgroup files the init needs, to append to its
+// ExtraFiles starting at fd first, and the placement naming them.
+func (r *resources) files(first int) ([]*os.File, isolate.Placement) {
+	var pl isolate.Placement
+	if r.cg == nil {
+		return nil, pl
+	}
+	dir, enter, leave := r.cg.CommandFiles()
+	var fs []*os.File
+	add := func(f *os.File) int {
+		fs = append(fs, f)
+		return first + len(fs) - 1
+	}
+	if dir != nil {
+		pl.Dir = add(dir)
+	}
+	for _, f := range enter {
+		pl.Enter = append(pl.Enter, add(f))
+	}
+	for _, f := range leave {
+		pl.Leave = append(pl.Leave, add(f))
+	}
+	return fs, pl
+}
+
+// close removes the cgroup.
+func (r *resources) close() error {
+	if r.cg == nil {
+		return nil
+	}
+	if err := r.cg.Delete(); err != nil {
+		return fmt.Errorf("sandbox: removing cgroup %s: %w", r.cg.Path(), err)
+	}
+	return nil
+}
+
+// outputCap lets through the first n bytes of stdout and stderr together
+// and swallows the rest, closing hit when it starts swallowing. It never
+// blocks the command: the pipes are always drained.
+type outputCap struct {
+	mu        sync.Mutex
+	left      int64
+	truncated bool
+	hit       chan struct{}
+}
+
+func (c *outputCap) writer(w io.Writer) io.Writer { return &capWriter{c, w} }
+
+type capWriter struct {
+	c *outputCap
+	w io.Writer // nil discards
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	c := w.c
+	c.mu.Lock()
+	n := min(int64(len(p)), c.left)
+	c.left -= n
+	first := n < int64(len(p)) && !c.truncated
+	if n < int64(len(p)) {
+		c.truncated = true
+	}
+	c.mu.Unlock()
+	if n > 0 && w.w != nil {
+		if _, err := w.w.Write(p[:n]); err != nil {
+			return 0, err
+		}
+	}
+	if first {
+		close(c.hit)
+	}
+	return len(p), nil
+}
+
+func (c *outputCap) wasTruncated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.truncated
+}
