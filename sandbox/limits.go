@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"math"
 	"time"
 )
@@ -63,7 +62,7 @@ func (l *Limits) validate() error {
 		return &OptionError{"Options.Limits.CPUs", l.CPUs, "must be at least 0.01 cores"}
 	}
 	if l.CPUs > 1e6 {
-		return &OptionError{"Options.Limits.CPUs", l.CPUs, fmt.Sprintf("is more cores than any machine has; use 0 for no limit")}
+		return &OptionError{"Options.Limits.CPUs", l.CPUs, "is more cores than any machine has; use 0 for no limit"}
 	}
 	return nil
 }
