@@ -92,7 +92,8 @@ func TestCPUsLimit(t *testing.T) {
 }
 
 func TestWallTimeLimit(t *testing.T) {
-	_, res := runLimited(t, sandbox.Limits{Time: 200 * time.Millisecond}, `sleep 30 & sleep 30`)
+	// Time needs no cgroup: the host kills the sandbox.
+	_, _, res := run(t, sandbox.Options{Limits: sandbox.Limits{Time: 200 * time.Millisecond}}, sandbox.Command("/bin/sh", "-c", `sleep 30 & sleep 30`))
 	if !res.TimedOut || res.Limit != sandbox.LimitTime || res.Signal != syscall.SIGKILL || res.Wall > 10*time.Second {
 		t.Errorf("sleep under a 200ms wall limit: %v, timed out %v, limit %q, wall %v", res, res.TimedOut, res.Limit, res.Wall)
 	}
@@ -182,4 +183,19 @@ func isSandboxParent(dir string, res *sandbox.Result) bool {
 	return strings.HasSuffix(dir, filepath.Dir(s)) && slices.ContainsFunc(res.Controllers, func(c string) bool {
 		return strings.Contains(dir, "/"+c+"/") || !strings.Contains(dir, "/sys/fs/cgroup/") || strings.HasPrefix(dir, "/sys/fs/cgroup/") && len(res.Controllers) > 0
 	})
+}
+
+// TestCgroupView: with a cgroup, the command still sees none of the host's
+// cgroup paths, and its cgroup is its own.
+func TestCgroupView(t *testing.T) {
+	out, res := runLimited(t, sandbox.Limits{Pids: 32}, `cat /proc/self/cgroup`)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		p := strings.SplitN(l, ":", 3)
+		if len(p) != 3 || p[2] != "/" && p[2] != "/../cmd" {
+			t.Errorf("cgroup line %q inside; want / (or /../cmd on cgroup v2)", l)
+		}
+	}
+	if !slices.Contains(res.Controllers, "pids") {
+		t.Errorf("controllers %q lack pids", res.Controllers)
+	}
 }

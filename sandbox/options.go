@@ -34,7 +34,10 @@ type Options struct {
 	// Limits bound the command's memory, processes, CPU, time and output.
 	Limits Limits
 
-	// CgroupParent is where each sandbox's cgroup is created. Empty means
+	// CgroupParent is where each sandbox's cgroup is created. A sandbox
+	// gets a cgroup when its Limits need one (Memory, Pids, CPUs, CPUTime)
+	// or when CgroupParent is set; its Result then counts CPU time and peak
+	// memory from the cgroup rather than from rusage. Empty means
 	// the caller's own cgroup (on cgroup v2, which must then be delegated to
 	// the caller, or the caller is root). A relative path is beneath the
 	// caller's own cgroup (in every v1 hierarchy); an absolute one is from

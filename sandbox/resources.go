@@ -27,14 +27,16 @@ type resources struct {
 func (s *Sandbox) newResources() (*resources, error) {
 	lim := s.opts.Limits
 	r := &resources{}
+	// A cgroup only when asked for, by limits or a parent: creating and
+	// removing one costs each run, and on cgroup v2 the first one may move
+	// the caller into a leaf cgroup. Without it Result counts from rusage.
+	if !lim.needsCgroup() && s.opts.CgroupParent == "" {
+		return r, nil
+	}
 	cg, err := cgroup.Create(s.opts.CgroupParent, cgroup.Limits{Memory: lim.Memory, Pids: lim.Pids, CPUs: lim.CPUs})
 	if err == nil {
 		r.cg = cg
 		return r, nil
-	}
-	required := lim.needsCgroup() || s.opts.CgroupParent != ""
-	if !required {
-		return r, nil // only accounting is lost: Result falls back to rusage
 	}
 	var un *cgroup.Unavailable
 	if !errors.As(err, &un) {
