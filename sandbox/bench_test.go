@@ -3,7 +3,10 @@ package sandbox_test
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,4 +75,68 @@ func BenchmarkReexecFloor(b *testing.B) {
 		ms = append(ms, time.Since(t0).Seconds()*1e3)
 	}
 	b.ReportMetric(median(ms), "p50-ms")
+}
+
+// BenchmarkLimitedStart runs /bin/true in a default sandbox and, in the same
+// iteration, in one with memory, pids and CPU limits (a cgroup of its own),
+// and reports the medians and the median added latency.
+// go test -run ^$ -bench LimitedStart -benchtime 200x ./sandbox
+func BenchmarkLimitedStart(b *testing.B) {
+	requireSandbox(b)
+	plain := sandbox.New(sandbox.Options{})
+	limited := sandbox.New(limited(sandbox.Limits{Memory: 64 << 20, Pids: 64, CPUs: 1}))
+	var a, l, d []float64
+	for b.Loop() {
+		ta := timeRun(b, plain)
+		tl := timeRun(b, limited)
+		a, l, d = append(a, ta), append(l, tl), append(d, tl-ta)
+	}
+	b.ReportMetric(median(a), "plain-p50-ms")
+	b.ReportMetric(median(l), "limited-p50-ms")
+	b.ReportMetric(median(d), "added-p50-ms")
+}
+
+// BenchmarkHostRSS reports the host's resident memory after 10 and after
+// 1,000 limited runs: a leak in the host shows as growth.
+// go test -run ^$ -bench HostRSS -benchtime 1x ./sandbox
+func BenchmarkHostRSS(b *testing.B) {
+	requireSandbox(b)
+	sb := sandbox.New(limited(sandbox.Limits{Memory: 64 << 20, Pids: 64, CPUs: 1}))
+	for b.Loop() {
+		for i := 0; i < 10; i++ {
+			timeRun(b, sb)
+		}
+		runtime.GC()
+		after10 := rssKiB()
+		for i := 10; i < 1000; i++ {
+			timeRun(b, sb)
+		}
+		runtime.GC()
+		after1000 := rssKiB()
+		b.ReportMetric(float64(after10), "rss-after-10-KiB")
+		b.ReportMetric(float64(after1000), "rss-after-1000-KiB")
+	}
+}
+
+func timeRun(b *testing.B, sb *sandbox.Sandbox) float64 {
+	t0 := time.Now()
+	p, err := sb.Run(sandbox.Command("/bin/true"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res, err := p.Wait(); err != nil || !res.Success() {
+		b.Fatal(res, err)
+	}
+	return time.Since(t0).Seconds() * 1e3
+}
+
+func rssKiB() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return 0
 }

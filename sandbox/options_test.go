@@ -41,6 +41,16 @@ func TestValidate(t *testing.T) {
 		{"duplicate dest", Options{Mounts: []Mount{Tmpfs("/d", 0), Bind(dir, "/d")}}, "Options.Mounts[1].Destination"},
 		{"parent listed after child", Options{Mounts: []Mount{Bind(dir, "/a/b"), BindWritable(dir, "/a")}}, "Options.Mounts[1].Destination"},
 		{"parent listed first", Options{Mounts: []Mount{BindWritable(dir, "/a"), Bind(dir, "/a/b")}}, ""},
+		{"limits", Options{Limits: Limits{Memory: 64 << 20, Pids: 10, CPUs: 0.5, Time: time.Second, CPUTime: time.Second, Output: 1}}, ""},
+		{"negative memory", Options{Limits: Limits{Memory: -1}}, "Options.Limits.Memory"},
+		{"tiny memory", Options{Limits: Limits{Memory: 4096}}, "Options.Limits.Memory"},
+		{"negative pids", Options{Limits: Limits{Pids: -1}}, "Options.Limits.Pids"},
+		{"negative cpus", Options{Limits: Limits{CPUs: -0.5}}, "Options.Limits.CPUs"},
+		{"tiny cpus", Options{Limits: Limits{CPUs: 0.001}}, "Options.Limits.CPUs"},
+		{"negative time", Options{Limits: Limits{Time: -time.Second}}, "Options.Limits.Time"},
+		{"negative cpu time", Options{Limits: Limits{CPUTime: -1}}, "Options.Limits.CPUTime"},
+		{"negative output", Options{Limits: Limits{Output: -1}}, "Options.Limits.Output"},
+		{"cgroup parent with ..", Options{CgroupParent: "a/../b"}, "Options.CgroupParent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.validate()
