@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,15 +107,17 @@ func BenchmarkHostRSS(b *testing.B) {
 		for i := 0; i < 10; i++ {
 			timeRun(b, sb)
 		}
-		runtime.GC()
-		after10 := rssKiB()
+		debug.FreeOSMemory()
+		rss10, heap10, g10 := rssKiB(), heapKiB(), runtime.NumGoroutine()
 		for i := 10; i < 1000; i++ {
 			timeRun(b, sb)
 		}
-		runtime.GC()
-		after1000 := rssKiB()
-		b.ReportMetric(float64(after10), "rss-after-10-KiB")
-		b.ReportMetric(float64(after1000), "rss-after-1000-KiB")
+		debug.FreeOSMemory()
+		b.ReportMetric(float64(rss10), "rss-after-10-KiB")
+		b.ReportMetric(float64(rssKiB()), "rss-after-1000-KiB")
+		b.ReportMetric(float64(heap10), "heap-after-10-KiB")
+		b.ReportMetric(float64(heapKiB()), "heap-after-1000-KiB")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g10), "goroutines-added")
 	}
 }
 
@@ -128,6 +131,12 @@ func timeRun(b *testing.B, sb *sandbox.Sandbox) float64 {
 		b.Fatal(res, err)
 	}
 	return time.Since(t0).Seconds() * 1e3
+}
+
+func heapKiB() int {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int(m.HeapInuse >> 10)
 }
 
 func rssKiB() int {

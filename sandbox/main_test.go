@@ -71,7 +71,11 @@ func helper(name string, args []string) int {
 		fmt.Println("tiocsti:", err)
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
-		p, err := sandbox.New(sandbox.Options{}).Run(sandbox.Command("/bin/sleep", "1000"))
+		var opts sandbox.Options
+		if len(args) > 0 && args[0] == "limited" {
+			opts = limited(sandbox.Limits{Pids: 64})
+		}
+		p, err := sandbox.New(opts).Run(sandbox.Command("/bin/sleep", "1000"))
 		if err != nil {
 			fmt.Println("error", err)
 			return 1

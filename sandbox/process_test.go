@@ -126,9 +126,30 @@ func TestKillKillsTree(t *testing.T) {
 // TestHostDeathKillsSandbox kills a host program with SIGKILL while its
 // sandbox runs, and checks that nothing of the sandbox survives it.
 func TestHostDeathKillsSandbox(t *testing.T) {
+	hostDeath(t)
+}
+
+// TestHostDeathLeavesNoCgroup: a host killed with SIGKILL cannot remove its
+// sandbox's cgroup; the next sandbox under the same parent does.
+func TestHostDeathLeavesNoCgroup(t *testing.T) {
+	before := testutil.SandboxCgroups()
+	hostDeath(t, "limited")
+	left := testutil.SandboxCgroups()
+	if len(left) <= len(before) {
+		t.Fatalf("the killed host left no cgroup behind (%v); the test proves nothing", left)
+	}
+	runLimited(t, sandbox.Limits{Pids: 64}, "true")
+	if after := testutil.SandboxCgroups(); len(after) > len(before) {
+		t.Errorf("stale cgroups not removed by the next sandbox: %v", after)
+	}
+}
+
+// hostDeath starts a host program that runs a sandbox, kills the host with
+// SIGKILL, and checks that every process of the sandbox dies with it.
+func hostDeath(t *testing.T, args ...string) {
 	requireSandbox(t)
 	exe, _ := os.Executable()
-	host := exec.Command(exe)
+	host := exec.Command(exe, args...)
 	host.Env = append(os.Environ(), "CORRAL_TEST_HELPER=host")
 	out, err := host.StdoutPipe()
 	if err != nil {
