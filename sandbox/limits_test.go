@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -197,5 +198,50 @@ func TestCgroupView(t *testing.T) {
 	}
 	if !slices.Contains(res.Controllers, "pids") {
 		t.Errorf("controllers %q lack pids", res.Controllers)
+	}
+}
+
+// TestOwnCgroupV2 runs a host program whose own cgroup v2 holds it, with no
+// CgroupParent: the host moves itself into a leaf (corral-host) and creates
+// sandbox cgroups beside it, as crun and podman do.
+func TestOwnCgroupV2(t *testing.T) {
+	requireSandbox(t)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/sys/fs/cgroup", &st); err != nil || st.Type != 0x63677270 {
+		t.Skip("needs pure cgroup v2 (the VM lane of make test runs it)")
+	}
+	own, _ := os.ReadFile("/proc/self/cgroup")
+	base := strings.TrimSpace(strings.TrimPrefix(string(own), "0::"))
+	if p := testutil.CgroupParent(); p != "" {
+		base = p // the cgroup delegated to this user
+	}
+	dir := filepath.Join("/sys/fs/cgroup", base, "own-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		os.Remove(filepath.Join(dir, "corral-host"))
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("removing %s: %v", dir, err)
+		}
+	}()
+	exe, _ := os.Executable()
+	host := exec.Command(exe, "own-cgroup")
+	host.Env = []string{"CORRAL_TEST_HELPER=limited-run"}
+	in, _ := host.StdinPipe()
+	var out strings.Builder
+	host.Stdout, host.Stderr = &out, &out
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(host.Process.Pid)), 0)
+	in.Write([]byte("go\n"))
+	in.Close()
+	if werr := host.Wait(); err != nil || werr != nil {
+		t.Fatalf("host in its own cgroup: %v, %v: %s", err, werr, out.String())
+	}
+	rel := strings.TrimPrefix(dir, "/sys/fs/cgroup")
+	if !strings.HasPrefix(out.String(), "cgroup "+rel+"/corral-") {
+		t.Errorf("sandbox cgroup %q; want one beneath %s", out.String(), rel)
 	}
 }

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -82,6 +83,19 @@ func helper(name string, args []string) int {
 		}
 		fmt.Println(p.Pid())
 		select {}
+	case "limited-run": // outside: after a line on stdin, run a limited sandbox with no CgroupParent
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		p, err := sandbox.New(sandbox.Options{Limits: sandbox.Limits{Pids: 32}}).Run(sandbox.Command("/bin/true"))
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		res, err := p.Wait()
+		if err != nil || !res.Success() {
+			fmt.Println("error", res, err)
+			return 1
+		}
+		fmt.Println("cgroup", res.Cgroup)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", name)
 		return 2
