@@ -8,8 +8,10 @@ TOOLBIN     := $(shell $(GO) env GOPATH 2>/dev/null)/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLBIN)/staticcheck
 GOTEST      := $(GO) test -count=1 -timeout 10m
+# Packages whose tests the VM lane runs; empty means ./sandbox ./examples/corral.
+VMTEST_PKGS ?=
 
-.PHONY: all deps build demo test lint clean
+.PHONY: all deps build demo test test-vm lint clean
 
 all: build
 
@@ -24,9 +26,9 @@ build:
 demo: deps build
 	@bash examples/demo.sh bin/corral
 
-# The suite twice: as the caller (root on CI), then as uid 65534 with no
-# capabilities, the way most users run it. Both always run; either failing
-# fails make.
+# The suite three times: as the caller (root on CI), then as uid 65534 with
+# no capabilities, the way most users run it, then in a VM with pure cgroup
+# v2 (test-vm). All three always run; any failing fails make.
 test: deps
 	$(GO) vet ./...
 	@rc=0; \
@@ -35,7 +37,16 @@ test: deps
 	echo "== tests as uid 65534, no capabilities (internal/testutil/run-as-nobody)"; \
 	echo "$(GOTEST) -exec $(CURDIR)/internal/testutil/run-as-nobody ./..."; \
 	$(GOTEST) -exec $(CURDIR)/internal/testutil/run-as-nobody ./... || rc=1; \
+	echo "== tests in a cgroup-v2 VM, as root and as uid 1000 (internal/vmtest/run.sh)"; \
+	bash internal/vmtest/run.sh $(VMTEST_PKGS) || rc=1; \
 	exit $$rc
+
+# The test binaries of VMTEST_PKGS (default ./sandbox ./examples/corral)
+# in a qemu VM (Debian's cloud kernel, busybox, cgroup2 alone at
+# /sys/fs/cgroup), as root and as uid 1000 in a delegated cgroup: see
+# internal/vmtest/run.sh for what it installs, caches and prints.
+test-vm: deps
+	@bash internal/vmtest/run.sh $(VMTEST_PKGS)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: not formatted:"; echo "$$out"; exit 1; fi

@@ -7,7 +7,9 @@ set -euo pipefail
 # gcc, libc6-dev, libseccomp-dev, pkg-config: cgo and the seccomp filter compiler
 # make: the Makefile; util-linux: setpriv (the uid-65534 test run)
 # procps, iproute2: ps, ip (tests and debugging); python3: the demo's listener
-packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3)
+# qemu-system-x86, busybox-static, cpio: the cgroup-v2 VM lane (internal/vmtest)
+packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3
+	qemu-system-x86 busybox-static cpio)
 go_min=1.26
 
 status=0

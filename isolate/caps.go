@@ -11,10 +11,13 @@ const securebits = 1<<0 | 1<<1 | // SECBIT_NOROOT, _LOCKED
 	1<<5 | // SECBIT_KEEP_CAPS_LOCKED
 	1<<6 | 1<<7 // SECBIT_NO_CAP_AMBIENT_RAISE, _LOCKED
 
-// DropPrivileges empties every capability set (bounding, ambient,
-// inheritable, permitted, effective), locks the secure bits so that exec as
-// uid 0 grants nothing, sets no_new_privs and makes the process not
-// dumpable (so the command cannot ptrace it or open its /proc files).
+// DropPrivileges empties the bounding, ambient and inheritable capability
+// sets, locks the secure bits so that exec as uid 0 grants nothing, sets
+// no_new_privs and makes the process not dumpable (so the command cannot
+// ptrace it or open its /proc files). The calling thread keeps its own
+// permitted and effective sets, which Start's child needs for its last
+// steps; execve then starts the command with every set empty. Call
+// ClearCapabilities once the command has started.
 //
 // Capabilities and no_new_privs belong to a thread: call it on a thread
 // locked with runtime.LockOSThread and start the command from that thread.
@@ -39,8 +42,19 @@ func DropPrivileges() error {
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return stepErr("drop privileges", "capget", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return stepErr("drop privileges", "capset", err)
 	}
 	return stepErr("drop privileges", "no_new_privs", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+}
+
+// ClearCapabilities empties the calling thread's own capability sets.
+func ClearCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	return stepErr("drop privileges", "capset", unix.Capset(&hdr, &data[0]))
 }

@@ -55,6 +55,10 @@ type Command struct {
 	// Rlimits are set for the command (and, unless AfterStart, for the
 	// calling process too, just before the fork).
 	Rlimits []Rlimit
+	// CgroupNamespace gives the command a new cgroup namespace rooted at
+	// its own cgroup, so it sees itself at "/". The calling thread needs
+	// CAP_SYS_ADMIN (DropPrivileges leaves it; execve then drops it).
+	CgroupNamespace bool
 }
 
 // Placement says how the command enters its cgroup.
@@ -97,6 +101,9 @@ func Start(c *Command) (int, error) {
 		}
 	}
 	sys := &syscall.SysProcAttr{Setsid: true}
+	if c.CgroupNamespace {
+		sys.Unshareflags = syscall.CLONE_NEWCGROUP // in the child, once it is in its cgroup
+	}
 	if c.Cgroup.Dir > 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, c.Cgroup.Dir
 	}
@@ -111,6 +118,13 @@ func Start(c *Command) (int, error) {
 		unix.Write(fd, tid)
 	}
 	if err != nil {
+		// The errno may be the clone's (cgroup placement, namespaces) rather
+		// than the exec's: a command that is there and executable did not
+		// fail to exec for ENOENT or EACCES.
+		if st, serr := os.Stat(c.Path); serr == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 &&
+			(err == syscall.ENOENT || err == syscall.EACCES) {
+			return 0, &Error{Step: "start", Path: c.Path, Err: err}
+		}
 		return 0, &Error{Step: "exec", Path: c.Path, Err: err}
 	}
 	for _, r := range c.Rlimits {

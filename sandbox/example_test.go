@@ -26,7 +26,7 @@ func ExampleSandbox_Run() {
 }
 
 func ExampleSandbox_RunContext() {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	p, err := sandbox.New(sandbox.Options{}).RunContext(ctx, sandbox.Command("/bin/sleep", "60"))
 	if err != nil {

@@ -98,11 +98,6 @@ func runInit(fdText string) int {
 
 // setup builds the sandbox and starts the command; it returns the command's pid.
 func setup(spec *protocol.Spec) (int, error) {
-	if spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0 {
-		if err := isolate.NewCgroupNamespace(spec.Cgroup); err != nil {
-			return 0, err
-		}
-	}
 	if err := isolate.MakePrivate(); err != nil {
 		return 0, err
 	}
@@ -150,10 +145,15 @@ func setup(spec *protocol.Spec) (int, error) {
 			rlimits[i].Max = rlimits[i].Cur
 		}
 	}
-	return isolate.Start(&isolate.Command{
+	inCgroup := spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0
+	pid, err := isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: files,
-		Cgroup: spec.Cgroup, Rlimits: rlimits,
+		Cgroup: spec.Cgroup, Rlimits: rlimits, CgroupNamespace: inCgroup,
 	})
+	if err != nil {
+		return 0, err
+	}
+	return pid, isolate.ClearCapabilities()
 }
 
 // reap waits for every child (orphans are re-parented to us) until the

@@ -86,9 +86,16 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	}
 	cgFiles, placement := res.files(3 + len(cmd.ExtraFiles))
 	init := s.initCmd(cmd, stdout, stderr, append(cgFiles, childEnd))
-	if res.cg != nil && res.cg.InitFD() != nil {
-		init.SysProcAttr.UseCgroupFD = true
-		init.SysProcAttr.CgroupFD = int(res.cg.InitFD().Fd())
+	if res.cg != nil {
+		// The init stays in the host's cgroup namespace, from which the
+		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
+		// moves only within a namespace); the command gets its own
+		// namespace, rooted at its cgroup.
+		init.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
+		if fd := res.cg.InitFD(); fd != nil {
+			init.SysProcAttr.UseCgroupFD = true
+			init.SysProcAttr.CgroupFD = int(fd.Fd())
+		}
 	}
 	start := time.Now()
 	// Pdeathsig fires when the thread that started the child exits, so the

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Snapshot is the state of this process and host that a sandbox could leak.
@@ -46,8 +49,8 @@ func Take() Snapshot {
 // set by the rootless and VM lanes to a cgroup delegated to the test user.
 func CgroupParent() string { return os.Getenv("CORRAL_CGROUP_PARENT") }
 
-// CgroupDirs returns the directories where sandbox cgroups of this process
-// are created: beneath its own cgroup, or the parent, in every hierarchy.
+// CgroupDirs returns the directories where this process's sandbox cgroups
+// are created: its own cgroup, or CgroupParent, in every hierarchy.
 func CgroupDirs() []string {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
@@ -61,21 +64,34 @@ func CgroupDirs() []string {
 			continue
 		}
 		root := "/sys/fs/cgroup"
-		if f[1] != "" {
-			root = filepath.Join(root, strings.TrimPrefix(f[1], "name="))
+		switch {
+		case f[1] == "" && unified():
+		case slices.ContainsFunc(strings.Split(f[1], ","), func(c string) bool {
+			return slices.Contains([]string{"memory", "pids", "cpu", "cpuacct"}, c)
+		}) && !unified():
+			root = filepath.Join(root, f[1])
+		default:
+			continue // a hierarchy sandboxes do not use
 		}
 		own := filepath.Join(root, f[2])
 		if strings.HasSuffix(own, "/corral-host") { // the v2 leaf a host moves into
 			own = filepath.Dir(own)
 		}
-		dirs = append(dirs, own)
-		if strings.HasPrefix(parent, "/") {
+		switch {
+		case parent == "":
+			dirs = append(dirs, own)
+		case strings.HasPrefix(parent, "/"):
 			dirs = append(dirs, filepath.Join(root, parent))
-		} else if parent != "" {
+		default:
 			dirs = append(dirs, filepath.Join(own, parent))
 		}
 	}
 	return dirs
+}
+
+func unified() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // SandboxCgroups lists the sandbox cgroups (corral-<pid>.<start>-<n>) that exist now.
