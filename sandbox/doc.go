@@ -45,6 +45,24 @@
 // default root with a host directory such as an unpacked image.
 // Options.Network = NetworkHost shares the host's network.
 //
+// # Limits
+//
+// Options.Limits bounds memory (swap off), processes, CPU bandwidth,
+// wall-clock time, CPU time and output bytes:
+//
+//	opts := sandbox.Options{Limits: sandbox.Limits{
+//		Memory: 64 << 20, Pids: 32, CPUs: 1,
+//		Time: 2 * time.Second, CPUTime: time.Second, Output: 1 << 20,
+//	}}
+//
+// Memory, Pids, CPUs and CPUTime need a cgroup: each sandbox gets its own,
+// beneath Options.CgroupParent or the caller's own cgroup (cgroup v2
+// delegated to the caller, or root; cgroup v1 as root or in directories an
+// administrator chowned). Result.Limit says which limit ended a run,
+// Result.OOMKilled, TimedOut and OutputTruncated the details, and CPUTime
+// and MemoryPeak come from the cgroup. Without a usable cgroup Run fails
+// with a *FeatureError, unless Options.Degrade allows weaker rlimits.
+//
 // # Processes
 //
 // A Process is a running sandbox. Signal forwards a signal to the command;
