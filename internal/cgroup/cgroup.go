@@ -15,10 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits are the limits of the command's cgroup; zero means none.
@@ -188,4 +191,40 @@ func closeAll(fs ...*os.File) {
 			f.Close()
 		}
 	}
+}
+
+// killTree sends SIGKILL to every process in the cgroup tree at dir: the
+// sandbox's own processes, so ending them by pid is safe.
+func killTree(dir string) {
+	for _, d := range treeDirs(dir) {
+		for _, pid := range words(filepath.Join(d, "cgroup.procs")) {
+			if n, err := strconv.Atoi(pid); err == nil {
+				unix.Kill(n, unix.SIGKILL)
+			}
+		}
+	}
+}
+
+// removeTree removes the emptied cgroup tree at dir, children first.
+func removeTree(dir string) error {
+	dirs := treeDirs(dir)
+	var firstErr error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := rmdirRetry(dirs[i]); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// treeDirs lists dir and the directories beneath it, parents first.
+func treeDirs(dir string) []string {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	return dirs
 }

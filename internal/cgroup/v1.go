@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -204,7 +203,7 @@ func (s *v1) Stats() Stats {
 
 func (s *v1) Kill() error {
 	for h, p := range s.paths {
-		killV1(filepath.Join(mountRoot, string(h), p))
+		killTree(filepath.Join(mountRoot, string(h), p))
 	}
 	return nil
 }
@@ -215,42 +214,7 @@ func (s *v1) Delete() error {
 	s.Kill()
 	var firstErr error
 	for h, p := range s.paths {
-		if err := removeV1(filepath.Join(mountRoot, string(h), p)); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
-}
-
-// killV1 sends SIGKILL to every process in the cgroup tree at dir.
-func killV1(dir string) {
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			for _, pid := range words(filepath.Join(p, "cgroup.procs")) {
-				if n, err := strconv.Atoi(pid); err == nil {
-					unix.Kill(n, unix.SIGKILL)
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// removeV1 removes the cgroup tree at dir once its processes are gone.
-func removeV1(dir string) error {
-	if !exists(dir) {
-		return nil
-	}
-	var dirs []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	var firstErr error
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := rmdirRetry(dirs[i]); err != nil && firstErr == nil {
+		if err := removeTree(filepath.Join(mountRoot, string(h), p)); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -262,8 +226,8 @@ func removeStaleV1(dir string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if e.IsDir() && staleName(e.Name()) {
-			killV1(filepath.Join(dir, e.Name()))
-			removeV1(filepath.Join(dir, e.Name()))
+			killTree(filepath.Join(dir, e.Name()))
+			removeTree(filepath.Join(dir, e.Name()))
 		}
 	}
 }

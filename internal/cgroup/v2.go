@@ -254,17 +254,8 @@ func killV2(dir string) error {
 	if err == nil || os.IsNotExist(err) && !exists(dir) {
 		return nil
 	}
-	// Before Linux 5.14: signal each process of the tree.
-	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			for _, pid := range words(filepath.Join(p, "cgroup.procs")) {
-				if n, err := strconv.Atoi(pid); err == nil {
-					unix.Kill(n, unix.SIGKILL)
-				}
-			}
-		}
-		return nil
-	})
+	killTree(dir) // before Linux 5.14
+	return nil
 }
 
 // removeV2 kills what is left in the tree at dir, waits for it to empty and removes it.
@@ -279,20 +270,7 @@ func removeV2(dir string) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	var dirs []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	var firstErr error
-	for i := len(dirs) - 1; i >= 0; i-- { // children first
-		if err := rmdirRetry(dirs[i]); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return firstErr
+	return removeTree(dir)
 }
 
 // removeStaleV2 removes the sandbox cgroups of dead hosts under dir.
