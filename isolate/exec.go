@@ -95,7 +95,9 @@ func Start(c *Command) (int, error) {
 	}
 	for _, r := range c.Rlimits {
 		if !r.AfterStart {
-			if err := unix.Prlimit(0, r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}, nil); err != nil {
+			// syscall.Setrlimit, not unix.Prlimit: for RLIMIT_NOFILE it also
+			// stops ForkExec's child from restoring Go's start-up limit.
+			if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
 				return 0, &Error{Step: "rlimit", Path: strconv.Itoa(r.Resource), Err: err}
 			}
 		}

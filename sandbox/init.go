@@ -98,6 +98,13 @@ func runInit(fdText string) int {
 
 // setup builds the sandbox and starts the command; it returns the command's pid.
 func setup(spec *protocol.Spec) (int, error) {
+	if spec.Filter != nil {
+		// clone3's flags are out of the filter's reach: no user namespace
+		// may be created inside this one at all.
+		if err := isolate.LimitUserNamespaces(); err != nil {
+			return 0, err
+		}
+	}
 	if err := isolate.MakePrivate(); err != nil {
 		return 0, err
 	}
@@ -128,9 +135,6 @@ func setup(spec *protocol.Spec) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := isolate.DropPrivileges(); err != nil {
-		return 0, err
-	}
 	files := make([]uintptr, 3+c.ExtraFiles)
 	for i := range files {
 		files[i] = uintptr(i)
@@ -145,15 +149,40 @@ func setup(spec *protocol.Spec) (int, error) {
 			rlimits[i].Max = rlimits[i].Cur
 		}
 	}
-	inCgroup := spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0
-	pid, err := isolate.Start(&isolate.Command{
+	command := &isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: files,
-		Cgroup: spec.Cgroup, Rlimits: rlimits, CgroupNamespace: inCgroup,
-	})
-	if err != nil {
+		Cgroup: spec.Cgroup, Rlimits: rlimits, CgroupNamespace: spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0,
+	}
+	// The command starts from a thread of its own, which drops its
+	// privileges and installs the filter, which the command inherits, and
+	// then ends with its goroutine (locked, never unlocked): nothing else
+	// of the init runs filtered.
+	type started struct {
+		pid int
+		err error
+	}
+	done := make(chan started)
+	go func() {
+		runtime.LockOSThread()
+		pid, err := startFiltered(command, spec.Filter)
+		done <- started{pid, err}
+	}()
+	st := <-done
+	return st.pid, st.err
+}
+
+// startFiltered drops privileges, installs the filter on the calling thread
+// and starts the command from it.
+func startFiltered(c *isolate.Command, filter []byte) (int, error) {
+	if err := isolate.DropPrivileges(); err != nil {
 		return 0, err
 	}
-	return pid, isolate.ClearCapabilities()
+	if filter != nil {
+		if err := isolate.InstallFilter(filter); err != nil {
+			return 0, err
+		}
+	}
+	return isolate.Start(c)
 }
 
 // reap waits for every child (orphans are re-parented to us) until the

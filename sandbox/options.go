@@ -45,6 +45,13 @@ type Options struct {
 	// fails with a *FeatureError if Limits need one, unless Degrade is set.
 	CgroupParent string
 
+	// Seccomp is the system-call filter; the zero value is the default
+	// profile (see Seccomp).
+	Seccomp Seccomp
+
+	// Rlimits are resource limits set on the command's processes.
+	Rlimits Rlimits
+
 	// Degrade lets Run keep going without a cgroup when Limits need one,
 	// with the weaker per-process rlimits in its place; Result.Degraded says
 	// what was weakened. Without it, a missing feature is an error.
@@ -112,4 +119,14 @@ func BindWritable(src, dst string) Mount {
 // Tmpfs returns a tmpfs mount of size bytes (0 means 64 MiB) at dst.
 func Tmpfs(dst string, size int64) Mount {
 	return Mount{Type: TmpfsMount, Destination: dst, Size: size}
+}
+
+// Rlimits are per-process resource limits (setrlimit) for the command. A
+// zero field leaves the limit as the caller has it, except Core: core dumps
+// are off unless Core allows them.
+type Rlimits struct {
+	Core      int64  // largest core dump in bytes; 0: no core dumps
+	OpenFiles uint64 // most open file descriptors (RLIMIT_NOFILE)
+	FileSize  int64  // largest file the command may write, in bytes (RLIMIT_FSIZE)
+	Stack     int64  // stack size in bytes (RLIMIT_STACK)
 }

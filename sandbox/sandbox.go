@@ -21,7 +21,8 @@ import (
 type Sandbox struct {
 	opts   Options
 	mounts []isolate.Mount
-	err    error // from validation; returned by every Run
+	filter []byte // the compiled seccomp filter, nil when disabled
+	err    error  // from validation; returned by every Run
 }
 
 // New returns a Sandbox for opts. The options are validated here, once; an
@@ -29,8 +30,13 @@ type Sandbox struct {
 func New(opts Options) *Sandbox {
 	opts.Mounts = append([]Mount(nil), opts.Mounts...)
 	s := &Sandbox{opts: opts}
-	if s.err = s.opts.validate(); s.err == nil {
-		s.mounts = s.opts.plan(os.Lstat, os.Readlink)
+	if s.err = s.opts.validate(); s.err != nil {
+		return s
+	}
+	s.mounts = s.opts.plan(os.Lstat, os.Readlink)
+	// The filter is compiled here, once, not per run: the init only installs it.
+	if s.filter, s.err = s.opts.Seccomp.compile(); s.err != nil {
+		s.err = fmt.Errorf("sandbox: Options.Seccomp: %w", s.err)
 	}
 	return s
 }
@@ -120,7 +126,8 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 		}
 	}
 	spec := s.spec(cmd)
-	spec.Cgroup, spec.Rlimits = placement, res.rlimits
+	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
+	spec.Filter = s.filter
 	if err := p.handshake(spec); err != nil {
 		p.stopWatch()
 		if ctxErr := p.contextErr(); ctxErr != nil {
@@ -205,4 +212,20 @@ func hasKey(env []string, key string) bool {
 		}
 	}
 	return false
+}
+
+// rlimits are the Options.Rlimits for the init to set.
+func (s *Sandbox) rlimits() []isolate.Rlimit {
+	r := s.opts.Rlimits
+	core := uint64(r.Core)
+	out := []isolate.Rlimit{{Resource: unix.RLIMIT_CORE, Cur: core, Max: core}}
+	add := func(res int, v uint64) {
+		if v > 0 {
+			out = append(out, isolate.Rlimit{Resource: res, Cur: v, Max: v})
+		}
+	}
+	add(unix.RLIMIT_NOFILE, r.OpenFiles)
+	add(unix.RLIMIT_FSIZE, uint64(r.FileSize))
+	add(unix.RLIMIT_STACK, uint64(r.Stack))
+	return out
 }

@@ -33,6 +33,17 @@ func (o *Options) validate() error {
 	if err := o.Limits.validate(); err != nil {
 		return err
 	}
+	if err := o.Seccomp.validate(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"Core", o.Rlimits.Core}, {"FileSize", o.Rlimits.FileSize}, {"Stack", o.Rlimits.Stack}} {
+		if f.v < 0 {
+			return &OptionError{"Options.Rlimits." + f.name, f.v, "must be zero or positive"}
+		}
+	}
 	if o.CgroupParent != "" {
 		for _, part := range strings.Split(o.CgroupParent, "/") {
 			if part == ".." || part == "." {

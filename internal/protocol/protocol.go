@@ -53,6 +53,9 @@ type Spec struct {
 	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
 	// command's own tasks: the init adds its own threads.
 	Rlimits []isolate.Rlimit
+	// Filter is the seccomp filter (classic BPF) to install just before the
+	// command starts; nil means none.
+	Filter []byte
 }
 
 // Command is the program to run inside the sandbox.

@@ -1,0 +1,158 @@
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// maxSyscall bounds the syscall numbers looked up in the compiler's table.
+const maxSyscall = 1024
+
+// Known reports whether name is a system call of this architecture, as
+// the filter compiler knows them.
+func Known(name string) bool {
+	_, err := libseccomp.GetSyscallFromName(name)
+	return err == nil
+}
+
+// Compile merges the layers (a later layer's rules for a call replace an
+// earlier layer's; within a layer they add up) and compiles them for the
+// native architecture alone: calls of other ABIs (i386 and x32 on x86_64)
+// kill the process. Calls no rule allows fail with EPERM, and calls newer
+// than the compiler knows with ENOSYS, so that libraries fall back. Names
+// the compiler does not know are skipped in the default layers and an
+// error in strict ones (the caller's). It returns the BPF program.
+func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
+	byName := map[string][]Rule{}
+	var order []string
+	for li, layer := range layers {
+		replaced := map[string]bool{}
+		for _, r := range layer {
+			for _, n := range r.Names {
+				if !Known(n) {
+					if li < len(strict) && strict[li] {
+						return nil, fmt.Errorf("seccomp: unknown system call %q", n)
+					}
+					continue
+				}
+				if _, seen := byName[n]; !seen {
+					order = append(order, n)
+				}
+				if !replaced[n] {
+					byName[n], replaced[n] = nil, true
+				}
+				byName[n] = append(byName[n], Rule{Names: []string{n}, Action: r.Action, Args: r.Args})
+			}
+		}
+	}
+	// The filter's default, ENOSYS, answers the calls the compiler does not
+	// know; every call it knows and no rule names gets an explicit EPERM.
+	f, err := libseccomp.NewFilter(libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS)))
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	defer f.Release()
+	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	if err := f.SetNoNewPrivsBit(false); err != nil { // the init sets it itself
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	if err := f.SetOptimize(2); err != nil { // a binary tree, not a list, of syscall numbers
+		return nil, fmt.Errorf("seccomp: %w", err)
+	}
+	for nr := libseccomp.ScmpSyscall(0); nr < maxSyscall; nr++ {
+		name, err := nr.GetName()
+		if err != nil || byName[name] != nil {
+			continue
+		}
+		if err := f.AddRule(nr, libseccomp.ActErrno.SetReturnCode(int16(unix.EPERM))); err != nil {
+			return nil, fmt.Errorf("seccomp: %s: %w", name, err)
+		}
+	}
+	for _, n := range order {
+		sc, _ := libseccomp.GetSyscallFromName(n)
+		for _, r := range byName[n] {
+			if r.Action == (Action{Kind: Errno, Errno: unix.ENOSYS}) && len(r.Args) == 0 {
+				continue // the filter's default already
+			}
+			if err := addRule(f, sc, r); err != nil {
+				return nil, fmt.Errorf("seccomp: %s: %w", n, err)
+			}
+		}
+	}
+	return export(f)
+}
+
+func addRule(f *libseccomp.ScmpFilter, sc libseccomp.ScmpSyscall, r Rule) error {
+	var act libseccomp.ScmpAction
+	switch r.Action.Kind {
+	case Allow:
+		act = libseccomp.ActAllow
+	case Errno:
+		act = libseccomp.ActErrno.SetReturnCode(int16(r.Action.Errno))
+	case Kill:
+		act = libseccomp.ActKillProcess
+	case Log:
+		act = libseccomp.ActLog
+	default:
+		return fmt.Errorf("unknown action %v", r.Action)
+	}
+	if len(r.Args) == 0 {
+		return f.AddRule(sc, act)
+	}
+	var conds []libseccomp.ScmpCondition
+	for _, a := range r.Args {
+		var c libseccomp.ScmpCondition
+		var err error
+		if a.Op == MaskedEqual {
+			c, err = libseccomp.MakeCondition(a.Index, libseccomp.CompareMaskedEqual, a.Mask, a.Value)
+		} else {
+			c, err = libseccomp.MakeCondition(a.Index, ops[a.Op], a.Value)
+		}
+		if err != nil {
+			return err
+		}
+		conds = append(conds, c)
+	}
+	return f.AddRuleConditional(sc, act, conds)
+}
+
+var ops = map[Op]libseccomp.ScmpCompareOp{
+	Equal: libseccomp.CompareEqual, NotEqual: libseccomp.CompareNotEqual,
+	Less: libseccomp.CompareLess, LessEqual: libseccomp.CompareLessOrEqual,
+	Greater: libseccomp.CompareGreater, GreaterEqual: libseccomp.CompareGreaterEqual,
+}
+
+// export returns the filter as a BPF program (struct sock_filter array).
+func export(f *libseccomp.ScmpFilter) ([]byte, error) {
+	fd, err := unix.MemfdCreate("corral-seccomp", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: memfd: %w", err)
+	}
+	file := os.NewFile(uintptr(fd), "corral-seccomp")
+	defer file.Close()
+	if err := f.ExportBPF(file); err != nil {
+		return nil, fmt.Errorf("seccomp: export: %w", err)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(file)
+	if err == nil && (len(b) == 0 || len(b)%8 != 0) {
+		err = errors.New("seccomp: export: not a BPF program")
+	}
+	return b, err
+}
+
+func errnoName(e unix.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return e.Error()
+}

@@ -1,0 +1,38 @@
+package seccomp
+
+import (
+	"syscall"
+	"testing"
+)
+
+func TestCompileDefault(t *testing.T) {
+	layers, err := Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpf, err := Compile(layers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bpf) < 8*100 {
+		t.Errorf("default filter has only %d instructions", len(bpf)/8)
+	}
+	t.Logf("default filter: %d instructions", len(bpf)/8)
+}
+
+func TestCompileStrict(t *testing.T) {
+	layers, _ := Default(nil)
+	custom := []Rule{{Names: []string{"no_such_call"}, Action: Action{Kind: Errno, Errno: syscall.EPERM}}}
+	if _, err := Compile(append(layers, custom), []bool{false, false, true}); err == nil {
+		t.Error("an unknown system call in the caller's rules compiled")
+	}
+}
+
+func BenchmarkCompileDefault(b *testing.B) {
+	for b.Loop() {
+		layers, _ := Default(nil)
+		if _, err := Compile(layers, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package sandbox
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/corral-dev/corral/internal/seccomp"
+)
+
+// Seccomp configures the sandbox's system-call filter. The zero value is
+// the default profile: Docker's default allow-list as it applies to a
+// process without capabilities, hardened further. Calls it does not allow
+// fail with EPERM; calls newer than the filter compiler fail with ENOSYS,
+// so libraries fall back. It always refuses (EPERM): new user namespaces
+// (clone and unshare with CLONE_NEWUSER; clone3 is stopped by the sandbox's
+// user.max_user_namespaces of 0), setns, the mount family and pivot_root,
+// keyctl, add_key, request_key, bpf, perf_event_open, ptrace,
+// process_vm_readv/writev, userfaultfd, io_uring, kexec, module loading,
+// reboot, swapon, open_by_handle_at, the TIOCSTI and TIOCLINUX ioctls, and
+// personality other than the default. Socket families other than unix,
+// inet, inet6 and netlink fail with EAFNOSUPPORT. Other ABIs (i386 and x32
+// on x86_64) kill the process.
+type Seccomp struct {
+	// Disabled turns the filter off. Use it only for commands that need
+	// what the profile refuses.
+	Disabled bool
+	// Rules apply over the default profile: the rules for a system call
+	// replace the profile's rules for it, and add up among themselves.
+	Rules []SeccompRule
+}
+
+// SeccompRule applies Action to calls of Syscalls whose arguments meet
+// every condition in Args.
+type SeccompRule struct {
+	Syscalls []string
+	Action   SeccompAction
+	Args     []SeccompArg
+}
+
+// SeccompAction is what a rule does to a matching call.
+type SeccompAction struct {
+	kind  seccomp.Kind
+	errno syscall.Errno
+}
+
+// The actions of seccomp rules.
+var (
+	SeccompAllow = SeccompAction{kind: seccomp.Allow} // run the call
+	SeccompKill  = SeccompAction{kind: seccomp.Kill}  // kill the process (SIGSYS)
+	SeccompLog   = SeccompAction{kind: seccomp.Log}   // run it and log it (audit log)
+)
+
+// SeccompErrno returns the action that fails a call with errno.
+func SeccompErrno(errno syscall.Errno) SeccompAction {
+	return SeccompAction{kind: seccomp.Errno, errno: errno}
+}
+
+func (a SeccompAction) String() string {
+	return seccomp.Action{Kind: a.kind, Errno: a.errno}.String()
+}
+
+// SeccompOp compares a system-call argument with a value.
+type SeccompOp int
+
+// The comparisons of SeccompArg.
+const (
+	SeccompEqual        = SeccompOp(seccomp.Equal)
+	SeccompNotEqual     = SeccompOp(seccomp.NotEqual)
+	SeccompLess         = SeccompOp(seccomp.Less)
+	SeccompLessEqual    = SeccompOp(seccomp.LessEqual)
+	SeccompGreater      = SeccompOp(seccomp.Greater)
+	SeccompGreaterEqual = SeccompOp(seccomp.GreaterEqual)
+	SeccompMaskedEqual  = SeccompOp(seccomp.MaskedEqual) // (argument & Mask) == Value
+)
+
+// SeccompArg is a condition on argument Index (0 to 5) of a call.
+type SeccompArg struct {
+	Index uint
+	Op    SeccompOp
+	Value uint64
+	Mask  uint64 // for SeccompMaskedEqual
+}
+
+// validate checks the rules; every error names the field.
+func (s *Seccomp) validate() error {
+	for i, r := range s.Rules {
+		field := fmt.Sprintf("Options.Seccomp.Rules[%d]", i)
+		if len(r.Syscalls) == 0 {
+			return &OptionError{field + ".Syscalls", r.Syscalls, "must name at least one system call"}
+		}
+		for j, n := range r.Syscalls {
+			if !seccomp.Known(n) {
+				return &OptionError{fmt.Sprintf("%s.Syscalls[%d]", field, j), n, "is not a system call of this architecture"}
+			}
+		}
+		if r.Action.kind == seccomp.Errno && (r.Action.errno <= 0 || r.Action.errno > 4095) {
+			return &OptionError{field + ".Action", r.Action.errno, "needs an errno between 1 and 4095"}
+		}
+		for j, a := range r.Args {
+			af := fmt.Sprintf("%s.Args[%d]", field, j)
+			if a.Index > 5 {
+				return &OptionError{af + ".Index", a.Index, "must be 0 to 5"}
+			}
+			if a.Op < SeccompEqual || a.Op > SeccompMaskedEqual {
+				return &OptionError{af + ".Op", a.Op, "is not a SeccompOp"}
+			}
+		}
+	}
+	return nil
+}
+
+// compile builds the filter for the options: nil when Disabled.
+func (s *Seccomp) compile() ([]byte, error) {
+	if s.Disabled {
+		return nil, nil
+	}
+	layers, err := seccomp.Default(nil)
+	if err != nil {
+		return nil, err
+	}
+	var custom []seccomp.Rule
+	for _, r := range s.Rules {
+		cr := seccomp.Rule{Names: r.Syscalls, Action: seccomp.Action{Kind: r.Action.kind, Errno: r.Action.errno}}
+		for _, a := range r.Args {
+			cr.Args = append(cr.Args, seccomp.Arg{Index: a.Index, Op: seccomp.Op(a.Op), Value: a.Value, Mask: a.Mask})
+		}
+		custom = append(custom, cr)
+	}
+	strict := make([]bool, len(layers)+1)
+	strict[len(layers)] = true
+	return seccomp.Compile(append(layers, custom), strict)
+}
