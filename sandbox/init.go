@@ -164,7 +164,7 @@ func setup(spec *protocol.Spec) (int, error) {
 	done := make(chan started)
 	go func() {
 		runtime.LockOSThread()
-		pid, err := startFiltered(command, spec.Filter)
+		pid, err := startFiltered(command, spec.Filter, spec.Capabilities)
 		done <- started{pid, err}
 	}()
 	st := <-done
@@ -173,8 +173,8 @@ func setup(spec *protocol.Spec) (int, error) {
 
 // startFiltered drops privileges, installs the filter on the calling thread
 // and starts the command from it.
-func startFiltered(c *isolate.Command, filter []byte) (int, error) {
-	if err := isolate.DropPrivileges(); err != nil {
+func startFiltered(c *isolate.Command, filter []byte, caps []int) (int, error) {
+	if err := isolate.DropPrivileges(caps...); err != nil {
 		return 0, err
 	}
 	if filter != nil {

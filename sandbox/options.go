@@ -52,6 +52,14 @@ type Options struct {
 	// Rlimits are resource limits set on the command's processes.
 	Rlimits Rlimits
 
+	// Capabilities the command keeps, by name ("CAP_NET_BIND_SERVICE" or
+	// "net_bind_service"); by default it has none. They are capabilities in
+	// the sandbox's user namespace only: power over its own namespaces and
+	// files, never over the host's. The default seccomp profile allows the
+	// calls that Docker's profile allows with them, except those it always
+	// refuses (see Seccomp).
+	Capabilities []string
+
 	// Degrade lets Run keep going without a cgroup when Limits need one,
 	// with the weaker per-process rlimits in its place; Result.Degraded says
 	// what was weakened. Without it, a missing feature is an error.

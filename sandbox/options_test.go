@@ -51,6 +51,9 @@ func TestValidate(t *testing.T) {
 		{"negative cpu time", Options{Limits: Limits{CPUTime: -1}}, "Options.Limits.CPUTime"},
 		{"negative output", Options{Limits: Limits{Output: -1}}, "Options.Limits.Output"},
 		{"cgroup parent with ..", Options{CgroupParent: "a/../b"}, "Options.CgroupParent"},
+		{"capabilities", Options{Capabilities: []string{"CAP_NET_RAW", "sys_admin"}}, ""},
+		{"bad capability", Options{Capabilities: []string{"CAP_NET_RAW", "CAP_FLY"}}, "Options.Capabilities[1]"},
+		{"negative core", Options{Rlimits: Rlimits{Core: -1}}, "Options.Rlimits.Core"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.validate()

@@ -310,3 +310,15 @@ func TestInitSurvivesSignals(t *testing.T) {
 		t.Errorf("after signalling pid 1: %v, stdout %q, stderr %q", res, out, errs)
 	}
 }
+
+func TestRlimits(t *testing.T) {
+	if got := sh(t, sandbox.Options{}, `ulimit -c`); got != "0\n" {
+		t.Errorf("core dumps by default: ulimit -c = %q; want 0", got)
+	}
+	opts := sandbox.Options{Rlimits: sandbox.Rlimits{Core: 1 << 20, OpenFiles: 64, Stack: 4 << 20, FileSize: 1 << 20}}
+	out := sh(t, opts, `ulimit -c; ulimit -n; ulimit -s; ulimit -f
+		(trap '' XFSZ; dd if=/dev/zero of=/tmp/big bs=1M count=2 2>&1 | grep -c "File too large")`)
+	if want := "2048\n64\n4096\n2048\n1\n"; out != want { // dash counts -c and -f in 512-byte blocks
+		t.Errorf("rlimits inside: %q; want %q (core and fsize in 512-byte blocks, nofile, stack in KiB, then one refused write)", out, want)
+	}
+}

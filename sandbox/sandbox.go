@@ -19,10 +19,12 @@ import (
 // Sandbox runs commands, each in a new sandbox built from the same Options.
 // A Sandbox is safe for concurrent use.
 type Sandbox struct {
-	opts   Options
-	mounts []isolate.Mount
-	filter []byte // the compiled seccomp filter, nil when disabled
-	err    error  // from validation; returned by every Run
+	opts     Options
+	mounts   []isolate.Mount
+	filter   []byte   // the compiled seccomp filter, nil when disabled
+	caps     []int    // capabilities the command keeps
+	capNames []string // and their names
+	err      error    // from validation; returned by every Run
 }
 
 // New returns a Sandbox for opts. The options are validated here, once; an
@@ -35,7 +37,12 @@ func New(opts Options) *Sandbox {
 	}
 	s.mounts = s.opts.plan(os.Lstat, os.Readlink)
 	// The filter is compiled here, once, not per run: the init only installs it.
-	if s.filter, s.err = s.opts.Seccomp.compile(); s.err != nil {
+	for _, c := range s.opts.Capabilities {
+		n := capability(c)
+		s.caps = append(s.caps, n)
+		s.capNames = append(s.capNames, isolate.CapabilityNames[n])
+	}
+	if s.filter, s.err = s.opts.Seccomp.compile(s.capNames); s.err != nil {
 		s.err = fmt.Errorf("sandbox: Options.Seccomp: %w", s.err)
 	}
 	return s
@@ -127,7 +134,7 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	}
 	spec := s.spec(cmd)
 	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
-	spec.Filter = s.filter
+	spec.Filter, spec.Capabilities = s.filter, s.caps
 	if err := p.handshake(spec); err != nil {
 		p.stopWatch()
 		if ctxErr := p.contextErr(); ctxErr != nil {

@@ -109,12 +109,12 @@ func (s *Seccomp) validate() error {
 	return nil
 }
 
-// compile builds the filter for the options: nil when Disabled.
-func (s *Seccomp) compile() ([]byte, error) {
+// compile builds the filter for a command holding caps: nil when Disabled.
+func (s *Seccomp) compile(caps []string) ([]byte, error) {
 	if s.Disabled {
 		return nil, nil
 	}
-	layers, err := seccomp.Default(nil)
+	layers, err := seccomp.Default(caps)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package sandbox
 
 import (
 	"fmt"
+
+	"github.com/corral-dev/corral/isolate"
 	"os"
 	"path"
 	"strings"
@@ -35,6 +37,11 @@ func (o *Options) validate() error {
 	}
 	if err := o.Seccomp.validate(); err != nil {
 		return err
+	}
+	for i, c := range o.Capabilities {
+		if capability(c) < 0 {
+			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c, "is not a capability name (e.g. CAP_NET_BIND_SERVICE)"}
+		}
 	}
 	for _, f := range []struct {
 		name string
@@ -147,4 +154,18 @@ func (c *Cmd) validate() error {
 		}
 	}
 	return nil
+}
+
+// capability returns the number of the named capability, or -1.
+func capability(name string) int {
+	n := strings.ToUpper(name)
+	if !strings.HasPrefix(n, "CAP_") {
+		n = "CAP_" + n
+	}
+	for i, c := range isolate.CapabilityNames {
+		if c == n {
+			return i
+		}
+	}
+	return -1
 }

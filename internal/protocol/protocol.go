@@ -56,6 +56,8 @@ type Spec struct {
 	// Filter is the seccomp filter (classic BPF) to install just before the
 	// command starts; nil means none.
 	Filter []byte
+	// Capabilities the command keeps (numbers).
+	Capabilities []int
 }
 
 // Command is the program to run inside the sandbox.
