@@ -164,21 +164,26 @@ func setup(spec *protocol.Spec) (int, error) {
 	done := make(chan started)
 	go func() {
 		runtime.LockOSThread()
-		pid, err := startFiltered(command, spec.Filter, spec.Capabilities)
+		pid, err := startFiltered(command, spec)
 		done <- started{pid, err}
 	}()
 	st := <-done
 	return st.pid, st.err
 }
 
-// startFiltered drops privileges, installs the filter on the calling thread
-// and starts the command from it.
-func startFiltered(c *isolate.Command, filter []byte, caps []int) (int, error) {
-	if err := isolate.DropPrivileges(caps...); err != nil {
+// startFiltered drops privileges, applies Landlock, installs the seccomp
+// filter on the calling thread and starts the command from it.
+func startFiltered(c *isolate.Command, spec *protocol.Spec) (int, error) {
+	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
 		return 0, err
 	}
-	if filter != nil {
-		if err := isolate.InstallFilter(filter); err != nil {
+	if spec.Landlock != nil {
+		if _, err := isolate.Landlock(spec.Landlock); err != nil {
+			return 0, err
+		}
+	}
+	if spec.Filter != nil {
+		if err := isolate.InstallFilter(spec.Filter); err != nil {
 			return 0, err
 		}
 	}

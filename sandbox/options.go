@@ -52,6 +52,10 @@ type Options struct {
 	// Rlimits are resource limits set on the command's processes.
 	Rlimits Rlimits
 
+	// Landlock adds Landlock rules matching the mounts where the kernel has
+	// it (see LandlockMode).
+	Landlock LandlockMode
+
 	// Capabilities the command keeps, by name ("CAP_NET_BIND_SERVICE" or
 	// "net_bind_service"); by default it has none. They are capabilities in
 	// the sandbox's user namespace only: power over its own namespaces and

@@ -19,12 +19,14 @@ import (
 // Sandbox runs commands, each in a new sandbox built from the same Options.
 // A Sandbox is safe for concurrent use.
 type Sandbox struct {
-	opts     Options
-	mounts   []isolate.Mount
-	filter   []byte   // the compiled seccomp filter, nil when disabled
-	caps     []int    // capabilities the command keeps
-	capNames []string // and their names
-	err      error    // from validation; returned by every Run
+	opts          Options
+	mounts        []isolate.Mount
+	filter        []byte                 // the compiled seccomp filter, nil when disabled
+	caps          []int                  // capabilities the command keeps
+	landlockRules []isolate.LandlockRule // nil: no Landlock
+	landlockNote  string                 // what LandlockAuto could not do here
+	capNames      []string               // and their names
+	err           error                  // from validation; returned by every Run
 }
 
 // New returns a Sandbox for opts. The options are validated here, once; an
@@ -41,6 +43,9 @@ func New(opts Options) *Sandbox {
 		n := capability(c)
 		s.caps = append(s.caps, n)
 		s.capNames = append(s.capNames, isolate.CapabilityNames[n])
+	}
+	if s.landlockRules, s.landlockNote, s.err = s.landlock(); s.err != nil {
+		return s
 	}
 	if s.filter, s.err = s.opts.Seccomp.compile(s.capNames); s.err != nil {
 		s.err = fmt.Errorf("sandbox: Options.Seccomp: %w", s.err)
@@ -72,6 +77,9 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	res, err := s.newResources()
 	if err != nil {
 		return nil, err
+	}
+	if s.landlockNote != "" {
+		res.degraded = append(res.degraded, s.landlockNote)
 	}
 	p, err := s.start(ctx, cmd, res)
 	if err != nil {
@@ -135,6 +143,7 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	spec := s.spec(cmd)
 	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
 	spec.Filter, spec.Capabilities = s.filter, s.caps
+	spec.Landlock = s.landlockRules
 	if err := p.handshake(spec); err != nil {
 		p.stopWatch()
 		if ctxErr := p.contextErr(); ctxErr != nil {

@@ -38,6 +38,9 @@ func (o *Options) validate() error {
 	if err := o.Seccomp.validate(); err != nil {
 		return err
 	}
+	if o.Landlock < LandlockAuto || o.Landlock > LandlockRequired {
+		return &OptionError{"Options.Landlock", o.Landlock, "must be LandlockAuto, LandlockOff or LandlockRequired"}
+	}
 	for i, c := range o.Capabilities {
 		if capability(c) < 0 {
 			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c, "is not a capability name (e.g. CAP_NET_BIND_SERVICE)"}

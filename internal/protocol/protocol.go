@@ -58,6 +58,8 @@ type Spec struct {
 	Filter []byte
 	// Capabilities the command keeps (numbers).
 	Capabilities []int
+	// Landlock rules to confine the command with; nil means none.
+	Landlock []isolate.LandlockRule
 }
 
 // Command is the program to run inside the sandbox.
