@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 
 	"github.com/corral-dev/corral/internal/seccomp"
@@ -109,17 +110,28 @@ func (s *Seccomp) validate() error {
 	return nil
 }
 
+// defaultFilter is the default profile for a command without capabilities,
+// compiled once per process: most sandboxes use it.
+var defaultFilter = sync.OnceValues(func() ([]byte, error) { return compileFilter(nil, nil) })
+
 // compile builds the filter for a command holding caps: nil when Disabled.
 func (s *Seccomp) compile(caps []string) ([]byte, error) {
-	if s.Disabled {
+	switch {
+	case s.Disabled:
 		return nil, nil
+	case len(s.Rules) == 0 && len(caps) == 0:
+		return defaultFilter()
 	}
+	return compileFilter(s.Rules, caps)
+}
+
+func compileFilter(rules []SeccompRule, caps []string) ([]byte, error) {
 	layers, err := seccomp.Default(caps)
 	if err != nil {
 		return nil, err
 	}
 	var custom []seccomp.Rule
-	for _, r := range s.Rules {
+	for _, r := range rules {
 		cr := seccomp.Rule{Names: r.Syscalls, Action: seccomp.Action{Kind: r.Action.kind, Errno: r.Action.errno}}
 		for _, a := range r.Args {
 			cr.Args = append(cr.Args, seccomp.Arg{Index: a.Index, Op: seccomp.Op(a.Op), Value: a.Value, Mask: a.Mask})
