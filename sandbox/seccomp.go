@@ -26,7 +26,12 @@ type Seccomp struct {
 	// what the profile refuses.
 	Disabled bool
 	// Rules apply over the default profile: the rules for a system call
-	// replace the profile's rules for it, and add up among themselves.
+	// replace the profile's rules for it, and add up among themselves. A
+	// filter cannot say "otherwise", so when a call's rules all have
+	// conditions, a call matching none of them fails with ENOSYS; add an
+	// unconditional rule for the call to say what happens then instead
+	// (it is overridden by conditional rules with other actions only where
+	// libseccomp allows: prefer conditions that cover every case).
 	Rules []SeccompRule
 }
 
@@ -94,8 +99,8 @@ func (s *Seccomp) validate() error {
 				return &OptionError{fmt.Sprintf("%s.Syscalls[%d]", field, j), n, "is not a system call of this architecture"}
 			}
 		}
-		if r.Action.kind == seccomp.Errno && (r.Action.errno <= 0 || r.Action.errno > 4095) {
-			return &OptionError{field + ".Action", r.Action.errno, "needs an errno between 1 and 4095"}
+		if r.Action.kind == seccomp.Errno && (r.Action.errno <= 0 || r.Action.errno > 4094) {
+			return &OptionError{field + ".Action", r.Action.errno, "needs an errno between 1 and 4094 (libseccomp's range)"}
 		}
 		for j, a := range r.Args {
 			af := fmt.Sprintf("%s.Args[%d]", field, j)

@@ -345,3 +345,60 @@ func TestRunLimits(t *testing.T) {
 	corral(t, "", "--memory", "12Q", "--", "true").expect(t, 125, "-memory")
 	corral(t, "", "--cpus", "-1", "--", "true").expect(t, 125, "Options.Limits.CPUs")
 }
+
+func TestRunSeccomp(t *testing.T) {
+	dir := t.TempDir()
+	profile := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const userns = "unshare -U true && echo ok"
+	t.Run("default refuses user namespaces", func(t *testing.T) {
+		for _, args := range [][]string{{"--", "sh", "-c", userns}, {"--seccomp", "default", "--", "sh", "-c", userns}} {
+			r := corral(t, "", args...)
+			if r.code == 0 || r.stdout != "" || !strings.Contains(r.stderr, "Operation not permitted") {
+				t.Errorf("%q: exit %d, stdout %q, stderr %q; want unshare to fail with EPERM", args, r.code, r.stdout, r.stderr)
+			}
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		r := corral(t, "", "--seccomp", "off", "--", "sh", "-c", userns)
+		r.expect(t, 0)
+		if r.stdout != "ok\n" {
+			t.Errorf("stdout %q; want %q", r.stdout, "ok\n")
+		}
+	})
+	t.Run("disable in a file", func(t *testing.T) {
+		r := corral(t, "", "--seccomp", profile("off.profile", "# for unshare\ndisable\n"), "--", "sh", "-c", userns)
+		r.expect(t, 0)
+		if r.stdout != "ok\n" {
+			t.Errorf("stdout %q; want %q", r.stdout, "ok\n")
+		}
+	})
+	t.Run("errno rule", func(t *testing.T) {
+		r := corral(t, "", "--", "realpath", ".")
+		r.expect(t, 0)
+		if r.stdout != "/work\n" {
+			t.Errorf("realpath without a profile: stdout %q; want /work", r.stdout)
+		}
+		p := profile("exdev.profile", "# getcwd fails\nerrno EXDEV getcwd\n")
+		corral(t, "", "--seccomp", p, "--", "realpath", ".").expect(t, 1, "Invalid cross-device link")
+	})
+	t.Run("bad profile", func(t *testing.T) {
+		p := profile("bad.profile", "# a typo on line 3\n\nkill getppid, fooo\n")
+		r := corral(t, "", "--seccomp", p, "--", "true")
+		r.expect(t, exitSetup, p+": seccomp profile line 3, field 3 (\"fooo\"): unknown system call")
+		if strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("stderr %q; want one line", r.stderr)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		corral(t, "", "--seccomp", filepath.Join(dir, "none"), "--", "true").expect(t, exitSetup, "--seccomp", filepath.Join(dir, "none"), "no such file")
+	})
+	t.Run("help", func(t *testing.T) {
+		corral(t, "", "-h").expect(t, 0, "-seccomp FILE", "default, off")
+	})
+}

@@ -56,6 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
 	network := fl.String("net", "none", "network: none or host")
+	seccompFlag := fl.String("seccomp", "default", "system-call filter: default, off (none) or the rules in a profile `FILE`, applied over the default (format: go doc sandbox.ParseSeccompProfile)")
 	asJSON := fl.Bool("json", false, "print the result as one JSON object on stderr after the command ends")
 	var lim sandbox.Limits
 	fl.Func("memory", "memory limit `SIZE`, e.g. 64M (swap off)", sizeFlag(&lim.Memory))
@@ -88,6 +89,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "corral: --net %q: want none or host\n", *network)
 		return exitSetup
+	}
+	switch *seccompFlag {
+	case "default":
+	case "off":
+		opts.Seccomp.Disabled = true
+	default:
+		sc, err := readSeccompProfile(*seccompFlag)
+		if err != nil {
+			fmt.Fprintln(stderr, "corral:", err)
+			return exitSetup
+		}
+		opts.Seccomp = sc
 	}
 	for _, m := range mounts {
 		switch m.kind {
@@ -175,6 +188,20 @@ func sizeFlag(n *int64) func(string) error {
 func isExec(err error) bool {
 	var se *sandbox.SetupError
 	return errors.As(err, &se) && se.Step == "exec"
+}
+
+// readSeccompProfile parses the seccomp profile in file; its errors name the file.
+func readSeccompProfile(file string) (sandbox.Seccomp, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return sandbox.Seccomp{}, fmt.Errorf("--seccomp: %w", err)
+	}
+	defer f.Close()
+	sc, err := sandbox.ParseSeccompProfile(f)
+	if err != nil {
+		return sandbox.Seccomp{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return sc, nil
 }
 
 // splitBind splits SRC[:DST]; DST defaults to SRC.
