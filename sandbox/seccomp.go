@@ -27,11 +27,10 @@ type Seccomp struct {
 	Disabled bool
 	// Rules apply over the default profile: the rules for a system call
 	// replace the profile's rules for it, and add up among themselves. A
-	// filter cannot say "otherwise", so when a call's rules all have
-	// conditions, a call matching none of them fails with ENOSYS; add an
-	// unconditional rule for the call to say what happens then instead
-	// (it is overridden by conditional rules with other actions only where
-	// libseccomp allows: prefer conditions that cover every case).
+	// filter cannot say "otherwise": when a call's rules all have
+	// conditions, a call matching none of them fails with ENOSYS, and an
+	// unconditional rule for the call overrides its conditional ones. To
+	// treat the other cases differently, cover them with conditions too.
 	Rules []SeccompRule
 }
 
