@@ -63,6 +63,14 @@
 // and MemoryPeak come from the cgroup. Without a usable cgroup Run fails
 // with a *FeatureError, unless Options.Degrade allows weaker rlimits.
 //
+// # System calls and privileges
+//
+// A seccomp filter is on by default (see Seccomp for what it refuses), and
+// so is a Landlock layer where the kernel has one (see LandlockMode); the
+// command has no capabilities unless Options.Capabilities lists some, and
+// no_new_privs is always set. Options.Seccomp.Rules adds rules over the
+// default profile; ParseSeccompProfile reads them from a file.
+//
 // # Processes
 //
 // A Process is a running sandbox. Signal forwards a signal to the command;

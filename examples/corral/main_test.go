@@ -402,3 +402,14 @@ func TestRunSeccomp(t *testing.T) {
 		corral(t, "", "-h").expect(t, 0, "-seccomp FILE", "default, off")
 	})
 }
+
+func TestRunCapAndLandlock(t *testing.T) {
+	r := corral(t, "", "--cap", "NET_BIND_SERVICE", "--", "grep", "CapEff", "/proc/self/status")
+	r.expect(t, 0)
+	if !strings.Contains(r.stdout, "0000000000000400") {
+		t.Errorf("--cap NET_BIND_SERVICE: %q", r.stdout)
+	}
+	corral(t, "", "--cap", "FLY", "--", "true").expect(t, 125, "Options.Capabilities[0]")
+	corral(t, "", "--landlock", "maybe", "--", "true").expect(t, 125, "--landlock")
+	corral(t, "", "--landlock", "off", "--", "true").expect(t, 0)
+}

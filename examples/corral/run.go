@@ -67,6 +67,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.Func("output", "most bytes `SIZE` of stdout and stderr together, e.g. 1M", sizeFlag(&lim.Output))
 	cgroupParent := fl.String("cgroup-parent", "", "create cgroups under `PATH` (relative: beneath this process's own cgroup)")
 	degrade := fl.Bool("degrade", false, "without a usable cgroup, fall back to rlimits instead of failing")
+	var caps listFlag
+	fl.Var(&caps, "cap", "keep capability `NAME` (e.g. NET_BIND_SERVICE; repeatable); default none")
+	landlockFlag := fl.String("landlock", "auto", "Landlock layer: auto, off or required")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
 		fl.PrintDefaults()
@@ -81,7 +84,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "corral: no command given; usage: corral run [flags] -- COMMAND [ARG...]")
 		return exitSetup
 	}
-	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade}
+	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade, Capabilities: caps}
+	switch *landlockFlag {
+	case "auto":
+	case "off":
+		opts.Landlock = sandbox.LandlockOff
+	case "required":
+		opts.Landlock = sandbox.LandlockRequired
+	default:
+		fmt.Fprintf(stderr, "corral: --landlock %q: want auto, off or required\n", *landlockFlag)
+		return exitSetup
+	}
 	switch *network {
 	case "none":
 	case "host":
