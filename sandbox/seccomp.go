@@ -28,7 +28,7 @@ type Seccomp struct {
 	// Rules apply over the default profile: the rules for a system call
 	// replace the profile's rules for it, and add up among themselves. A
 	// filter cannot say "otherwise": when a call's rules all have
-	// conditions, a call matching none of them fails with ENOSYS, and an
+	// conditions, a call matching none of them fails with EPERM, and an
 	// unconditional rule for the call overrides its conditional ones. To
 	// treat the other cases differently, cover them with conditions too.
 	Rules []SeccompRule

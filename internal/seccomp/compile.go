@@ -50,9 +50,11 @@ func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
 			}
 		}
 	}
-	// The filter's default, ENOSYS, answers the calls the compiler does not
-	// know; every call it knows and no rule names gets an explicit EPERM.
-	f, err := libseccomp.NewFilter(libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS)))
+	// The filter's default is EPERM, also for a known call that matches none
+	// of its conditional rules; the numbers the compiler does not know (calls
+	// newer than it) get ENOSYS, so libraries fall back. Rules whose action
+	// is the default are left out: libseccomp refuses them.
+	f, err := libseccomp.NewFilter(libseccomp.ActErrno.SetReturnCode(int16(unix.EPERM)))
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
@@ -67,19 +69,17 @@ func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
 	for nr := libseccomp.ScmpSyscall(0); nr < maxSyscall; nr++ {
-		name, err := nr.GetName()
-		if err != nil || byName[name] != nil {
-			continue
-		}
-		if err := f.AddRule(nr, libseccomp.ActErrno.SetReturnCode(int16(unix.EPERM))); err != nil {
-			return nil, fmt.Errorf("seccomp: %s: %w", name, err)
+		if _, err := nr.GetName(); err != nil { // newer than the compiler
+			if err := f.AddRule(nr, libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+				return nil, fmt.Errorf("seccomp: %d: %w", nr, err)
+			}
 		}
 	}
 	for _, n := range order {
 		sc, _ := libseccomp.GetSyscallFromName(n)
 		for _, r := range byName[n] {
-			if r.Action == (Action{Kind: Errno, Errno: unix.ENOSYS}) && len(r.Args) == 0 {
-				continue // the filter's default already
+			if r.Action == (Action{Kind: Errno, Errno: unix.EPERM}) {
+				continue // the filter's default
 			}
 			if err := addRule(f, sc, r); err != nil {
 				return nil, fmt.Errorf("seccomp: %s: %w", n, err)

@@ -86,15 +86,11 @@ func hardening() []Rule {
 	rs = append(rs, except32("ioctl", 1, denied, 0xffffffff00000000, allow)...)
 	rs = append(rs, Rule{Names: []string{"ioctl"}, Action: allow,
 		Args: []Arg{{Index: 1, Op: MaskedEqual, Mask: 0xffffffff80000000, Value: 0xffffffff80000000}}})
-	for fam := uint64(0); fam < unix.AF_MAX; fam++ {
-		a := Action{Kind: Errno, Errno: syscall.EAFNOSUPPORT}
-		for _, ok := range socketFamilies {
-			if fam == ok {
-				a = allow
-			}
-		}
-		rs = append(rs, Rule{Names: []string{"socket"}, Action: a, Args: []Arg{{Index: 0, Op: Equal, Value: fam}}})
+	for _, fam := range socketFamilies {
+		rs = append(rs, Rule{Names: []string{"socket"}, Action: allow,
+			Args: []Arg{{Index: 0, Op: MaskedEqual, Mask: 0xffffffff, Value: fam}}})
 	}
+	rs = append(rs, except32("socket", 0, socketFamilies, 0, Action{Kind: Errno, Errno: syscall.EAFNOSUPPORT})...)
 	return rs
 }
 
