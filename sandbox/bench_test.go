@@ -84,16 +84,20 @@ func BenchmarkReexecFloor(b *testing.B) {
 // go test -run ^$ -bench LimitedStart -benchtime 200x ./sandbox
 func BenchmarkLimitedStart(b *testing.B) {
 	requireSandbox(b)
-	plain := sandbox.New(sandbox.Options{})
-	limited := sandbox.New(limited(sandbox.Limits{Memory: 64 << 20, Pids: 64, CPUs: 1}))
-	var a, l, d []float64
+	pairedRuns(b, "plain", sandbox.New(sandbox.Options{}),
+		"limited", sandbox.New(limited(sandbox.Limits{Memory: 64 << 20, Pids: 64, CPUs: 1})))
+}
+
+// pairedRuns times /bin/true in sandbox a and then b in every iteration and
+// reports both medians and the median of the per-iteration differences.
+func pairedRuns(b *testing.B, aName string, a *sandbox.Sandbox, bName string, bb *sandbox.Sandbox) {
+	var ta, tb, d []float64
 	for b.Loop() {
-		ta := timeRun(b, plain)
-		tl := timeRun(b, limited)
-		a, l, d = append(a, ta), append(l, tl), append(d, tl-ta)
+		x, y := timeRun(b, a), timeRun(b, bb)
+		ta, tb, d = append(ta, x), append(tb, y), append(d, y-x)
 	}
-	b.ReportMetric(median(a), "plain-p50-ms")
-	b.ReportMetric(median(l), "limited-p50-ms")
+	b.ReportMetric(median(ta), aName+"-p50-ms")
+	b.ReportMetric(median(tb), bName+"-p50-ms")
 	b.ReportMetric(median(d), "added-p50-ms")
 }
 
@@ -156,15 +160,6 @@ func rssKiB() int {
 // go test -run ^$ -bench SeccompInstall -benchtime 200x ./sandbox
 func BenchmarkSeccompInstall(b *testing.B) {
 	requireSandbox(b)
-	on := sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff})
-	off := sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: sandbox.Seccomp{Disabled: true}})
-	var a, l, d []float64
-	for b.Loop() {
-		tOff := timeRun(b, off)
-		tOn := timeRun(b, on)
-		a, l, d = append(a, tOff), append(l, tOn), append(d, tOn-tOff)
-	}
-	b.ReportMetric(median(a), "off-p50-ms")
-	b.ReportMetric(median(l), "on-p50-ms")
-	b.ReportMetric(median(d), "added-p50-ms")
+	pairedRuns(b, "off", sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: sandbox.Seccomp{Disabled: true}}),
+		"on", sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff}))
 }
