@@ -11,9 +11,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openTree clones the mount tree at path as a detached tree.
+// openTree clones the mount tree at path as a detached tree. path must be
+// canonical: no component may be a symlink (so one swapped in after the
+// caller resolved it fails with ELOOP rather than redirecting the bind).
 func openTree(dirfd int, path string) (int, error) {
-	return unix.OpenTree(dirfd, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	fd, err := unix.Openat2(dirfd, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fd)
+	return unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
 }
 
 // moveMount attaches the detached tree fd at path (relative to dirfd) and closes fd.

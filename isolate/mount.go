@@ -30,7 +30,7 @@ const (
 // symlinks that only later entries make resolvable.
 type Mount struct {
 	Kind     Kind
-	Source   string // host path, for Bind and Device
+	Source   string // host path, for Bind and Device: canonical (no symlinks; see OpenSources)
 	Target   string // absolute path inside the sandbox
 	ReadOnly bool
 	Optional bool   // skip the entry when Source (or, for Mask and Rebind, Target) does not exist
@@ -62,6 +62,10 @@ type Sources struct {
 // OpenSources opens root.Dir and every Bind, Device and Mask source as a
 // detached mount tree (open_tree with OPEN_TREE_CLONE). It must run in the
 // sandbox's mount namespace, before anything is mounted over the sources.
+// The paths must be canonical (resolve symlinks beforehand, e.g. with
+// filepath.EvalSymlinks): they are opened without following any symlink, so
+// a symlink swapped into a source path meanwhile fails the set-up (ELOOP)
+// instead of binding what it points to.
 func OpenSources(root Root, mounts []Mount) (*Sources, error) {
 	s := &Sources{root: -1, fds: make([]int, len(mounts))}
 	for i := range s.fds {

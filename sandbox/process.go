@@ -28,6 +28,7 @@ type Process struct {
 	stopWatch func() bool
 	ctxErr    error // set by the context watcher before it kills
 
+	stdin *os.File // our end of the command's stdin pipe, when Cmd.Stdin is not a file
 	res   *resources
 	out   *outputCap // nil without Limits.Output
 	lim   Limits
@@ -50,6 +51,9 @@ func newProcess(init *exec.Cmd, sock *os.File, start time.Time, res *resources, 
 
 // abort ends a sandbox whose set-up failed on the host side.
 func (p *Process) abort() {
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
 	p.stopWatch()
 	p.init.Process.Kill()
 	p.init.Wait()
@@ -61,7 +65,7 @@ func (p *Process) handshake(spec *protocol.Spec) error {
 	fail := func(err error) error {
 		p.init.Process.Kill()
 		p.init.Wait()
-		p.sock.Close()
+		p.closeHost()
 		return err
 	}
 	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {
@@ -71,7 +75,7 @@ func (p *Process) handshake(spec *protocol.Spec) error {
 	switch {
 	case err == io.EOF:
 		p.init.Wait()
-		p.sock.Close()
+		p.closeHost()
 		return &SetupError{Step: "init", Message: "the sandbox init exited during set-up (" +
 			p.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
 	case err != nil:
@@ -84,6 +88,14 @@ func (p *Process) handshake(spec *protocol.Spec) error {
 	}
 	go p.read()
 	return nil
+}
+
+// closeHost closes the host's ends of the socket and of the stdin pipe.
+func (p *Process) closeHost() {
+	p.sock.Close()
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
 }
 
 // read collects the init's messages until it closes the socket.
@@ -167,6 +179,9 @@ func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
 		werr := p.init.Wait()
 		wall := time.Since(p.start)
+		if p.stdin != nil {
+			p.stdin.Close() // the copy from Cmd.Stdin ends at its next write
+		}
 		if p.stopWatch != nil {
 			p.stopWatch()
 		}

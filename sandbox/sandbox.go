@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -38,6 +39,12 @@ func New(opts Options) *Sandbox {
 		return s
 	}
 	s.mounts = s.opts.plan(os.Lstat, os.Readlink)
+	canonicalSources(s.mounts)
+	if s.opts.Root != "" {
+		if root, err := filepath.EvalSymlinks(s.opts.Root); err == nil {
+			s.opts.Root = root
+		}
+	}
 	// The filter is compiled here, once, not per run: the init only installs it.
 	for _, c := range s.opts.Capabilities {
 		n := capability(c)
@@ -107,6 +114,21 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	}
 	cgFiles, placement := res.files(3 + len(cmd.ExtraFiles))
 	init := s.initCmd(cmd, stdout, stderr, append(cgFiles, childEnd))
+	// A Stdin that is not a file is copied through a pipe of our own, not
+	// os/exec's: its copy must not keep Wait waiting in the caller's Read
+	// once the sandbox has ended.
+	var stdinPipe *os.File
+	if cmd.Stdin != nil {
+		if _, isFile := cmd.Stdin.(*os.File); !isFile {
+			r, w, err := os.Pipe()
+			if err != nil {
+				hostEnd.Close()
+				return nil, fmt.Errorf("sandbox: stdin pipe: %w", err)
+			}
+			defer r.Close()
+			init.Stdin, stdinPipe = r, w
+		}
+	}
 	if res.cg != nil {
 		// The init stays in the host's cgroup namespace, from which the
 		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
@@ -126,6 +148,9 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	runtime.UnlockOSThread()
 	if err != nil {
 		hostEnd.Close()
+		if stdinPipe != nil {
+			stdinPipe.Close()
+		}
 		if f, _ := Check().Feature("user namespaces"); !f.Available {
 			return nil, usernsError(err)
 		}
@@ -133,6 +158,13 @@ func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process
 	}
 	childEnd.Close()
 	p := newProcess(init, hostEnd, start, res, out, s.opts.Limits)
+	if stdinPipe != nil {
+		p.stdin = stdinPipe
+		go func() {
+			io.Copy(stdinPipe, cmd.Stdin)
+			stdinPipe.Close()
+		}()
+	}
 	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
 	if res.cg != nil {
 		if err := res.cg.AddInit(init.Process.Pid); err != nil {
@@ -244,4 +276,18 @@ func (s *Sandbox) rlimits() []isolate.Rlimit {
 	add(unix.RLIMIT_FSIZE, uint64(r.FileSize))
 	add(unix.RLIMIT_STACK, uint64(r.Stack))
 	return out
+}
+
+// canonicalSources resolves the symlinks in the mounts' host paths now,
+// once: the init opens them without following any, so that a symlink
+// swapped into a path later cannot redirect a bind.
+func canonicalSources(ms []isolate.Mount) {
+	for i, m := range ms {
+		if m.Kind != isolate.Bind && m.Kind != isolate.Device {
+			continue
+		}
+		if p, err := filepath.EvalSymlinks(m.Source); err == nil {
+			ms[i].Source = p
+		}
+	}
 }
