@@ -85,12 +85,25 @@ type Rlimit struct {
 // calling thread are inherited; so are its cgroups, moved as c.Cgroup says.
 func Start(c *Command) (int, error) {
 	if c.Dir != "" {
-		st, err := os.Stat(c.Dir)
+		// The directory is resolved inside the root, with no magic link
+		// (/proc/self/fd/N) allowed: an fd of the init (a cgroup directory,
+		// say) must not become the command's cwd (CVE-2024-21626's kind).
+		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return 0, &Error{Step: "chdir", Path: c.Dir, Err: unwrapErrno(err)}
+			return 0, &Error{Step: "chdir", Path: "/", Err: err}
 		}
-		if !st.IsDir() {
-			return 0, &Error{Step: "chdir", Path: c.Dir, Err: unix.ENOTDIR}
+		fd, err := unix.Openat2(root, c.Dir, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		unix.Close(root)
+		if err != nil {
+			return 0, &Error{Step: "chdir", Path: c.Dir, Err: err}
+		}
+		err = unix.Fchdir(fd)
+		unix.Close(fd)
+		if err != nil {
+			return 0, &Error{Step: "chdir", Path: c.Dir, Err: err}
 		}
 	}
 	for _, r := range c.Rlimits {
@@ -115,7 +128,7 @@ func Start(c *Command) (int, error) {
 			return 0, &Error{Step: "enter cgroup", Err: err}
 		}
 	}
-	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: c.Files, Sys: sys})
+	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Env: c.Env, Files: c.Files, Sys: sys})
 	for _, fd := range c.Cgroup.Leave {
 		unix.Write(fd, tid)
 	}
@@ -138,11 +151,4 @@ func Start(c *Command) (int, error) {
 		}
 	}
 	return pid, nil
-}
-
-func unwrapErrno(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
