@@ -21,7 +21,7 @@ type Snapshot struct {
 	FDs      []string // open fds of this process, as "N -> target"
 	Children []int    // live child processes
 	TempDirs []string // entries named corral-* in the temp dir
-	Cgroups  []string // sandbox cgroups (corral-<pid>...) where this process creates them
+	Cgroups  []string // this process's sandbox cgroups (corral-<pid>.<start>-<n>)
 }
 
 // Take records the current state.
@@ -41,7 +41,14 @@ func Take() Snapshot {
 	s.Children = Children(os.Getpid())
 	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "corral-*"))
 	s.TempDirs = matches
-	s.Cgroups = SandboxCgroups()
+	// Only this process's own: other test binaries may run sandboxes at the
+	// same time (go test runs packages in parallel).
+	own := "corral-" + strconv.Itoa(os.Getpid()) + "."
+	for _, c := range SandboxCgroups() {
+		if strings.HasPrefix(filepath.Base(c), own) {
+			s.Cgroups = append(s.Cgroups, c)
+		}
+	}
 	return s
 }
 
