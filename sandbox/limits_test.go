@@ -75,7 +75,14 @@ func TestCPUTimeLimit(t *testing.T) {
 		if res.Limit != sandbox.LimitCPUTime || res.Signal != syscall.SIGKILL {
 			t.Errorf("%s: limit %q, %v; want cpu-time and SIGKILL", script, res.Limit, res)
 		}
-		if res.CPUTime < 300*time.Millisecond || res.CPUTime > 450*time.Millisecond {
+		// The host polls the cgroup; in the emulated VM lane, where the
+		// spinners leave the host's poller two emulated CPUs to share, it
+		// gets more slack.
+		slack := 150 * time.Millisecond
+		if os.Getenv("CORRAL_VM") != "" {
+			slack = time.Second
+		}
+		if res.CPUTime < 300*time.Millisecond || res.CPUTime > 300*time.Millisecond+slack {
 			t.Errorf("%s: CPU time %v for a 300ms limit; want it ended within 100 ms (and some slack for the kill)", script, res.CPUTime)
 		}
 	}

@@ -44,14 +44,25 @@ func init() {
 	}
 }
 
-// faultSlow scales the deadlines: in the VM lane (CORRAL_VM), under TCG
-// emulation, a sandbox takes about 200 ms to start instead of a few.
+// faultInVM is the VM lane (CORRAL_VM): under TCG emulation a sandbox
+// takes about 200 ms to start instead of a few, so deadlines stretch by
+// faultSlow and the biggest counts shrink to fit its time limit.
+var faultInVM = os.Getenv("CORRAL_VM") != ""
+
 var faultSlow = func() time.Duration {
-	if os.Getenv("CORRAL_VM") != "" {
+	if faultInVM {
 		return 10
 	}
 	return 1
 }()
+
+// faultCount is n on the host and inVM in the VM lane.
+func faultCount(n, inVM int) int {
+	if faultInVM {
+		return inVM
+	}
+	return n
+}
 
 // faultScript is what the helper hosts run: a shell and two sleeps, so
 // the sandbox holds a small tree of processes.
@@ -163,7 +174,8 @@ func TestFaults(t *testing.T) {
 		seed := uint64(time.Now().UnixNano())
 		rng := rand.New(rand.NewPCG(seed, seed>>1))
 		landed := map[string]int{}
-		for i := range 20 {
+		kills := faultCount(20, 10)
+		for i := range kills {
 			delay := time.Duration(rng.Int64N(int64(20*time.Millisecond) + 1))
 			limited := i%2 == 1
 			t.Run(fmt.Sprintf("outside-%02d%s", i, faultLimName(limited)), func(t *testing.T) {
@@ -171,7 +183,7 @@ func TestFaults(t *testing.T) {
 				landed[faultHostKill(t, "idle", limited, delay)]++
 			})
 		}
-		t.Logf("20 kills from outside at 0-20 ms after Run was called (seed %d) landed: %v", seed, landed)
+		t.Logf("%d kills from outside at 0-20 ms after Run was called (seed %d) landed: %v", kills, seed, landed)
 	})
 
 	t.Run("sigterm-ignored", func(t *testing.T) {
@@ -379,7 +391,7 @@ func TestFaults(t *testing.T) {
 
 	t.Run("hundreds-at-once", func(t *testing.T) {
 		before := testutil.Take()
-		faultMany(t, 200, 50)
+		faultMany(t, faultCount(200, 60), faultCount(50, 20))
 		faultFinish(t, before)
 	})
 
@@ -619,14 +631,28 @@ func faultFinish(t *testing.T, before testutil.Snapshot) {
 // faultHelpers are the pids of the host helpers this process started.
 var faultHelpers sync.Map
 
-// ourLeaks is testutil.Leaks(before) restricted to cgroups of ours: those
-// of this process and of the host helpers it started. Sandbox cgroups of
-// other hosts sharing the parent (another package's test binary that go
-// test runs in parallel, another user's tests) are theirs to remove; they
-// are logged, not counted.
+// ourLeaks is testutil.Leaks(before) restricted to cgroups of ours (this
+// process's and its host helpers'), with a grace period for fds: an fd
+// still open right after the last Wait returned (a limit watcher's late
+// Kill walking the removed cgroup) is logged, and counted only if it stays
+// open for 2 s.
 func ourLeaks(t testing.TB, before testutil.Snapshot) []string {
+	leaks := testutil.Leaks(before)
+	hasFDs := func(ls []string) bool {
+		return slices.ContainsFunc(ls, func(l string) bool { return strings.HasPrefix(l, "fds left open: ") })
+	}
+	if hasFDs(leaks) {
+		first := leaks
+		for deadline := time.Now().Add(2 * time.Second); hasFDs(leaks) && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			leaks = testutil.Leaks(before)
+		}
+		if !hasFDs(leaks) {
+			t.Logf("transient: open right after the last Wait returned, closed within 2 s: %q", first)
+		}
+	}
 	var out []string
-	for _, l := range testutil.Leaks(before) {
+	for _, l := range leaks {
 		rest, ok := strings.CutPrefix(l, "cgroups left: ")
 		if !ok {
 			out = append(out, l)

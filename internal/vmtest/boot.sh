@@ -13,7 +13,7 @@
 # any failed or did not run; 2 when the VM did not finish (timeout, crash).
 #
 # Knobs: CORRAL_VM_MEM (MiB, 1536), CORRAL_VM_SMP (2), CORRAL_VM_TIMEOUT
-# (seconds for the whole boot, 900), CORRAL_VM_ACCEL (tcg, the default, or
+# (seconds for the whole boot, 1500), CORRAL_VM_ACCEL (tcg, the default, or
 # kvm), CORRAL_VM_CMDLINE (appended to the kernel command line).
 set -uo pipefail
 shopt -s extglob
@@ -28,7 +28,7 @@ names=("$@")
 
 mem=${CORRAL_VM_MEM:-1536}
 smp=${CORRAL_VM_SMP:-2}
-limit=${CORRAL_VM_TIMEOUT:-900}
+limit=${CORRAL_VM_TIMEOUT:-1500}
 # TCG by default: a /dev/kvm that opens is no promise that KVM works (nested
 # in some VMs, qemu aborts setting -cpu max's MSRs).
 accel=${CORRAL_VM_ACCEL:-tcg}
