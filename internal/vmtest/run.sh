@@ -31,7 +31,7 @@
 #                        /var/tmp/corral-vm-UID when not root)
 #   CORRAL_VM_LOG        console log (default $CORRAL_VM_DIR/console.log)
 #   CORRAL_VM_TESTFLAGS  flags for every test binary (default
-#                        "-test.count=1 -test.timeout=6m"; add -test.v or
+#                        "-test.count=1 -test.timeout=10m"; add -test.v or
 #                        -test.run=REGEXP, no spaces inside a flag)
 #   and boot.sh's: CORRAL_VM_MEM, CORRAL_VM_SMP, CORRAL_VM_TIMEOUT,
 #   CORRAL_VM_ACCEL, CORRAL_VM_CMDLINE; fetch-kernel.sh's
@@ -48,7 +48,7 @@ else
 	vmdir=${CORRAL_VM_DIR:-/var/tmp/corral-vm-$(id -u)}
 fi
 log=${CORRAL_VM_LOG:-$vmdir/console.log}
-testflags=${CORRAL_VM_TESTFLAGS:--test.count=1 -test.timeout=6m}
+testflags=${CORRAL_VM_TESTFLAGS:--test.count=1 -test.timeout=10m}
 die() {
 	echo "vmtest: $*" >&2
 	exit 1
