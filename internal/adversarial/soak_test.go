@@ -97,17 +97,18 @@ func soakKinds() []soakKind {
 		{
 			name: "fork-bomb",
 			opts: faultLimited(sandbox.Limits{Pids: 16, Time: 2 * time.Second * faultSlow}),
-			// The bomb rages while the command waits for a sleep started
-			// first: 0.2 s (2 s in the VM), after which the command exits and
-			// the sandbox ends with it, or (one bomb in ten) until
-			// Limits.Time (2 s, 20 s in the VM) kills it all.
+			// The bomb runs in a subshell (a fork it makes fail ends that,
+			// not the command) beside a sleep started first. The command
+			// then waits, with builtins only, for the bomb's first "can't
+			// fork" and exits, which ends the sandbox and the bomb; or (one
+			// bomb in ten) waits for the sleep until Limits.Time (2 s, 20 s
+			// in the VM) kills it all.
 			cmd: func(i int) (*sandbox.Cmd, string) {
-				d := strconv.FormatFloat((200 * time.Millisecond * faultSlow).Seconds(), 'f', -1, 64)
 				if soakBombRaging(i) {
-					d = "30"
+					return sandbox.Command("/bin/sh", "-c", `sleep 30 & (f() { f | f & }; f); wait`), ""
 				}
-				// In a subshell: a fork the bomb makes fail ends it, not the command.
-				return sandbox.Command("/bin/sh", "-c", `sleep `+d+` & (f() { f | f & }; f); wait`), ""
+				return sandbox.Command("/bin/sh", "-c", `sleep 30 & (f() { f | f & }; f) 2>/tmp/bomb &
+					i=0; while [ ! -s /tmp/bomb ] && [ $i -lt 100000 ]; do i=$((i+1)); done; exit 0`), ""
 			},
 			check: func(i int, r *sandbox.Result, out []byte, in string) string {
 				if !r.PidsLimitHit {
