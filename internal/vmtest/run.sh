@@ -41,7 +41,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/../.." # the module root
 start=$(date +%s)
-(($#)) || set -- ./sandbox ./examples/corral ./internal/adversarial
+(($#)) || set -- ./sandbox ./examples/corral
 if [[ $(id -u) -eq 0 ]]; then
 	vmdir=${CORRAL_VM_DIR:-/var/tmp/corral-vm}
 else
