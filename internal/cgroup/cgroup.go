@@ -198,7 +198,7 @@ func closeAll(fs ...*os.File) {
 func killTree(dir string) {
 	for _, d := range treeDirs(dir) {
 		for _, pid := range words(filepath.Join(d, "cgroup.procs")) {
-			if n, err := strconv.Atoi(pid); err == nil {
+			if n, err := strconv.Atoi(pid); err == nil && n > 0 { // 0: a process outside our pid namespace; kill(0) would hit our own group
 				unix.Kill(n, unix.SIGKILL)
 			}
 		}
