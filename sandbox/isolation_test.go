@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -142,7 +143,7 @@ func TestHostname(t *testing.T) {
 }
 
 func TestNewSessionNoTerminalInjection(t *testing.T) {
-	ptm, pts := openPTY(t)
+	ptm, pts := testutil.OpenPTY(t)
 	defer ptm.Close()
 	defer pts.Close()
 	c := helperCmd("tiocsti")
@@ -155,27 +156,6 @@ func TestNewSessionNoTerminalInjection(t *testing.T) {
 	if f := strings.Fields(sid); len(f) != 2 || f[0] != f[1] {
 		t.Errorf("the command is not the leader of its own session: sid, pid = %v", f)
 	}
-}
-
-// openPTY opens a pseudo-terminal pair on the host.
-func openPTY(t *testing.T) (ptm, pts *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals on this host: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, s
 }
 
 func squeeze(s string) string {

@@ -28,6 +28,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -287,7 +288,7 @@ func outcome(t *testing.T, opts sandbox.Options, name string, tty bool) string {
 	c := sandbox.Command("/probe")
 	c.Env = []string{"CORRAL_VICTIM=" + name}
 	if tty {
-		ptm, pts := openPTY(t)
+		ptm, pts := testutil.OpenPTY(t)
 		defer ptm.Close()
 		defer pts.Close()
 		c.Stdin = pts

@@ -22,6 +22,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -361,7 +362,7 @@ var escapeCases2 = []escapeCase{
 		e3 := escSys(unix.SYS_IOCTL, 0, uintptr(1<<32|unix.TIOCSTI), unsafe.Pointer(&c))
 		return escReport(escErrno(e1), escErrno(e2), escErrno(e3))
 	}, test: func(t *testing.T, name string) {
-		ptm, pts := escOpenPTY(t)
+		ptm, pts := testutil.OpenPTY(t)
 		o := escAttack(t, name, escRun{stdin: pts})
 		escWant(t, o, "EPERM,EPERM,EPERM")
 		time.Sleep(50 * time.Millisecond) // echo reaches the master through a workqueue
@@ -381,7 +382,7 @@ var escapeCases2 = []escapeCase{
 		}
 		return escReport(escOpen(args[0], unix.O_RDWR|unix.O_NOCTTY), escOpen("/dev/tty", unix.O_RDWR), "pts="+strings.Join(names, "+"))
 	}, test: func(t *testing.T, name string) {
-		_, pts := escOpenPTY(t)
+		_, pts := testutil.OpenPTY(t)
 		escWant(t, escAttack(t, name, escRun{args: []string{pts.Name()}}), "ENOENT,ENXIO,pts=ptmx")
 	}},
 
@@ -808,29 +809,6 @@ func escHash(t *testing.T, p string) [32]byte {
 		t.Fatal(err)
 	}
 	return [32]byte(h.Sum(nil))
-}
-
-// escOpenPTY opens a pseudo-terminal pair on the host, closed when the case ends.
-func escOpenPTY(t *testing.T) (ptm, pts *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("the host has no pseudo-terminals: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return m, s
 }
 
 // escInitFDs tries to reach the init's fds through /proc/1/fd and
