@@ -55,13 +55,13 @@ var attempts = []attempt{
 	// Off: a fresh process may make a user namespace (unshare in a forked,
 	// single-threaded child); clone3 is allowed and stopped by the sandbox's
 	// user.max_user_namespaces=0 (ENOSPC), set only when the filter is on.
-	{name: "unshare-newuser", def: "EPERM", off: "ok", call: func() errno { return inChild(fork, unix.SYS_UNSHARE, unix.CLONE_NEWUSER) }},
+	{name: "unshare-newuser", def: "EPERM", off: "ok", call: func() errno { return testutil.InChild(testutil.Fork, unix.SYS_UNSHARE, unix.CLONE_NEWUSER) }},
 	{name: "clone-newuser", def: "EPERM", off: "ok", call: func() errno {
-		return inChild([3]uintptr{unix.SYS_CLONE, unix.CLONE_NEWUSER | uintptr(unix.SIGCHLD), 0}, unix.SYS_GETPID, 0)
+		return testutil.InChild([3]uintptr{unix.SYS_CLONE, unix.CLONE_NEWUSER | uintptr(unix.SIGCHLD), 0}, unix.SYS_GETPID, 0)
 	}},
 	{name: "clone3-newuser", def: "ENOSPC", off: "ok", call: func() errno {
 		cloneArgs[0], cloneArgs[4] = unix.CLONE_NEWUSER, uint64(unix.SIGCHLD)
-		return inChild([3]uintptr{unix.SYS_CLONE3, uintptr(unsafe.Pointer(&cloneArgs)), 88}, unix.SYS_GETPID, 0)
+		return testutil.InChild([3]uintptr{unix.SYS_CLONE3, uintptr(unsafe.Pointer(&cloneArgs)), 88}, unix.SYS_GETPID, 0)
 	}},
 	// setns: a uts namespace fd with CLONE_NEWNET, the wrong type.
 	{name: "setns", def: "EPERM", off: "EINVAL", sys: "setns", call: func() errno {
@@ -69,7 +69,7 @@ var attempts = []attempt{
 		if err != nil {
 			return err.(errno)
 		}
-		return sys(unix.SYS_SETNS, fd, unix.CLONE_NEWNET)
+		return testutil.Syscall(unix.SYS_SETNS, fd, unix.CLONE_NEWNET)
 	}},
 	// The mount family. The kernel looks paths up before it checks
 	// capabilities in mount and umount2, checks flags and sizes first in
@@ -91,7 +91,7 @@ var attempts = []attempt{
 	{name: "bpf", def: "EPERM", off: "EBADF|EPERM", sys: "bpf", call: sc(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_ELEM, unsafe.Pointer(&bpfAttr), 32)},
 	// perf: EACCES where kernel.perf_event_paranoid is 3 (Debian).
 	{name: "perf_event_open", def: "EPERM", off: "ok|EACCES", sys: "perf_event_open", call: sc(unix.SYS_PERF_EVENT_OPEN, unsafe.Pointer(&perfAttr), 0, -1, -1, 0)},
-	{name: "ptrace-traceme", def: "EPERM", off: "ok", call: func() errno { return inChild(fork, unix.SYS_PTRACE, unix.PTRACE_TRACEME) }},
+	{name: "ptrace-traceme", def: "EPERM", off: "ok", call: func() errno { return testutil.InChild(testutil.Fork, unix.SYS_PTRACE, unix.PTRACE_TRACEME) }},
 	{name: "process_vm_readv", def: "EPERM", off: "ok", sys: "process_vm_readv", call: sc(unix.SYS_PROCESS_VM_READV, unix.Getpid(), unsafe.Pointer(&vmIov[0]), 1, unsafe.Pointer(&vmIov[1]), 1, 0)},
 	{name: "userfaultfd", def: "EPERM", off: "ok", sys: "userfaultfd", call: sc(unix.SYS_USERFAULTFD, 1|unix.O_CLOEXEC)}, // UFFD_USER_MODE_ONLY
 	// io_uring: EPERM where kernel.io_uring_disabled is set.
@@ -152,7 +152,6 @@ var (
 		Bits: unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv}
 	vmBuf = [2][6]byte{{}, {'s', 'e', 'c', 'r', 'e', 't'}}
 	vmIov = [2]unix.Iovec{{Base: &vmBuf[0][0], Len: 6}, {Base: &vmBuf[1][0], Len: 6}} // local, remote: its own memory
-	fork  = [3]uintptr{unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0}
 )
 
 func victim(name string) int {
@@ -171,29 +170,8 @@ func victim(name string) int {
 }
 
 // sc returns a call of sys.
-func sc(nr uintptr, args ...any) func() errno { return func() errno { return sys(nr, args...) } }
-
-// sys makes one raw system call. Strings become C strings and unsafe
-// pointers their addresses, kept alive across the call.
-func sys(nr uintptr, args ...any) errno {
-	var a [6]uintptr
-	var keep []*byte
-	for i, v := range args {
-		switch v := v.(type) {
-		case string:
-			p, _ := unix.BytePtrFromString(v)
-			keep, a[i] = append(keep, p), uintptr(unsafe.Pointer(p))
-		case unsafe.Pointer:
-			a[i] = uintptr(v)
-		case int:
-			a[i] = uintptr(v)
-		case uint64:
-			a[i] = uintptr(v)
-		}
-	}
-	_, _, e := unix.Syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
-	runtime.KeepAlive(keep)
-	return e
+func sc(nr uintptr, args ...any) func() errno {
+	return func() errno { return testutil.Syscall(nr, args...) }
 }
 
 func sock(family uint64, typ int) func() errno { return sc(unix.SYS_SOCKET, family, typ, 0) }
@@ -206,28 +184,7 @@ func tiocsti(req uint64) func() errno {
 	return func() errno {
 		unix.IoctlSetInt(0, unix.TIOCSCTTY, 0) // the command leads a session without a terminal
 		c := byte('!')
-		return sys(unix.SYS_IOCTL, 0, req, unsafe.Pointer(&c))
-	}
-}
-
-// inChild forks with clone or clone3 (cl: the call and its two arguments),
-// makes the call (nr, a1) in the single-threaded child and returns the
-// clone's errno or the child's, passed as its exit status. Between the
-// clone and exit_group the child runs no Go code that could grow the stack.
-func inChild(cl [3]uintptr, nr, a1 uintptr) errno {
-	pid, _, e := unix.RawSyscall(cl[0], cl[1], cl[2], 0)
-	if e != 0 {
-		return e
-	}
-	if pid == 0 {
-		_, _, e := unix.RawSyscall(nr, a1, 0, 0)
-		unix.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(e), 0, 0)
-	}
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != unix.EINTR {
-			return errno(ws.ExitStatus())
-		}
+		return testutil.Syscall(unix.SYS_IOCTL, 0, req, unsafe.Pointer(&c))
 	}
 }
 

@@ -1,0 +1,189 @@
+package adversarial
+
+// Escape cases: processes (host pids, signals, ptrace, the init, capabilities).
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+var escProcessCases = []escapeCase{
+	// Host processes are invisible and out of reach of signals, ptrace and
+	// process_vm_readv.
+	{name: "see-host-pid", victim: func(args []string) int {
+		pid, _ := strconv.Atoi(args[0])
+		var st unix.Stat_t
+		var pids []string
+		ms, _ := filepath.Glob("/proc/[0-9]*")
+		for _, m := range ms {
+			if p := filepath.Base(m); p == strconv.Itoa(os.Getpid()) {
+				pids = append(pids, "self")
+			} else {
+				pids = append(pids, p)
+			}
+		}
+		return escReport(escErr(unix.Stat("/proc/"+args[0], &st)), escErr(unix.Kill(pid, 0)), "pids="+strings.Join(pids, "+"))
+	}, test: func(t *testing.T, name string) {
+		o := escAttack(t, name, escRun{args: []string{strconv.Itoa(os.Getpid())}})
+		escWant(t, o, "ENOENT,ESRCH,pids=1+self") // the init and the victim
+	}},
+	{name: "signal-host-process", victim: func(args []string) int {
+		pid, _ := strconv.Atoi(args[0])
+		return escReport(
+			escErr(unix.Kill(pid, unix.SIGKILL)),
+			escErr(unix.Tgkill(pid, pid, unix.SIGKILL)),
+			escErr(unix.Kill(-pid, unix.SIGKILL)), // its process group
+			escErrno(testutil.Syscall(unix.SYS_PIDFD_OPEN, pid, 0)),
+		)
+	}, test: func(t *testing.T, name string) {
+		sleeper := escSleeper(t)
+		pid := sleeper.Process.Pid
+		o := escAttack(t, name, escRun{args: []string{strconv.Itoa(pid)}})
+		escWant(t, o, "ESRCH,ESRCH,ESRCH,ESRCH")
+		if !testutil.Alive(pid) {
+			t.Errorf("the host process %d died", pid)
+		}
+	}},
+	{name: "ptrace-host", victim: func(args []string) int {
+		pid, _ := strconv.Atoi(args[0])
+		return escReport(
+			escErrno(testutil.Syscall(unix.SYS_PTRACE, unix.PTRACE_ATTACH, pid, 0, 0)),
+			escErrno(testutil.Syscall(unix.SYS_PTRACE, unix.PTRACE_SEIZE, 1, 0, 0)),
+		)
+	}, test: func(t *testing.T, name string) {
+		sleeper := escSleeper(t)
+		o := escAttack(t, name, escRun{args: []string{strconv.Itoa(sleeper.Process.Pid)}})
+		escWant(t, o, "EPERM,EPERM")
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", sleeper.Process.Pid)); !bytes.Contains(b, []byte("TracerPid:\t0\n")) {
+			t.Errorf("the host process is traced:\n%s", b)
+		}
+	}},
+	{name: "process-vm-readv", victim: func(args []string) int {
+		pid, _ := strconv.Atoi(args[0])
+		buf := make([]byte, 64)
+		local := []unix.Iovec{{Base: &buf[0], Len: 64}}
+		remote := []unix.RemoteIovec{{Base: 0x400000, Len: 64}}
+		_, e1 := unix.ProcessVMReadv(pid, local, remote, 0)
+		_, e2 := unix.ProcessVMReadv(1, local, remote, 0)
+		_, e3 := unix.ProcessVMWritev(1, local, remote, 0)
+		return escReport(escErr(e1), escErr(e2), escErr(e3))
+	}, test: func(t *testing.T, name string) {
+		sleeper := escSleeper(t)
+		escWant(t, escAttack(t, name, escRun{args: []string{strconv.Itoa(sleeper.Process.Pid)}}), "EPERM,EPERM,EPERM")
+	}},
+	// The init (the host's binary, with the host's spec in memory) is not
+	// dumpable: its memory, maps, environment and root are closed.
+	{name: "read-init-memory", victim: func([]string) int {
+		_, err := os.Readlink("/proc/1/root")
+		return escReport(
+			escOpen("/proc/1/mem", unix.O_RDONLY),
+			escOpen("/proc/1/maps", unix.O_RDONLY),
+			escOpen("/proc/1/environ", unix.O_RDONLY),
+			escErr(errors.Unwrap(err)),
+		)
+	}, test: func(t *testing.T, name string) {
+		escWant(t, escAttack(t, name, escRun{}), "EACCES,EACCES,EACCES,EACCES")
+	}},
+	// kill -9 1 from inside: the kernel drops SIGKILL and SIGSTOP sent to a
+	// namespace's init from inside; the init swallows the rest. It lives on
+	// and reports the command's exit.
+	{name: "kill-sandbox-init", victim: func([]string) int {
+		r := []string{
+			escErr(unix.Kill(1, unix.SIGKILL)),
+			escErr(unix.Kill(1, unix.SIGSTOP)),
+			escErr(unix.Kill(1, unix.SIGSEGV)),
+			escErr(unix.Kill(1, unix.SIGABRT)),
+			escErr(unix.Kill(1, unix.SIGSYS)),
+		}
+		time.Sleep(100 * time.Millisecond)
+		b, err := os.ReadFile("/proc/1/stat")
+		state := "gone"
+		if err == nil {
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+			state = f[0]
+		}
+		return escReport(append(r, "init="+state)...)
+	}, test: func(t *testing.T, name string) {
+		o := escAttack(t, name, escRun{})
+		escWant(t, o, "ok,ok,ok,ok,ok,init=S", "ok,ok,ok,ok,ok,init=R")
+	}},
+	// kill(-1, SIGKILL) inside ends every process of the sandbox but the
+	// caller and the init; a host process of the same user lives on.
+	{name: "kill-all", victim: func([]string) int {
+		child := exec.Command("/bin/sleep", "30")
+		if err := child.Start(); err != nil {
+			return escReport("start:" + escErr(err))
+		}
+		r := escErr(unix.Kill(-1, unix.SIGKILL))
+		err := child.Wait()
+		return escReport(r, "child="+escSafe(fmt.Sprint(err)))
+	}, test: func(t *testing.T, name string) {
+		sleeper := escSleeper(t)
+		o := escAttack(t, name, escRun{})
+		escWant(t, o, "ok,child=signal:_killed")
+		if !testutil.Alive(sleeper.Process.Pid) {
+			t.Errorf("the host process %d of the same user died", sleeper.Process.Pid)
+		}
+	}},
+	// uid 0 inside has no capability and cannot get one back: not by
+	// prctl or capset, nor by executing a program as uid 0 (secure bits).
+	{name: "regain-capabilities-exec", victim: func(args []string) int {
+		if len(args) > 0 && args[0] == "child" {
+			fmt.Println("CAPS " + escCaps())
+			return 0
+		}
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		data := [2]unix.CapUserData{{Effective: ^uint32(0), Permitted: ^uint32(0), Inheritable: ^uint32(0)}, {Effective: ^uint32(0), Permitted: ^uint32(0), Inheritable: ^uint32(0)}}
+		r := []string{
+			"caps=" + escCaps(),
+			escErr(unix.Prctl(unix.PR_SET_SECUREBITS, 0, 0, 0, 0)),
+			escErr(unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, unix.CAP_SYS_ADMIN, 0, 0)),
+			escErr(unix.Capset(&hdr, &data[0])),
+		}
+		c := exec.Command("/probe", "child")
+		c.Env = os.Environ()
+		out, err := c.Output()
+		caps, _ := strings.CutPrefix(strings.TrimSpace(string(out)), "CAPS ")
+		if err != nil {
+			caps = escErr(err)
+		}
+		return escReport(append(r, "exec="+caps)...)
+	}, test: func(t *testing.T, name string) {
+		escWant(t, escAttack(t, name, escRun{}), "caps=0,EPERM,EPERM,EPERM,exec=0")
+	}},
+	// chroot and pivot_root need CAP_SYS_CHROOT and CAP_SYS_ADMIN (and the
+	// filter refuses pivot_root).
+	{name: "chroot-pivot-root", victim: func([]string) int {
+		os.Mkdir("/tmp/new", 0o755)
+		return escReport(escErr(unix.Chroot("/tmp")), escErr(unix.PivotRoot("/tmp", "/tmp/new")))
+	}, test: func(t *testing.T, name string) {
+		escWant(t, escAttack(t, name, escRun{}), "EPERM,EPERM")
+	}},
+}
+
+// escCaps is "0" when every capability set of the process is empty, or the
+// sets that are not.
+func escCaps() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	var set []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && strings.HasPrefix(f[0], "Cap") && strings.Trim(f[1], "0") != "" {
+			set = append(set, strings.TrimSuffix(f[0], ":")+"="+f[1])
+		}
+	}
+	if len(set) == 0 {
+		return "0"
+	}
+	return strings.Join(set, "+")
+}
