@@ -45,7 +45,7 @@ func TestFaultHostKilled(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 	landed := map[string]int{}
-	kills := faultCount(20, 10)
+	kills := faultCount(20, 4)
 	for i := range kills {
 		delay := time.Duration(rng.Int64N(int64(20*time.Millisecond) + 1))
 		limited := i%2 == 1

@@ -26,7 +26,7 @@ func TestFaultHundredsAtOnce(t *testing.T) {
 	faultStart(t)
 
 	before := testutil.Take()
-	faultMany(t, faultCount(200, 60), faultCount(50, 20))
+	faultMany(t, faultCount(200, 40), faultCount(50, 20))
 	faultFinish(t, before)
 }
 

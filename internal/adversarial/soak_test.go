@@ -6,7 +6,7 @@ package adversarial
 // open fds, goroutines, children, cgroups, mounts and temp dirs.
 //
 // CORRAL_SOAK=full (make soak) makes 10,000 runs; CORRAL_SOAK=N makes N;
-// otherwise the short CI version makes 200 (64 in the VM lane), with a leak
+// otherwise the short CI version makes 200 (32 in the VM lane), with a leak
 // check every 100 (32).
 
 import (
@@ -217,7 +217,7 @@ func soakMeasure(base int) soakFigures {
 
 func TestSoak(t *testing.T) {
 	requireSandbox(t)
-	n, every := faultCount(200, 64), faultCount(100, 32)
+	n, every := faultCount(200, 32), faultCount(100, 16)
 	switch v := os.Getenv("CORRAL_SOAK"); v {
 	case "":
 	case "full":
