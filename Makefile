@@ -49,6 +49,17 @@ test: deps
 test-vm: deps
 	@bash internal/vmtest/run.sh $(VMTEST_PKGS)
 
+# The start-up benchmark (issue 6): Corral cold and warm against
+# exec.Command("/bin/true") and bubblewrap, interleaved, with throughput,
+# concurrency, bind-mount and memory tables and the targets; about 2
+# minutes. bench-smoke runs every part briefly (CI: it works, not how fast).
+.PHONY: bench bench-smoke
+bench: deps
+	$(GO) run ./internal/bench $(BENCHFLAGS)
+
+bench-smoke: deps
+	$(GO) run ./internal/bench -smoke
+
 # The full soak of internal/adversarial: 10,000 runs of normal commands and
 # bombs across 8 workers, with a leak check (RSS, fds, goroutines, cgroups,
 # mounts) every 1,000 runs; go test runs the short, 200-run version.

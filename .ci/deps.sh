@@ -8,8 +8,9 @@ set -euo pipefail
 # make: the Makefile; util-linux: setpriv (the uid-65534 test run)
 # procps, iproute2: ps, ip (tests and debugging); python3: the demo's listener
 # qemu-system-x86, busybox-static, cpio: the cgroup-v2 VM lane (internal/vmtest)
+# bubblewrap: the anchor of the start-up benchmark (make bench)
 packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3
-	qemu-system-x86 busybox-static cpio)
+	qemu-system-x86 busybox-static cpio bubblewrap)
 go_min=1.26
 
 status=0

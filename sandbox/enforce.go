@@ -56,25 +56,32 @@ func (p *Process) watchCPU() {
 }
 
 // limitHit records the first host-enforced limit that ended the run and
-// kills the sandbox.
+// kills the sandbox, unless Wait has already accounted for the run.
 func (p *Process) limitHit(name string) {
-	p.limMu.Lock()
+	p.killMu.Lock()
+	defer p.killMu.Unlock()
+	if p.ended {
+		return
+	}
 	if p.limit == "" {
 		p.limit = name
 	}
-	p.limMu.Unlock()
 	p.Kill()
 }
 
 // account fills in the Result fields that come from the cgroup and the
-// limits.
+// limits. It is called with killMu held.
 func (p *Process) account(r *Result) {
-	p.limMu.Lock()
-	r.Limit = p.limit
-	p.limMu.Unlock()
+	// A host-enforced limit ends the run with SIGKILL. A command that
+	// exited on its own as the limit was reached (a race at the deadline)
+	// was not ended by it; its status stands alone.
+	if r.Signal != 0 {
+		r.Limit = p.limit
+	}
 	r.CPUTime = r.UserTime + r.SystemTime
 	r.MemoryPeak = r.MaxRSS
 	r.Degraded = p.res.degraded
+	r.Warm = p.warm
 	if cg := p.res.cg; cg != nil {
 		st := cg.Stats()
 		r.Cgroup, r.Controllers = cg.Path()+"/cmd", cg.Controllers()

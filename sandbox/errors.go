@@ -16,6 +16,9 @@ var ErrNotSupported = errors.New("not supported on this host")
 // the program's own main instead of setting up the sandbox.
 var ErrMainNotCalled = errors.New("sandbox: sandbox.Main was not called: call it first thing in main() (and in TestMain for tests)")
 
+// ErrPoolClosed is returned by Prewarm after Sandbox.Close.
+var ErrPoolClosed = errors.New("sandbox: the pool is closed")
+
 // FeatureError reports a host feature that is missing or disabled.
 // It matches ErrNotSupported.
 type FeatureError struct {

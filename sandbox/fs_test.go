@@ -177,7 +177,7 @@ func TestNestedMountOrder(t *testing.T) {
 		}
 		os.Remove(filepath.Join(proj, "file"))
 	}
-	_, err := sandbox.New(sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(git, "/proj/.git"), sandbox.BindWritable(proj, "/proj")}}).Run(sandbox.Command("/bin/true"))
+	_, err := newSandbox(t, sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(git, "/proj/.git"), sandbox.BindWritable(proj, "/proj")}}).Run(sandbox.Command("/bin/true"))
 	var oe *sandbox.OptionError
 	if !errors.As(err, &oe) || oe.Field != "Options.Mounts[1].Destination" {
 		t.Errorf("a mount listed after one it contains: %v", err)

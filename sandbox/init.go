@@ -52,7 +52,11 @@ func runInit(fdText string) int {
 	if err != nil || fd < 3 {
 		return 125
 	}
-	unix.CloseOnExec(fd)
+	// Nothing of ours may survive into the command: every fd but the
+	// /dev/null stdio is close-on-exec (the sockets, the cgroup fds, and
+	// anything C code or the runtime opened); the command's own files come
+	// with Exec and are placed by the fork.
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	sock := os.NewFile(uintptr(fd), "corral-init")
 	conn := protocol.NewConn(sock)
 	m, err := conn.Recv()
@@ -60,10 +64,28 @@ func runInit(fdText string) int {
 		return 125
 	}
 	spec := m.Spec
-	// Nothing but the command's own fds may survive into it: mark every fd
-	// above them close-on-exec, whoever opened it (the cgroup fds included).
-	unix.CloseRange(uint(3+spec.Command.ExtraFiles), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	pid, err := setup(spec)
+	l, err := setup(spec)
+	if err != nil {
+		conn.Send(protocol.Message{Failed: failure(err)})
+		return 125
+	}
+	conn.Send(protocol.Message{Ready: &protocol.Ready{}})
+	// A pooled sandbox waits here for its command; EOF means the pool
+	// closed, or the host died.
+	if m, err = conn.Recv(); err != nil {
+		return 125
+	}
+	if m.Exec == nil {
+		conn.Send(protocol.Message{Failed: &protocol.Failed{Step: "protocol", Message: "expected Exec"}})
+		return 125
+	}
+	c := m.Exec.Command
+	files, err := protocol.RecvFiles(fd+1, 3+c.ExtraFiles)
+	if err != nil {
+		conn.Send(protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}})
+		return 125
+	}
+	pid, err := l.start(c, files, spec)
 	if err != nil {
 		conn.Send(protocol.Message{Failed: failure(err)})
 		return 125
@@ -96,48 +118,84 @@ func runInit(fdText string) int {
 	return ex.ExitCode
 }
 
-// setup builds the sandbox and starts the command; it returns the command's pid.
-func setup(spec *protocol.Spec) (int, error) {
+// setup builds the sandbox and prepares the thread that will start the
+// command.
+func setup(spec *protocol.Spec) (*launcher, error) {
 	if spec.Filter != nil {
 		// clone3's flags are out of the filter's reach: no user namespace
 		// may be created inside this one at all.
 		if err := isolate.LimitUserNamespaces(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	if err := isolate.MakePrivate(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	src, err := isolate.OpenSources(spec.Root, spec.Mounts)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	staging := "/tmp"
 	if _, err := os.Stat(staging); err != nil {
 		staging = "/proc" // everything is opened already; any directory will do
 	}
 	if err := isolate.BuildRoot(staging, spec.Root, spec.Mounts, src); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := isolate.PivotRoot(staging); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := isolate.SetHostname(spec.Hostname); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if spec.Loopback {
 		if err := isolate.LoopbackUp(); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	c := spec.Command
+	return newLauncher(spec)
+}
+
+// launcher is the thread the command starts from. It drops its privileges
+// and installs the filter ahead of time (a pooled sandbox pays for that
+// before its Run), then waits for the command, which inherits them. The
+// thread ends with its goroutine (locked, never unlocked): nothing else of
+// the init runs filtered.
+type launcher struct {
+	jobs chan *isolate.Command
+	done chan launched
+}
+
+type launched struct {
+	pid int
+	err error
+}
+
+func newLauncher(spec *protocol.Spec) (*launcher, error) {
+	l := &launcher{jobs: make(chan *isolate.Command), done: make(chan launched)}
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if err := confine(spec); err != nil {
+			ready <- err
+			return
+		}
+		ready <- nil
+		pid, err := isolate.Start(<-l.jobs)
+		l.done <- launched{pid, err}
+	}()
+	return l, <-ready
+}
+
+// start starts c with files as its fds 0, 1, 2, ... and returns its pid.
+func (l *launcher) start(c protocol.Command, files []int, spec *protocol.Spec) (int, error) {
 	path, err := isolate.LookPath(c.Path, c.Env)
 	if err != nil {
 		return 0, err
 	}
-	files := make([]uintptr, 3+c.ExtraFiles)
-	for i := range files {
-		files[i] = uintptr(i)
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = uintptr(f)
 	}
 	rlimits := append([]isolate.Rlimit(nil), spec.Rlimits...)
 	for i, r := range rlimits {
@@ -149,45 +207,34 @@ func setup(spec *protocol.Spec) (int, error) {
 			rlimits[i].Max = rlimits[i].Cur
 		}
 	}
-	command := &isolate.Command{
-		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: files,
+	l.jobs <- &isolate.Command{
+		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: spec.Cgroup, Rlimits: rlimits, CgroupNamespace: spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0,
 	}
-	// The command starts from a thread of its own, which drops its
-	// privileges and installs the filter, which the command inherits, and
-	// then ends with its goroutine (locked, never unlocked): nothing else
-	// of the init runs filtered.
-	type started struct {
-		pid int
-		err error
+	st := <-l.done
+	for _, f := range files {
+		unix.Close(f) // the command has its copies
 	}
-	done := make(chan started)
-	go func() {
-		runtime.LockOSThread()
-		pid, err := startFiltered(command, spec)
-		done <- started{pid, err}
-	}()
-	st := <-done
 	return st.pid, st.err
 }
 
-// startFiltered drops privileges, applies Landlock, installs the seccomp
-// filter on the calling thread and starts the command from it.
-func startFiltered(c *isolate.Command, spec *protocol.Spec) (int, error) {
+// confine drops privileges and applies Landlock and the seccomp filter to
+// the calling thread.
+func confine(spec *protocol.Spec) error {
 	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
-		return 0, err
+		return err
 	}
 	if spec.Landlock != nil {
 		if _, err := isolate.Landlock(spec.Landlock); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if spec.Filter != nil {
 		if err := isolate.InstallFilter(spec.Filter); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	return isolate.Start(c)
+	return nil
 }
 
 // reap waits for every child (orphans are re-parented to us) until the

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +134,7 @@ func TestDiskFiller(t *testing.T) {
 func TestNoCgroupIsAFeatureError(t *testing.T) {
 	requireSandbox(t)
 	opts := sandbox.Options{Limits: sandbox.Limits{Pids: 8}, CgroupParent: "corral-no-such-parent"}
-	_, err := sandbox.New(opts).Run(sandbox.Command("/bin/true"))
+	_, err := newSandbox(t, opts).Run(sandbox.Command("/bin/true"))
 	var fe *sandbox.FeatureError
 	if !errors.Is(err, sandbox.ErrNotSupported) || !errors.As(err, &fe) || fe.Feature != "cgroups" || fe.Fix == "" {
 		t.Fatalf("limits without a usable cgroup: %v; want a FeatureError for cgroups with a fix", err)
@@ -158,18 +159,30 @@ func TestNoCgroupIsAFeatureError(t *testing.T) {
 }
 
 // TestStaleCgroupsRemoved leaves a cgroup named for a dead host, as a host
-// killed with SIGKILL would, and checks that the next sandbox removes it.
+// killed with SIGKILL would, and checks that the next sandbox removes it;
+// one named for a host in another pid namespace, which cannot be judged
+// from here, must be left alone.
 func TestStaleCgroupsRemoved(t *testing.T) {
 	requireSandbox(t)
 	runLimited(t, sandbox.Limits{Pids: 64}, `true`) // the parent exists and is usable
-	var stale []string
+	st, err := os.Stat("/proc/self/ns/pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidNS := st.Sys().(*syscall.Stat_t).Ino
+	var stale, foreign []string
 	for _, d := range testutil.CgroupDirs() {
-		p := filepath.Join(d, "corral-999999999.1-1")
+		p := filepath.Join(d, fmt.Sprintf("corral-999999999.1.%d-1", pidNS))
 		if err := os.Mkdir(p, 0o755); err == nil {
 			stale = append(stale, p)
 		}
+		p = filepath.Join(d, "corral-999999999.1.1-1")
+		if err := os.Mkdir(p, 0o755); err == nil {
+			foreign = append(foreign, p)
+			t.Cleanup(func() { os.Remove(p) })
+		}
 	}
-	if len(stale) == 0 {
+	if len(stale) == 0 || len(foreign) == 0 {
 		t.Fatalf("could plant no stale cgroup in %q", testutil.CgroupDirs())
 	}
 	runLimited(t, sandbox.Limits{Pids: 64}, `true`)
@@ -177,6 +190,11 @@ func TestStaleCgroupsRemoved(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			os.Remove(p)
 			t.Errorf("stale cgroup %s was not removed", p)
+		}
+	}
+	for _, p := range foreign {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the cgroup %s of a host in another pid namespace was removed: %v", p, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,11 +81,23 @@ func helper(name string, args []string) int {
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options
-		if len(args) > 0 && args[0] == "limited" {
+		if slices.Contains(args, "limited") {
 			opts = limited(sandbox.Limits{Pids: 64})
 		}
-		p, err := sandbox.New(opts).Run(sandbox.Command("/bin/sleep", "1000"))
+		if slices.Contains(args, "pooled") {
+			opts.Pool = 3 // 3 sandboxes wait while one runs
+		}
+		sb := sandbox.New(opts)
+		if err := sb.Prewarm(context.Background()); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		p, err := sb.Run(sandbox.Command("/bin/sleep", "1000"))
 		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		if err := sb.Prewarm(context.Background()); err != nil { // refilled
 			fmt.Println("error", err)
 			return 1
 		}
@@ -138,7 +151,7 @@ func run(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) (stdout, stderr s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := sandbox.New(opts).RunContext(ctx, cmd)
+	p, err := newSandbox(t, opts).RunContext(ctx, cmd)
 	if err != nil {
 		t.Fatalf("Run(%q): %v", cmd.Args, err)
 	}
@@ -146,7 +159,34 @@ func run(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) (stdout, stderr s
 	if err != nil {
 		t.Fatalf("Wait(%q): %v (stderr %q)", cmd.Args, err, errb.String())
 	}
+	if res.Warm != pooled {
+		t.Errorf("Result.Warm = %v in a run with pooled = %v", res.Warm, pooled)
+	}
 	return out.String(), errb.String(), res
+}
+
+// pooled (CORRAL_TEST_POOL=1) makes every sandbox the tests build with
+// newSandbox a pooled one, and every run through run a warm run: the
+// suite's second pass proves that runs from the pool are as isolated and
+// as limited as cold ones.
+var pooled = os.Getenv("CORRAL_TEST_POOL") != ""
+
+// newSandbox is sandbox.New(opts); with pooled, the sandbox keeps a pool
+// of one, filled before it is returned, and closed when the test ends.
+func newSandbox(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
+	t.Helper()
+	if !pooled || opts.Pool != 0 {
+		return sandbox.New(opts)
+	}
+	opts.Pool = 1
+	sb := sandbox.New(opts)
+	t.Cleanup(func() { sb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sb.Prewarm(ctx); err != nil {
+		t.Logf("Prewarm: %v (the run will report it)", err)
+	}
+	return sb
 }
 
 // sh runs a shell script in a default sandbox and fails the test unless it exits 0.

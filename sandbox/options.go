@@ -68,7 +68,21 @@ type Options struct {
 	// with the weaker per-process rlimits in its place; Result.Degraded says
 	// what was weakened. Without it, a missing feature is an error.
 	Degrade bool
+
+	// Pool keeps this many sandboxes built ahead of time (init started,
+	// filesystem built, cgroup created, privileges dropped and the filter
+	// installed), each waiting for its command, so that Run pays only for
+	// handing the command over and its exec. Each pooled sandbox serves one
+	// Run; the pool refills in the background. When the pool is empty Run
+	// starts a sandbox as it would without one, so a pool never makes Run
+	// slower. Runs from the pool have the same isolation, limits and Result
+	// as others. Call Sandbox.Close to end the waiting sandboxes. 0 (the
+	// default) keeps none; at most MaxPool.
+	Pool int
 }
+
+// MaxPool is the largest Options.Pool.
+const MaxPool = 256
 
 // Network is the network a sandbox gets.
 type Network int

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,83 +16,63 @@ import (
 
 // Process is a command running in a sandbox.
 type Process struct {
-	init  *exec.Cmd // the sandbox's pid 1
-	sock  *os.File
-	conn  *protocol.Conn
-	start time.Time
+	init    *exec.Cmd // the sandbox's pid 1
+	sock    *os.File
+	conn    *protocol.Conn
+	files   *os.File // the fd socket, for the command's files
+	isReady bool     // the init has reported the sandbox built
+	warm    bool     // taken from the pool
+	start   time.Time
 
 	sendMu sync.Mutex
 	exited chan *protocol.Exited // the init's last word, if any
 	done   chan struct{}         // closed when Wait has finished
 
 	stopWatch func() bool
-	ctxErr    error // set by the context watcher before it kills
 
-	stdin *os.File // our end of the command's stdin pipe, when Cmd.Stdin is not a file
-	res   *resources
-	out   *outputCap // nil without Limits.Output
-	lim   Limits
-	gone  chan struct{} // closed when the init's socket closes: the sandbox ended
-	limMu sync.Mutex
-	limit string // the host-enforced limit that ended the run, if any
+	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
+	childStdio []*os.File // the init's ends of the stdio pipes, until sent
+	copies     sync.WaitGroup
+	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
+	res        *resources
+	out        *outputCap // nil without Limits.Output
+	lim        Limits
+	gone       chan struct{} // closed when the init's socket closes: the sandbox ended
+
+	// killMu orders the host's watchers (limits, context) against Wait:
+	// a watcher kills under it, and only while the run has not been
+	// accounted for, so no watcher touches the sandbox (its cgroup) after
+	// Wait has begun to tear it down.
+	killMu sync.Mutex
+	ended  bool   // Wait has accounted for the run
+	limit  string // the host-enforced limit that ended the run, if any
+	ctxErr error  // the context's error, if the context ended the run
 
 	waitOnce sync.Once
 	result   *Result
 	err      error
 }
 
-func newProcess(init *exec.Cmd, sock *os.File, start time.Time, res *resources, out *outputCap, lim Limits) *Process {
+func newProcess(init *exec.Cmd, sock, files *os.File, start time.Time, res *resources) *Process {
 	return &Process{
-		init: init, sock: sock, conn: protocol.NewConn(sock), start: start,
+		init: init, sock: sock, conn: protocol.NewConn(sock), files: files, start: start,
 		exited: make(chan *protocol.Exited, 1), done: make(chan struct{}),
-		res: res, out: out, lim: lim, gone: make(chan struct{}),
+		res: res, gone: make(chan struct{}), stopWatch: func() bool { return true },
 	}
 }
 
 // abort ends a sandbox whose set-up failed on the host side.
 func (p *Process) abort() {
-	if p.stdin != nil {
-		p.stdin.Close()
-	}
 	p.stopWatch()
 	p.init.Process.Kill()
 	p.init.Wait()
-	p.sock.Close()
+	p.closeHost()
 }
 
-// handshake sends the spec and waits for the command to start.
-func (p *Process) handshake(spec *protocol.Spec) error {
-	fail := func(err error) error {
-		p.init.Process.Kill()
-		p.init.Wait()
-		p.closeHost()
-		return err
-	}
-	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {
-		return fail(fmt.Errorf("sandbox: send spec to init: %w", err))
-	}
-	m, err := p.conn.Recv()
-	switch {
-	case err == io.EOF:
-		p.init.Wait()
-		p.closeHost()
-		return &SetupError{Step: "init", Message: "the sandbox init exited during set-up (" +
-			p.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
-	case err != nil:
-		return fail(fmt.Errorf("sandbox: read from init: %w", err))
-	case m.Failed != nil:
-		f := m.Failed
-		return fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: f.Message})
-	case m.Started == nil:
-		return fail(errors.New("sandbox: init answered the spec with an unexpected message"))
-	}
-	go p.read()
-	return nil
-}
-
-// closeHost closes the host's ends of the socket and of the stdin pipe.
+// closeHost closes the host's ends of the sockets and of the stdin pipe.
 func (p *Process) closeHost() {
 	p.sock.Close()
+	p.files.Close()
 	if p.stdin != nil {
 		p.stdin.Close()
 	}
@@ -117,17 +97,25 @@ func (p *Process) read() {
 // watch kills the sandbox when ctx is cancelled.
 func (p *Process) watch(ctx context.Context) {
 	p.stopWatch = context.AfterFunc(ctx, func() {
-		p.sendMu.Lock()
-		p.ctxErr = ctx.Err()
-		p.sendMu.Unlock()
-		p.Kill()
+		p.killMu.Lock()
+		defer p.killMu.Unlock()
+		if !p.ended {
+			p.ctxErr = ctx.Err()
+			p.Kill()
+		}
 	})
 }
 
-// contextErr returns the context's error if the context killed the sandbox.
-func (p *Process) contextErr() error {
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
+// end stops the host's watchers from killing (they may be running right
+// now: end waits for them), fills in r's accounting when r is not nil, and
+// returns the context's error if the context ended the run.
+func (p *Process) end(r *Result) error {
+	p.killMu.Lock()
+	defer p.killMu.Unlock()
+	p.ended = true
+	if r != nil {
+		p.account(r)
+	}
 	return p.ctxErr
 }
 
@@ -163,6 +151,11 @@ func (p *Process) Signal(sig os.Signal) error {
 // kernel's pid-namespace rules, every process inside (and, with a cgroup,
 // everything in the cgroup too).
 func (p *Process) Kill() error {
+	select {
+	case <-p.done:
+		return os.ErrProcessDone // Wait has removed the cgroup: nothing to touch
+	default:
+	}
 	err := p.init.Process.Kill()
 	if p.res.cg != nil {
 		p.res.cg.Kill()
@@ -182,15 +175,15 @@ func (p *Process) Wait() (*Result, error) {
 		if p.stdin != nil {
 			p.stdin.Close() // the copy from Cmd.Stdin ends at its next write
 		}
-		if p.stopWatch != nil {
-			p.stopWatch()
-		}
+		p.stopWatch()
 		ex := <-p.exited
-		p.sock.Close()
+		p.closeHost()
+		// Every process of the sandbox died with its init, and with them
+		// every write end of the output pipes: the copies are at EOF.
+		p.copies.Wait()
 		p.result = newResult(ex, p.init.ProcessState, wall)
-		p.account(p.result)
+		ctxErr := p.end(p.result)
 		cerr := p.res.close()
-		ctxErr := p.contextErr()
 		switch {
 		case ctxErr != nil:
 			p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)
@@ -198,6 +191,8 @@ func (p *Process) Wait() (*Result, error) {
 			p.err = fmt.Errorf("sandbox: %w", werr)
 		case cerr != nil:
 			p.err = cerr
+		case p.copyErr.Load() != nil:
+			p.err = fmt.Errorf("sandbox: copying output: %w", *p.copyErr.Load())
 		}
 		close(p.done)
 	})

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,6 +131,20 @@ func TestHostDeathKillsSandbox(t *testing.T) {
 	hostDeath(t)
 }
 
+// TestHostDeathKillsPool: the sandboxes waiting in a pool die with their
+// host too, and leave no cgroup once the next sandbox has run.
+func TestHostDeathKillsPool(t *testing.T) {
+	before := testutil.SandboxCgroups()
+	hostDeath(t, "pooled", "limited")
+	runLimited(t, sandbox.Limits{Pids: 64}, "true")
+	after := testutil.SandboxCgroups()
+	for _, cg := range after {
+		if !slices.Contains(before, cg) && !strings.Contains(cg, fmt.Sprintf("corral-%d.", os.Getpid())) {
+			t.Errorf("cgroup of the killed host's pool left: %s", cg)
+		}
+	}
+}
+
 // TestHostDeathLeavesNoCgroup: a host killed with SIGKILL cannot remove its
 // sandbox's cgroup; the next sandbox under the same parent does.
 func TestHostDeathLeavesNoCgroup(t *testing.T) {
@@ -139,8 +155,11 @@ func TestHostDeathLeavesNoCgroup(t *testing.T) {
 		t.Fatalf("the killed host left no cgroup behind (%v); the test proves nothing", left)
 	}
 	runLimited(t, sandbox.Limits{Pids: 64}, "true")
-	if after := testutil.SandboxCgroups(); len(after) > len(before) {
-		t.Errorf("stale cgroups not removed by the next sandbox: %v", after)
+	after := testutil.SandboxCgroups()
+	for _, cg := range left {
+		if !slices.Contains(before, cg) && slices.Contains(after, cg) {
+			t.Errorf("stale cgroup not removed by the next sandbox: %v", cg)
+		}
 	}
 }
 
@@ -165,13 +184,19 @@ func hostDeath(t *testing.T, args ...string) {
 		host.Wait()
 		t.Fatalf("host helper said %q (%v)", line, err)
 	}
+	// Everything the host started: its sandbox's init and command, and
+	// with a pool the 3 inits waiting in it.
+	want := 2
+	if slices.Contains(args, "pooled") {
+		want += 3
+	}
 	var tree []int
-	for deadline := time.Now().Add(5 * time.Second); len(tree) < 2 && time.Now().Before(deadline); {
-		tree = descendants(pid)
+	for deadline := time.Now().Add(5 * time.Second); len(tree) < want && time.Now().Before(deadline); {
+		tree = descendants(host.Process.Pid)[1:]
 		time.Sleep(10 * time.Millisecond)
 	}
-	if len(tree) < 2 {
-		t.Fatalf("sandbox tree of init %d: %v", pid, tree)
+	if len(tree) < want || !slices.Contains(tree, pid) {
+		t.Fatalf("the host's tree (sandbox init %d): %v; want %d processes", pid, tree, want)
 	}
 	host.Process.Kill()
 	host.Wait()
@@ -197,7 +222,7 @@ func TestExecErrors(t *testing.T) {
 		{sandbox.Command("/etc/passwd"), "exec", syscall.EACCES},
 		{&sandbox.Cmd{Path: "/bin/true", Dir: "/no/such/dir"}, "chdir", fs.ErrNotExist},
 	} {
-		_, err := sandbox.New(sandbox.Options{}).Run(tc.cmd)
+		_, err := newSandbox(t, sandbox.Options{}).Run(tc.cmd)
 		var se *sandbox.SetupError
 		if !errors.As(err, &se) || se.Step != tc.step || !errors.Is(err, tc.want) {
 			t.Errorf("%v: got %v, want a SetupError at step %q matching %v", tc.cmd.Args, err, tc.step, tc.want)
@@ -208,7 +233,7 @@ func TestExecErrors(t *testing.T) {
 func TestMainNotCalled(t *testing.T) {
 	old := sandbox.SetMainCalled(false)
 	defer sandbox.SetMainCalled(old)
-	_, err := sandbox.New(sandbox.Options{}).Run(sandbox.Command("/bin/true"))
+	_, err := newSandbox(t, sandbox.Options{}).Run(sandbox.Command("/bin/true"))
 	if !errors.Is(err, sandbox.ErrMainNotCalled) {
 		t.Errorf("Run without Main: %v", err)
 	}
@@ -216,7 +241,7 @@ func TestMainNotCalled(t *testing.T) {
 
 func TestConcurrentRuns(t *testing.T) {
 	requireSandbox(t)
-	sb := sandbox.New(sandbox.Options{})
+	sb := newSandbox(t, sandbox.Options{})
 	errc := make(chan error, 16)
 	for i := 0; i < cap(errc); i++ {
 		go func() {
@@ -248,7 +273,7 @@ func start(t *testing.T, ctx context.Context, script string) (*sandbox.Process, 
 	r, w := io.Pipe()
 	c := sandbox.Command("/bin/sh", "-c", script)
 	c.Stdout = w
-	p, err := sandbox.New(sandbox.Options{}).RunContext(ctx, c)
+	p, err := newSandbox(t, sandbox.Options{}).RunContext(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ type resources struct {
 	cg       cgroup.Sandbox // nil without a cgroup
 	degraded []string
 	rlimits  []isolate.Rlimit
+	closed   bool // close has run
 }
 
 // newResources creates the run's cgroup, or decides what stands in for it.
@@ -104,11 +105,12 @@ func (r *resources) files(first int) ([]*os.File, isolate.Placement) {
 	return fs, pl
 }
 
-// close removes the cgroup.
+// close removes the cgroup; it may be called again.
 func (r *resources) close() error {
-	if r.cg == nil {
+	if r.cg == nil || r.closed {
 		return nil
 	}
+	r.closed = true
 	if err := r.cg.Delete(); err != nil {
 		return fmt.Errorf("sandbox: removing cgroup %s: %w", r.cg.Path(), err)
 	}

@@ -52,6 +52,9 @@ type Result struct {
 	// Degraded lists what was weakened because a feature was missing and
 	// Options.Degrade allowed going on without it.
 	Degraded []string
+	// Warm reports that the run used a sandbox built ahead of time by the
+	// pool (Options.Pool).
+	Warm bool
 }
 
 // Success reports whether the command exited with status 0.

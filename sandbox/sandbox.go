@@ -3,13 +3,8 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -28,6 +23,7 @@ type Sandbox struct {
 	landlockNote  string                 // what LandlockAuto could not do here
 	capNames      []string               // and their names
 	err           error                  // from validation; returned by every Run
+	pool          *pool                  // nil without Options.Pool
 }
 
 // New returns a Sandbox for opts. The options are validated here, once; an
@@ -56,6 +52,10 @@ func New(opts Options) *Sandbox {
 	}
 	if s.filter, s.err = s.opts.Seccomp.compile(s.capNames); s.err != nil {
 		s.err = fmt.Errorf("sandbox: Options.Seccomp: %w", s.err)
+		return s
+	}
+	if s.opts.Pool > 0 && mainCalled {
+		s.startPool(s.opts.Pool)
 	}
 	return s
 }
@@ -81,6 +81,45 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	if p := s.take(ctx); p != nil {
+		err := p.execute(s, cmd, start)
+		if err == nil {
+			return p, nil
+		}
+		if !isInitGone(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		// The pooled init died while it waited: start one afresh.
+	}
+	p, err := s.boot0()
+	if err != nil {
+		return nil, err
+	}
+	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
+	if err := p.execute(s, cmd, start); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// execute is exec, and on an error the release of everything the sandbox
+// had; the error says so when the context ended the set-up.
+func (p *Process) execute(s *Sandbox, cmd *Cmd, start time.Time) error {
+	err := p.exec(s, cmd, start)
+	if err == nil {
+		return nil
+	}
+	p.stopWatch()
+	p.res.close()
+	if ctxErr := p.end(nil); ctxErr != nil {
+		return fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
+	}
+	return err
+}
+
+// boot0 creates a sandbox's resources and boots its init.
+func (s *Sandbox) boot0() (*Process, error) {
 	res, err := s.newResources()
 	if err != nil {
 		return nil, err
@@ -88,7 +127,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if s.landlockNote != "" {
 		res.degraded = append(res.degraded, s.landlockNote)
 	}
-	p, err := s.start(ctx, cmd, res)
+	p, err := s.boot(res)
 	if err != nil {
 		res.close()
 		return nil, err
@@ -96,135 +135,26 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	return p, nil
 }
 
-// start starts the init and hands it the spec.
-func (s *Sandbox) start(ctx context.Context, cmd *Cmd, res *resources) (*Process, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
+// spec is what the init needs to build the sandbox.
+func (s *Sandbox) spec() *protocol.Spec {
+	hostname := s.opts.Hostname
+	if hostname == "" {
+		hostname = defaultHostname
 	}
-	hostEnd := os.NewFile(uintptr(fds[0]), "corral-host")
-	childEnd := os.NewFile(uintptr(fds[1]), "corral-init")
-	defer childEnd.Close()
-
-	var out *outputCap
-	stdout, stderr := cmd.Stdout, cmd.Stderr
-	if n := s.opts.Limits.Output; n > 0 {
-		out = &outputCap{left: n, hit: make(chan struct{})}
-		stdout, stderr = out.writer(stdout), out.writer(stderr)
-	}
-	cgFiles, placement := res.files(3 + len(cmd.ExtraFiles))
-	init := s.initCmd(cmd, stdout, stderr, append(cgFiles, childEnd))
-	// A Stdin that is not a file is copied through a pipe of our own, not
-	// os/exec's: its copy must not keep Wait waiting in the caller's Read
-	// once the sandbox has ended.
-	var stdinPipe *os.File
-	if cmd.Stdin != nil {
-		if _, isFile := cmd.Stdin.(*os.File); !isFile {
-			r, w, err := os.Pipe()
-			if err != nil {
-				hostEnd.Close()
-				return nil, fmt.Errorf("sandbox: stdin pipe: %w", err)
-			}
-			defer r.Close()
-			init.Stdin, stdinPipe = r, w
-		}
-	}
-	if res.cg != nil {
-		// The init stays in the host's cgroup namespace, from which the
-		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
-		// moves only within a namespace); the command gets its own
-		// namespace, rooted at its cgroup.
-		init.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
-		if fd := res.cg.InitFD(); fd != nil {
-			init.SysProcAttr.UseCgroupFD = true
-			init.SysProcAttr.CgroupFD = int(fd.Fd())
-		}
-	}
-	start := time.Now()
-	// Pdeathsig fires when the thread that started the child exits, so the
-	// start happens on a locked thread; Go keeps unlocked threads alive.
-	runtime.LockOSThread()
-	err = init.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
-		hostEnd.Close()
-		if stdinPipe != nil {
-			stdinPipe.Close()
-		}
-		if f, _ := Check().Feature("user namespaces"); !f.Available {
-			return nil, usernsError(err)
-		}
-		return nil, fmt.Errorf("sandbox: start init: %w", err)
-	}
-	childEnd.Close()
-	p := newProcess(init, hostEnd, start, res, out, s.opts.Limits)
-	if stdinPipe != nil {
-		p.stdin = stdinPipe
-		go func() {
-			io.Copy(stdinPipe, cmd.Stdin)
-			stdinPipe.Close()
-		}()
-	}
-	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
-	if res.cg != nil {
-		if err := res.cg.AddInit(init.Process.Pid); err != nil {
-			p.abort()
-			return nil, fmt.Errorf("sandbox: moving init into cgroup %s: %w", res.cg.Path(), err)
-		}
-	}
-	spec := s.spec(cmd)
-	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
-	spec.Filter, spec.Capabilities = s.filter, s.caps
-	spec.Landlock = s.landlockRules
-	if err := p.handshake(spec); err != nil {
-		p.stopWatch()
-		if ctxErr := p.contextErr(); ctxErr != nil {
-			return nil, fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
-		}
-		return nil, err
-	}
-	if res.cg != nil {
-		if err := res.cg.Settle(); err != nil {
-			p.Kill()
-			p.Wait()
-			return nil, fmt.Errorf("sandbox: cgroup %s: %w", res.cg.Path(), err)
-		}
-	}
-	p.enforce()
-	return p, nil
-}
-
-// initCmd is the re-execution of this binary that becomes the sandbox's pid 1.
-// extra are the files it gets after the command's ExtraFiles, the protocol
-// socket last.
-func (s *Sandbox) initCmd(cmd *Cmd, stdout, stderr io.Writer, extra []*os.File) *exec.Cmd {
-	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
-	if s.opts.Network == NetworkNone {
-		flags |= unix.CLONE_NEWNET
-	}
-	extra = append(cmd.ExtraFiles[:len(cmd.ExtraFiles):len(cmd.ExtraFiles)], extra...)
-	return &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"corral-init"},
-		Env:        []string{protocol.EnvMarker + "=" + strconv.Itoa(2+len(extra))},
-		Stdin:      cmd.Stdin,
-		Stdout:     stdout,
-		Stderr:     stderr,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:                 uintptr(flags),
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			GidMappingsEnableSetgroups: false,
-			Pdeathsig:                  syscall.SIGKILL,
-			Setsid:                     true,
-		},
+	return &protocol.Spec{
+		Version:      protocol.Version,
+		Hostname:     hostname,
+		Loopback:     s.opts.Network == NetworkNone,
+		Root:         isolate.Root{Dir: s.opts.Root},
+		Mounts:       s.mounts,
+		Filter:       s.filter,
+		Capabilities: s.caps,
+		Landlock:     s.landlockRules,
 	}
 }
 
-// spec is what the init needs to know.
-func (s *Sandbox) spec(cmd *Cmd) *protocol.Spec {
+// command is what the init needs to start cmd.
+func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 	args := cmd.Args
 	if len(args) == 0 {
 		args = []string{cmd.Path}
@@ -237,20 +167,7 @@ func (s *Sandbox) spec(cmd *Cmd) *protocol.Spec {
 	if dir == "" {
 		dir = WorkDir
 	}
-	hostname := s.opts.Hostname
-	if hostname == "" {
-		hostname = defaultHostname
-	}
-	return &protocol.Spec{
-		Version:  protocol.Version,
-		Hostname: hostname,
-		Loopback: s.opts.Network == NetworkNone,
-		Root:     isolate.Root{Dir: s.opts.Root},
-		Mounts:   s.mounts,
-		Command: protocol.Command{
-			Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles),
-		},
-	}
+	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}
 }
 
 func hasKey(env []string, key string) bool {

@@ -87,7 +87,7 @@ allow personality arg0 &= 0xffffffff == 0
 			}
 			// The filter compiler takes what the parser gives: a compile error
 			// fails Run before anything starts.
-			_, err = sandbox.New(sandbox.Options{Seccomp: got}).Run(sandbox.Command("/no/such/corral-test-command"))
+			_, err = newSandbox(t, sandbox.Options{Seccomp: got}).Run(sandbox.Command("/no/such/corral-test-command"))
 			if err == nil || strings.Contains(err.Error(), "Seccomp") {
 				t.Errorf("running a command under %+v: %v; want only an exec error", got, err)
 			}

@@ -283,7 +283,7 @@ func TestSeccompBlocks(t *testing.T) {
 	// (libseccomp 2.5.4) gets ENOSYS, so that libraries fall back.
 	t.Run("mseal", func(t *testing.T) {
 		rule := sandbox.Seccomp{Rules: []sandbox.SeccompRule{{Syscalls: []string{"mseal"}, Action: sandbox.SeccompAllow}}}
-		if _, err := sandbox.New(sandbox.Options{Seccomp: rule}).Run(sandbox.Command("/bin/true")); err == nil {
+		if _, err := newSandbox(t, sandbox.Options{Seccomp: rule}).Run(sandbox.Command("/bin/true")); err == nil {
 			t.Skip("the filter compiler knows mseal")
 		}
 		got, off := outcome(t, sandbox.Options{}, "mseal", false), outcome(t, sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}, "mseal", false)
@@ -416,7 +416,7 @@ func TestSeccompValidation(t *testing.T) {
 		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Index: 7}}}, "Args[0].Index"},
 		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Op: 99}}}, "Args[0].Op"},
 	} {
-		_, err := sandbox.New(sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok, tc.rule}}}).Run(sandbox.Command("/bin/true"))
+		_, err := newSandbox(t, sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok, tc.rule}}}).Run(sandbox.Command("/bin/true"))
 		var oe *sandbox.OptionError
 		if want := "Options.Seccomp.Rules[1]." + tc.field; !errors.As(err, &oe) || oe.Field != want {
 			t.Errorf("rule %+v: %v, want an *OptionError for %s", tc.rule, err, want)

@@ -3,10 +3,12 @@ package sandbox
 import (
 	"fmt"
 
-	"github.com/corral-dev/corral/isolate"
 	"os"
 	"path"
 	"strings"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
 )
 
 // validate checks the options before anything is created. Every error
@@ -37,6 +39,9 @@ func (o *Options) validate() error {
 	}
 	if err := o.Seccomp.validate(); err != nil {
 		return err
+	}
+	if o.Pool < 0 || o.Pool > MaxPool {
+		return &OptionError{"Options.Pool", o.Pool, fmt.Sprintf("must be between 0 (no pool) and %d", MaxPool)}
 	}
 	if o.Landlock < LandlockAuto || o.Landlock > LandlockRequired {
 		return &OptionError{"Options.Landlock", o.Landlock, "must be LandlockAuto, LandlockOff or LandlockRequired"}
@@ -150,6 +155,9 @@ func (c *Cmd) validate() error {
 	}
 	if c.Dir != "" && !path.IsAbs(c.Dir) {
 		return &OptionError{"Cmd.Dir", c.Dir, "must be an absolute path inside the sandbox"}
+	}
+	if n := len(c.ExtraFiles); n > protocol.MaxFiles-3 {
+		return &OptionError{"Cmd.ExtraFiles", n, fmt.Sprintf("must hold at most %d files (the kernel passes %d at once, stdio included)", protocol.MaxFiles-3, protocol.MaxFiles)}
 	}
 	for i, f := range c.ExtraFiles {
 		if f == nil {

@@ -6,9 +6,11 @@
 // (pid 1, a Go program with several threads and a few MiB of memory) and
 // S/cmd holds the command, with the limits. So a limit of 16 pids or 16 MiB
 // is the command's own, and cgroup v2's rule that only leaves hold processes
-// is kept. S is named corral-<host pid>.<host start time>-<n>, so a later
-// sandbox under the same parent can tell, and remove, the cgroups of a host
-// that was killed before it could clean up.
+// is kept. S is named corral-<host pid>.<host start time>.<pid namespace>-<n>,
+// so a later sandbox under the same parent can tell, and remove, the cgroups
+// of a host that was killed before it could clean up. A host in another pid
+// namespace (another container sharing the parent) cannot be judged from
+// here: its cgroups are left alone, never taken for stale.
 package cgroup
 
 import (
@@ -102,9 +104,20 @@ func checkParent(p string) error {
 
 var seq atomic.Uint64
 
-// self is this process's pid and start time, which name its cgroups.
+// self is this process's pid, start time and pid namespace, which name
+// its cgroups.
 var self = func() string {
-	return strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(startTime(os.Getpid()), 10)
+	return strconv.Itoa(os.Getpid()) + "." + strconv.FormatUint(startTime(os.Getpid()), 10) + "." + pidNS
+}()
+
+// pidNS is the inode number of this process's pid namespace, or "0" when
+// it cannot be read.
+var pidNS = func() string {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return "0"
+	}
+	return strconv.FormatUint(st.Ino, 10)
 }()
 
 // newName returns a fresh name for a sandbox cgroup.
@@ -120,10 +133,13 @@ func staleName(name string) bool {
 		return false
 	}
 	owner, _, ok := strings.Cut(rest, "-")
-	pidText, startText, ok2 := strings.Cut(owner, ".")
-	pid, err1 := strconv.Atoi(pidText)
-	start, err2 := strconv.ParseUint(startText, 10, 64)
-	if !ok || !ok2 || err1 != nil || err2 != nil {
+	f := strings.Split(owner, ".")
+	if !ok || len(f) != 3 || f[2] != pidNS || pidNS == "0" {
+		return false // not ours to judge: another pid namespace, or not a sandbox cgroup
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	start, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
 		return false
 	}
 	return startTime(pid) != start

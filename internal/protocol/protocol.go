@@ -1,20 +1,26 @@
 // Package protocol is the one exchange between the host and the sandbox's
-// init process (pid 1). It runs over a single unix stream socket that the
-// host passes to the re-executed child; each message is one JSON object.
+// init process (pid 1). It runs over a unix stream socket that the host
+// passes to the re-executed child, each message one JSON object, and a
+// second socket (seqpacket, the next fd) that carries the command's
+// files: its stdin, stdout, stderr and ExtraFiles, as SCM_RIGHTS.
 //
-//	host (sandbox.Run)                         sandbox init (sandbox.Main)
-//	------------------                         ---------------------------
-//	Spec{Version, Mounts, Command, ...}  --->  builds namespaces' contents,
-//	                                           pivots, drops privileges,
-//	                                           starts the command
-//	                                     <---  Started{Pid} or
+//	host (sandbox.Run / a pool)                sandbox init (sandbox.Main)
+//	---------------------------                ---------------------------
+//	Spec{Version, Mounts, Limits, ...}   --->  builds the namespaces' contents,
+//	                                           pivots, prepares the thread that
+//	                                           will start the command
+//	                                     <---  Ready, or
 //	                                           Failed{Step, Path, Errno, Message}
+//	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
+//	the command's files (fd socket), then
+//	Exec{Command}                        --->  starts the command with them
+//	                                     <---  Started{Pid} or Failed
 //	Signal{Signal}  (any number)         --->  forwarded to the command
 //	                                     <---  Exited{Status, Usage}
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
-// EOF from the init before Started or Failed means it died during set-up.
+// EOF from the init before Ready or Failed means it died during set-up.
 // There is no other channel: no environment variables beyond the marker
 // that tells the re-executed binary which fd to read.
 package protocol
@@ -29,7 +35,7 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 1
+const Version = 2
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value is the number of the protocol fd.
@@ -39,14 +45,14 @@ const EnvMarker = "_CORRAL_INIT_FD"
 // probe that namespaces can be created.
 const EnvProbe = "_CORRAL_PROBE"
 
-// Spec is everything the init needs to build the sandbox and start the command.
+// Spec is everything the init needs to build the sandbox; the command
+// comes later, in Exec.
 type Spec struct {
 	Version  int
 	Hostname string
 	Loopback bool // bring up lo (new network namespace)
 	Root     isolate.Root
 	Mounts   []isolate.Mount
-	Command  Command
 	// Cgroup holds the init's fd numbers for placing the command in its
 	// cgroup (see isolate.Placement); zero values mean no cgroup.
 	Cgroup isolate.Placement
@@ -68,12 +74,24 @@ type Command struct {
 	Args       []string
 	Env        []string
 	Dir        string
-	ExtraFiles int // fds 3..3+ExtraFiles-1 are passed to the command
+	ExtraFiles int // how many files besides stdin, stdout and stderr came with Exec
 }
+
+// MaxFiles is the most files one Exec can carry (the kernel's SCM_MAX_FD).
+const MaxFiles = 253
+
+// Exec hands the init its command. Just before it, the host sent the
+// command's 3+ExtraFiles files on the fd socket, in one message.
+type Exec struct{ Command Command }
+
+// Ready says the sandbox is built and waits for its command.
+type Ready struct{}
 
 // Message is one message on the wire. Exactly one field is set.
 type Message struct {
 	Spec    *Spec    `json:",omitempty"`
+	Ready   *Ready   `json:",omitempty"`
+	Exec    *Exec    `json:",omitempty"`
 	Started *Started `json:",omitempty"`
 	Failed  *Failed  `json:",omitempty"`
 	Signal  *Signal  `json:",omitempty"`
@@ -127,7 +145,7 @@ func (c *Conn) Recv() (Message, error) {
 		return m, fmt.Errorf("protocol: %w", err)
 	}
 	n := 0
-	for _, set := range []bool{m.Spec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
+	for _, set := range []bool{m.Spec != nil, m.Ready != nil, m.Exec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
 		if set {
 			n++
 		}

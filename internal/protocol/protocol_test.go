@@ -26,11 +26,12 @@ func messages() []Message {
 				{Kind: isolate.File, Target: "/etc/hostname", Mode: 0o644, Data: "box\n"},
 				{Kind: isolate.Symlink, Target: "/dev/fd", Data: "/proc/self/fd"},
 			},
-			Command: Command{
-				Path: "sh", Args: []string{"sh", "-c", "echo \"hi\" \x01\u00e9"},
-				Env: []string{"PATH=/bin", "A=b=c"}, Dir: "/work", ExtraFiles: 2,
-			},
 		}},
+		{Ready: &Ready{}},
+		{Exec: &Exec{Command: Command{
+			Path: "sh", Args: []string{"sh", "-c", "echo \"hi\" \x01\u00e9"},
+			Env: []string{"PATH=/bin", "A=b=c"}, Dir: "/work", ExtraFiles: 2,
+		}}},
 		{Started: &Started{Pid: 2}},
 		{Failed: &Failed{Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
 		{Signal: &Signal{Signal: 15}},
@@ -116,9 +117,9 @@ func TestRecvRejects(t *testing.T) {
 		{"null", `null`, "0 parts"},
 		{"only null parts", `{"Spec":null,"Exited":null}`, "0 parts"},
 		{"two parts", `{"Started":{"Pid":1},"Signal":{"Signal":15}}`, "2 parts"},
-		{"all parts", string(bytes.ReplaceAll(encode(t, messages()...), []byte("}\n{"), []byte(","))), "5 parts"},
+		{"all parts", string(bytes.ReplaceAll(encode(t, messages()...), []byte("}\n{"), []byte(","))), "7 parts"},
 		{"spec version 0", `{"Spec":{}}`, "version 0"},
-		{"spec version 2", `{"Spec":{"Version":2}}`, "version 2"},
+		{"spec version 1", `{"Spec":{"Version":1}}`, "version 1"},
 		{"spec version -1", `{"Spec":{"Version":-1,"Hostname":"x"}}`, "version -1"},
 		{"not an object", `[1,2]`, "protocol:"},
 		{"wrong type", `{"Started":{"Pid":"one"}}`, "protocol:"},
@@ -153,9 +154,9 @@ func TestRecvTruncatedIsNotEOF(t *testing.T) {
 
 func TestRecvRejectedMessageKeepsStream(t *testing.T) {
 	// A well-formed but invalid message is reported; the next one still reads.
-	c := NewConn(bytes.NewBufferString(`{"Spec":{"Version":2}}` + "\n" + `{"Started":{"Pid":7}}` + "\n"))
+	c := NewConn(bytes.NewBufferString(`{"Spec":{"Version":1}}` + "\n" + `{"Started":{"Pid":7}}` + "\n"))
 	if _, err := c.Recv(); err == nil {
-		t.Fatal("Recv of a version-2 spec succeeded")
+		t.Fatal("Recv of a version-1 spec succeeded")
 	}
 	m, err := c.Recv()
 	if err != nil || m.Started == nil || m.Started.Pid != 7 {
@@ -186,7 +187,7 @@ func FuzzRecv(f *testing.F) {
 				return
 			}
 			parts := 0
-			for _, set := range []bool{m.Spec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
+			for _, set := range []bool{m.Spec != nil, m.Ready != nil, m.Exec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
 				if set {
 					parts++
 				}

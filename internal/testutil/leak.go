@@ -21,7 +21,7 @@ type Snapshot struct {
 	FDs      []string // open fds of this process, as "N -> target"
 	Children []int    // live child processes
 	TempDirs []string // entries named corral-* in the temp dir
-	Cgroups  []string // this process's sandbox cgroups (corral-<pid>.<start>-<n>)
+	Cgroups  []string // this process's sandbox cgroups (corral-<pid>.<start>.<pidns>-<n>)
 }
 
 // Take records the current state.
@@ -101,7 +101,7 @@ func unified() bool {
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// SandboxCgroups lists the sandbox cgroups (corral-<pid>.<start>-<n>) that exist now.
+// SandboxCgroups lists the sandbox cgroups (corral-<pid>.<start>.<pidns>-<n>) that exist now.
 func SandboxCgroups() []string {
 	var out []string
 	for _, d := range CgroupDirs() {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/corral-dev/corral/sandbox"
+)
+
+// runner starts one /bin/true and waits for it.
+type runner func() error
+
+// limits are the cgroup limits of the "limits" cases.
+var limits = sandbox.Limits{Memory: 256 << 20, Pids: 64, CPUs: 1}
+
+// bench holds the sandboxes the cases share: a Sandbox is made once and
+// runs many commands, as a program would use it.
+type bench struct {
+	bwrap     string
+	sandboxes []*sandbox.Sandbox
+}
+
+func newBench(bwrap string) *bench { return &bench{bwrap: bwrap} }
+
+func (b *bench) close() {
+	for _, sb := range b.sandboxes {
+		sb.Close()
+	}
+	b.sandboxes = nil
+}
+
+// sandbox makes a Sandbox for opts, fills its pool, and returns a runner.
+func (b *bench) sandbox(opts sandbox.Options) (runner, *sandbox.Sandbox, error) {
+	sb := sandbox.New(opts)
+	b.sandboxes = append(b.sandboxes, sb)
+	if err := sb.Prewarm(context.Background()); err != nil {
+		return nil, nil, err
+	}
+	r := func() error {
+		p, err := sb.Run(sandbox.Command("/bin/true"))
+		if err != nil {
+			return err
+		}
+		res, err := p.Wait()
+		if err != nil {
+			return err
+		}
+		if !res.Success() {
+			return fmt.Errorf("/bin/true in a sandbox: %v", res)
+		}
+		return nil
+	}
+	// A run fails here, not in the middle of a table.
+	if err := r(); err != nil {
+		return nil, nil, err
+	}
+	return r, sb, nil
+}
+
+func execTrue() error { return exec.Command("/bin/true").Run() }
+
+// bwrapArgs is the anchors' bubblewrap: every namespace, a read-only /usr
+// with the merged-usr links, /proc, /dev and a tmpfs /tmp.
+var bwrapArgs = []string{"--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+	"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+	"--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"}
+
+func (b *bench) bwrapTrue() error { return exec.Command(b.bwrap, bwrapArgs...).Run() }
+
+// latencyCase is a row of the latency table.
+type latencyCase struct {
+	name string
+	run  runner
+	sb   *sandbox.Sandbox // its pool is filled before each timed run
+}
+
+// cases returns the rows of the latency table, those that can run here.
+func (b *bench) cases() ([]latencyCase, error) {
+	cs := []latencyCase{{name: "exec.Command(/bin/true)", run: execTrue}}
+	if b.bwrap != "" {
+		cs = append(cs, latencyCase{name: "bwrap --unshare-all", run: b.bwrapTrue})
+	}
+	for _, c := range []struct {
+		name string
+		opts sandbox.Options
+	}{
+		{"corral cold (seccomp)", sandbox.Options{}},
+		{"corral cold, limits + seccomp", sandbox.Options{Limits: limits}},
+		{"corral warm (pool)", sandbox.Options{Pool: 4}},
+		{"corral warm, limits + seccomp", sandbox.Options{Pool: 4, Limits: limits}},
+	} {
+		r, sb, err := b.sandbox(c.opts)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", c.name, err)
+			continue
+		}
+		cs = append(cs, latencyCase{name: c.name, run: r, sb: sb})
+	}
+	return cs, nil
+}
+
+// bindCases are cold sandboxes with n read-only binds each (of directories
+// under dir), for latency against the number of mounts.
+func (b *bench) bindCases(dir string) ([]latencyCase, error) {
+	var cs []latencyCase
+	for _, n := range []int{1, 10, 100} {
+		var ms []sandbox.Mount
+		for i := range n {
+			src := filepath.Join(dir, strconv.Itoa(i))
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, err
+			}
+			ms = append(ms, sandbox.Bind(src, "/mnt/"+strconv.Itoa(i)))
+		}
+		r, sb, err := b.sandbox(sandbox.Options{Mounts: ms})
+		if err != nil {
+			return nil, fmt.Errorf("%d binds: %w", n, err)
+		}
+		cs = append(cs, latencyCase{name: fmt.Sprintf("corral cold, %d binds", n), run: r, sb: sb})
+	}
+	return cs, nil
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/corral-dev/corral/sandbox"
+)
+
+// run measures everything and prints the tables and the targets.
+func (b *bench) run(rounds int, dur time.Duration, soak int) error {
+	cs, err := b.cases()
+	if err != nil {
+		return err
+	}
+	find := func(name string) int {
+		return slices.IndexFunc(cs, func(c latencyCase) bool { return c.name == name })
+	}
+	ex, bw := 0, find("bwrap --unshare-all")
+
+	fmt.Printf("## Latency of one /bin/true, %d interleaved rounds\n\n", rounds)
+	times, err := interleave(cs, rounds, 3)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tp50 ms\tp99 ms\tx exec\tx bwrap\t")
+	for i, c := range cs {
+		xb := "-"
+		if bw >= 0 {
+			xb = fmt.Sprintf("%.2f", ratio(times, i, bw))
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s\t\n", c.name, pct(slices.Clone(times[i]), 50), pct(slices.Clone(times[i]), 99), ratio(times, i, ex), xb)
+	}
+	tw.Flush()
+
+	fmt.Printf("\n## Runs per second, N workers, %v each\n\n", dur)
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\t1 worker\t2 workers\t8 workers\t")
+	rates := map[string][]float64{}
+	for _, name := range []string{"exec.Command(/bin/true)", "bwrap --unshare-all", "corral cold (seccomp)", "corral warm (pool)"} {
+		i := find(name)
+		if i < 0 {
+			continue
+		}
+		r := cs[i].run
+		if sb := cs[i].sb; sb != nil {
+			r = pooledRun(sb) // sustained: the pool refills as it can
+		}
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, w := range []int{1, 2, 8} {
+			rate, err := throughput(r, w, dur)
+			if err != nil {
+				return fmt.Errorf("%s, %d workers: %w", name, w, err)
+			}
+			rates[name] = append(rates[name], rate)
+			fmt.Fprintf(tw, "%.0f\t", rate)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+
+	fmt.Printf("\n## Latency with N sandboxes at once, %v each (p50 / p99 ms)\n\n", dur)
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\t1\t2\t8\t32\t")
+	for _, name := range []string{"corral cold (seccomp)", "corral warm (pool)"} {
+		i := find(name)
+		if i < 0 {
+			continue
+		}
+		r := cs[i].run
+		if sb := cs[i].sb; sb != nil {
+			r = pooledRun(sb)
+		}
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, k := range []int{1, 2, 8, 32} {
+			lat, err := concurrent(r, k, dur)
+			if err != nil {
+				return fmt.Errorf("%s, %d at once: %w", name, k, err)
+			}
+			fmt.Fprintf(tw, "%.1f / %.1f\t", pct(lat, 50), pct(lat, 99))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+
+	fmt.Printf("\n## Latency against the number of bind mounts, %d interleaved rounds\n\n", max(rounds/4, 3))
+	dir, err := os.MkdirTemp("", "corral-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bcs, err := b.bindCases(dir)
+	if err != nil {
+		return err
+	}
+	bt, err := interleave(bcs, max(rounds/4, 3), 1)
+	if err != nil {
+		return err
+	}
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "case\tp50 ms\tx 1 bind\t")
+	for i, c := range bcs {
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t\n", c.name, pct(slices.Clone(bt[i]), 50), ratio(bt, i, 0))
+	}
+	tw.Flush()
+
+	fmt.Printf("\n## Memory\n\n")
+	idle, err := idlePooled(8)
+	if err != nil {
+		return err
+	}
+	fmt.Println(idle)
+	growth, err := hostGrowth(b, soak)
+	if err != nil {
+		return err
+	}
+	fmt.Println(growth.text)
+
+	fmt.Printf("\n## Targets (issue 6)\n\n")
+	target := func(what string, got, want float64, atMost bool) {
+		ok := got <= want
+		sign := "<="
+		if !atMost {
+			ok, sign = got >= want, ">="
+		}
+		verdict := "met"
+		if !ok {
+			verdict = "NOT met"
+		}
+		fmt.Printf("%-62s %6.2f  (target %s %.1f: %s)\n", what, got, sign, want, verdict)
+	}
+	if i := find("corral cold, limits + seccomp"); i >= 0 && bw >= 0 {
+		target("corral cold with limits and seccomp, x bwrap", ratio(times, i, bw), 1.0, true)
+	}
+	if i := find("corral warm (pool)"); i >= 0 {
+		target("corral warm, x exec.Command(/bin/true)", ratio(times, i, ex), 1.5, true)
+	}
+	if bwr := rates["bwrap --unshare-all"]; len(bwr) == 3 {
+		if c := rates["corral cold (seccomp)"]; len(c) == 3 {
+			target("runs/s with 2 workers, reuse off (cold), x bwrap", c[1]/bwr[1], 1.5, false)
+		}
+		if w := rates["corral warm (pool)"]; len(w) == 3 {
+			target("runs/s with 2 workers, pool (no reuse), x bwrap", w[1]/bwr[1], 1.5, false)
+		}
+	}
+	target("idle pooled sandbox, RSS MiB", idle.rssMiB, 4, true)
+	target(fmt.Sprintf("host RSS growth over %d runs, MiB", soak), growth.mib, 1, true)
+	return nil
+}
+
+// idleFigures is the memory of an idle pooled sandbox.
+type idleFigures struct {
+	n              int
+	rssMiB, pssMiB float64
+}
+
+func (f idleFigures) String() string {
+	return fmt.Sprintf("idle pooled sandbox (pool of %d, mean per sandbox): RSS %.2f MiB, PSS %.2f MiB", f.n, f.rssMiB, f.pssMiB)
+}
+
+// idlePooled fills a pool of n and measures its waiting inits.
+func idlePooled(n int) (idleFigures, error) {
+	before := children()
+	sb := sandbox.New(sandbox.Options{Pool: n})
+	defer sb.Close()
+	if err := sb.Prewarm(context.Background()); err != nil {
+		return idleFigures{}, err
+	}
+	time.Sleep(200 * time.Millisecond) // settled
+	f := idleFigures{}
+	for _, pid := range children() {
+		if slices.Contains(before, pid) {
+			continue
+		}
+		f.n++
+		f.rssMiB += kib(pid, "status", "VmRSS:") / 1024
+		f.pssMiB += kib(pid, "smaps_rollup", "Pss:") / 1024
+	}
+	if f.n == 0 {
+		return f, fmt.Errorf("no pooled init found")
+	}
+	f.rssMiB /= float64(f.n)
+	f.pssMiB /= float64(f.n)
+	return f, nil
+}
+
+type growthFigures struct {
+	mib  float64
+	text string
+}
+
+// hostGrowth runs n pooled runs with 2 workers and reports how this
+// process's RSS grew, after 100 runs of warm-up.
+func hostGrowth(b *bench, n int) (growthFigures, error) {
+	sb := sandbox.New(sandbox.Options{Pool: 4})
+	b.sandboxes = append(b.sandboxes, sb)
+	r := pooledRun(sb)
+	for range min(100, n) {
+		if err := r(); err != nil {
+			return growthFigures{}, err
+		}
+	}
+	runtime.GC()
+	before := kib(os.Getpid(), "status", "VmRSS:")
+	var next = make(chan struct{}, n)
+	for range n {
+		next <- struct{}{}
+	}
+	close(next)
+	errc := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for range next {
+				if err := r(); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			return growthFigures{}, err
+		}
+	}
+	runtime.GC()
+	after := kib(os.Getpid(), "status", "VmRSS:")
+	g := (after - before) / 1024
+	return growthFigures{g, fmt.Sprintf("host RSS over %d pooled runs (2 workers): %.1f -> %.1f MiB (%+.2f MiB)", n, before/1024, after/1024, g)}, nil
+}
+
+// children returns this process's child pids (of all its threads: the
+// inits are started from locked threads).
+func children() []int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
+	var pids []int
+	for _, file := range files {
+		b, _ := os.ReadFile(file)
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// kib reads a "Key: N kB" line of /proc/pid/file.
+func kib(pid int, file, key string) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, key); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				return v
+			}
+		}
+	}
+	return 0
+}

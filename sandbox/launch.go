@@ -1,0 +1,189 @@
+package sandbox
+
+// Starting a sandbox, in two steps: boot starts the init and sends it the
+// spec (a pool does this ahead of time), exec hands it the command.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"golang.org/x/sys/unix"
+)
+
+// boot starts a sandbox's init with res and sends it the spec. It does not
+// wait for the init to build the sandbox: exec (or ready) does.
+func (s *Sandbox) boot(res *resources) (*Process, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "corral-host")
+	childEnd := os.NewFile(uintptr(fds[1]), "corral-init")
+	defer childEnd.Close()
+	hostFiles, childFiles, err := protocol.FilesSocketpair()
+	if err != nil {
+		hostEnd.Close()
+		return nil, err
+	}
+	defer childFiles.Close()
+
+	cgFiles, placement := res.files(3)
+	init := s.initCmd(append(cgFiles, childEnd, childFiles))
+	if res.cg != nil {
+		// The init stays in the host's cgroup namespace, from which the
+		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
+		// moves only within a namespace); the command gets its own
+		// namespace, rooted at its cgroup.
+		init.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
+		if fd := res.cg.InitFD(); fd != nil {
+			init.SysProcAttr.UseCgroupFD = true
+			init.SysProcAttr.CgroupFD = int(fd.Fd())
+		}
+	}
+	start := time.Now()
+	// Pdeathsig fires when the thread that started the child exits, so the
+	// start happens on a locked thread; Go keeps unlocked threads alive.
+	runtime.LockOSThread()
+	err = init.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
+		hostEnd.Close()
+		hostFiles.Close()
+		if f, _ := Check().Feature("user namespaces"); !f.Available {
+			return nil, usernsError(err)
+		}
+		return nil, fmt.Errorf("sandbox: start init: %w", err)
+	}
+	p := newProcess(init, hostEnd, hostFiles, start, res)
+	if res.cg != nil {
+		if err := res.cg.AddInit(init.Process.Pid); err != nil {
+			p.abort()
+			return nil, fmt.Errorf("sandbox: moving init into cgroup %s: %w", res.cg.Path(), err)
+		}
+	}
+	spec := s.spec()
+	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
+	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {
+		p.abort()
+		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
+	}
+	return p, nil
+}
+
+// ready waits for the init to report the sandbox built (once).
+func (p *Process) ready() error {
+	if p.isReady {
+		return nil
+	}
+	m, err := p.conn.Recv()
+	if err := p.answer(m, err); err != nil {
+		return err
+	}
+	if m.Ready == nil {
+		return p.fail(fmt.Errorf("sandbox: init answered the spec with an unexpected message"))
+	}
+	p.isReady = true
+	return nil
+}
+
+// answer turns the init's answer into an error when it is a failure, or
+// when the init died (then the init has been reaped and p closed).
+func (p *Process) answer(m protocol.Message, err error) error {
+	switch {
+	case err == io.EOF:
+		p.init.Wait()
+		p.closeHost()
+		return &SetupError{Step: "init", Message: "the sandbox init exited during set-up (" +
+			p.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
+	case err != nil:
+		return p.fail(fmt.Errorf("sandbox: read from init: %w", err))
+	case m.Failed != nil:
+		f := m.Failed
+		return p.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: f.Message})
+	}
+	return nil
+}
+
+// fail kills the init, reaps it, closes the host's ends and returns err.
+func (p *Process) fail(err error) error {
+	p.init.Process.Kill()
+	p.init.Wait()
+	p.closeHost()
+	return err
+}
+
+// exec hands cmd to the init and waits for it to start. On an error the
+// sandbox is gone (its resources are the caller's to release).
+func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
+	lim := s.opts.Limits
+	p.lim, p.start = lim, start
+	if n := lim.Output; n > 0 {
+		p.out = &outputCap{left: n, hit: make(chan struct{})}
+	}
+	files, err := p.stdio(cmd)
+	if err == nil {
+		err = protocol.SendFiles(p.files, files)
+	}
+	for _, f := range p.childStdio {
+		f.Close() // the init has its copies (or the run failed)
+	}
+	p.childStdio = nil
+	if err != nil {
+		return p.fail(fmt.Errorf("sandbox: %w", err))
+	}
+	if err := p.conn.Send(protocol.Message{Exec: &protocol.Exec{Command: s.command(cmd)}}); err != nil {
+		return p.fail(fmt.Errorf("sandbox: send command to init: %w", err))
+	}
+	if err := p.ready(); err != nil {
+		return err
+	}
+	m, err := p.conn.Recv()
+	if err := p.answer(m, err); err != nil {
+		return err
+	}
+	if m.Started == nil {
+		return p.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
+	}
+	go p.read()
+	if cg := p.res.cg; cg != nil {
+		if err := cg.Settle(); err != nil {
+			p.Kill()
+			p.Wait()
+			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), err)
+		}
+	}
+	p.enforce()
+	return nil
+}
+
+// initCmd is the re-execution of this binary that becomes the sandbox's
+// pid 1. Its stdio is /dev/null; extra are its fds from 3 on, the protocol
+// socket and then the fd socket last.
+func (s *Sandbox) initCmd(extra []*os.File) *exec.Cmd {
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	if s.opts.Network == NetworkNone {
+		flags |= unix.CLONE_NEWNET
+	}
+	return &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"corral-init"},
+		Env:        []string{protocol.EnvMarker + "=" + strconv.Itoa(3+len(extra)-2)},
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:                 uintptr(flags),
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+			GidMappingsEnableSetgroups: false,
+			Pdeathsig:                  syscall.SIGKILL,
+			Setsid:                     true,
+		},
+	}
+}

@@ -1,0 +1,176 @@
+package sandbox
+
+// The warm pool (Options.Pool): sandboxes booted and built ahead of time,
+// each waiting for its command.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// pool keeps up to n sandboxes ready. A filler goroutine boots them one at
+// a time; each take hands one to a Run and asks the filler for another.
+type pool struct {
+	ready  chan *Process // built, waiting for Exec
+	refill chan struct{} // one token per sandbox to make
+	ctx    context.Context
+	cancel context.CancelFunc
+	filler sync.WaitGroup
+	once   sync.Once
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced when a sandbox is ready or one failed
+	lastErr error         // why the last sandbox failed to build, nil after a success
+}
+
+// event records a filled sandbox (err nil) or a failure and wakes Prewarm.
+func (pl *pool) event(err error) {
+	pl.mu.Lock()
+	pl.lastErr = err
+	close(pl.changed)
+	pl.changed = make(chan struct{})
+	pl.mu.Unlock()
+}
+
+func (s *Sandbox) startPool(n int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pl := &pool{ready: make(chan *Process, n), refill: make(chan struct{}, n), ctx: ctx, cancel: cancel,
+		changed: make(chan struct{})}
+	for range n {
+		pl.refill <- struct{}{}
+	}
+	s.pool = pl
+	pl.filler.Go(func() { s.fill(pl) })
+}
+
+// fill makes a sandbox for every token until the pool closes. A sandbox
+// that fails to build is retried with a growing pause (Run, which starts
+// its own meanwhile, reports the error to its caller).
+func (s *Sandbox) fill(pl *pool) {
+	backoff := 10 * time.Millisecond
+	for {
+		select {
+		case <-pl.ctx.Done():
+			return
+		case <-pl.refill:
+		}
+		p, err := s.boot0()
+		if err == nil {
+			if err = p.ready(); err != nil {
+				p.res.close()
+			}
+		}
+		if err != nil {
+			pl.refill <- struct{}{}
+			pl.event(err)
+			select {
+			case <-pl.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		select {
+		case pl.ready <- p:
+			pl.event(nil)
+		case <-pl.ctx.Done():
+			p.discard()
+			return
+		}
+	}
+}
+
+// Prewarm waits until the pool holds Options.Pool sandboxes ready for their
+// commands, as a server would before it takes requests. It returns the
+// error that keeps the pool from filling (the one a Run would get, a
+// cgroup that cannot be created, say), ctx's error when ctx ends first, or
+// ErrPoolClosed after Close. Without a pool it returns nil at once.
+func (s *Sandbox) Prewarm(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
+	pl := s.pool
+	if pl == nil {
+		if s.opts.Pool > 0 && !mainCalled {
+			return ErrMainNotCalled
+		}
+		return nil
+	}
+	for {
+		pl.mu.Lock()
+		n, err, changed := len(pl.ready), pl.lastErr, pl.changed
+		pl.mu.Unlock()
+		switch {
+		case pl.ctx.Err() != nil:
+			return ErrPoolClosed
+		case n >= cap(pl.ready):
+			return nil
+		case err != nil:
+			return err
+		}
+		select {
+		case <-changed:
+		case <-pl.ctx.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// take returns a pooled sandbox, watched by ctx, or nil when none is ready.
+func (s *Sandbox) take(ctx context.Context) *Process {
+	if s.pool == nil {
+		return nil
+	}
+	select {
+	case p := <-s.pool.ready:
+		s.pool.refill <- struct{}{} // never blocks: at most n tokens and sandboxes exist
+		p.warm = true
+		p.watch(ctx)
+		return p
+	default:
+		return nil
+	}
+}
+
+// discard ends a pooled sandbox that will not run a command.
+func (p *Process) discard() {
+	p.fail(nil)
+	p.res.close()
+}
+
+// Close ends the sandboxes waiting in the pool and stops refilling it; it
+// waits until they are gone. Runs already started are not affected, and
+// later Runs start their sandboxes afresh, as without a pool. Without a
+// pool Close does nothing. It returns nil; the error is for io.Closer.
+func (s *Sandbox) Close() error {
+	if s.pool == nil {
+		return nil
+	}
+	s.pool.once.Do(func() {
+		s.pool.cancel()
+		s.pool.filler.Wait()
+		for {
+			select {
+			case p := <-s.pool.ready:
+				p.discard()
+			default:
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// isInitGone reports whether err says a pooled sandbox's init died while
+// it waited (killed from outside, say): then Run starts a fresh one.
+func isInitGone(err error) bool {
+	var se *SetupError
+	return errors.As(err, &se) && se.Step == "init" ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
