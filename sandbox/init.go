@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
@@ -19,6 +21,10 @@ import (
 // nprocSlack is room under RLIMIT_NPROC for threads the init's Go runtime
 // may start after the command: a refused thread would crash the init.
 const nprocSlack = 16
+
+// idleAfter is how long a built sandbox waits for its command before its
+// init returns its free memory to the kernel (pooled sandboxes).
+const idleAfter = 20 * time.Millisecond
 
 // forwarded are the signals the init passes on to the command.
 var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
@@ -71,8 +77,12 @@ func runInit(fdText string) int {
 	}
 	conn.Send(protocol.Message{Ready: &protocol.Ready{}})
 	// A pooled sandbox waits here for its command; EOF means the pool
-	// closed, or the host died.
-	if m, err = conn.Recv(); err != nil {
+	// closed, or the host died. One that waits gives back the memory its
+	// set-up used.
+	idle := time.AfterFunc(idleAfter, debug.FreeOSMemory)
+	m, err = conn.Recv()
+	idle.Stop()
+	if err != nil {
 		return 125
 	}
 	if m.Exec == nil {

@@ -129,12 +129,28 @@ func (s *Sandbox) take(ctx context.Context) *Process {
 	}
 	select {
 	case p := <-s.pool.ready:
-		s.pool.refill <- struct{}{} // never blocks: at most n tokens and sandboxes exist
+		var once sync.Once
+		p.slot = func() {
+			once.Do(func() { s.pool.refill <- struct{}{} }) // never blocks: at most n tokens and sandboxes exist
+		}
 		p.warm = true
 		p.watch(ctx)
 		return p
 	default:
 		return nil
+	}
+}
+
+// refillDelay is how long after a warm Run returns its sandbox's
+// replacement is built, unless the run ends first: building one while the
+// handed-over command starts would compete with it for the CPU.
+const refillDelay = 10 * time.Millisecond
+
+// refillLater has a warm run's slot in the pool refilled when the run ends
+// or after refillDelay, whichever comes first.
+func (p *Process) refillLater() {
+	if p.slot != nil {
+		time.AfterFunc(refillDelay, p.slot)
 	}
 }
 

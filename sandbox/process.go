@@ -22,6 +22,7 @@ type Process struct {
 	files   *os.File // the fd socket, for the command's files
 	isReady bool     // the init has reported the sandbox built
 	warm    bool     // taken from the pool
+	slot    func()   // for a warm run: has its place in the pool refilled (once)
 	start   time.Time
 
 	sendMu sync.Mutex
@@ -183,6 +184,9 @@ func (p *Process) Wait() (*Result, error) {
 		p.copies.Wait()
 		p.result = newResult(ex, p.init.ProcessState, wall)
 		ctxErr := p.end(p.result)
+		if p.slot != nil {
+			p.slot()
+		}
 		cerr := p.res.close()
 		switch {
 		case ctxErr != nil:

@@ -85,8 +85,10 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if p := s.take(ctx); p != nil {
 		err := p.execute(s, cmd, start)
 		if err == nil {
+			p.refillLater()
 			return p, nil
 		}
+		p.slot()
 		if !isInitGone(err) || ctx.Err() != nil {
 			return nil, err
 		}

@@ -19,9 +19,12 @@ func interleave(cs []latencyCase, rounds, warmup int) ([][]time.Duration, error)
 		for i := range cs {
 			c := cs[(i+max(r, 0))%len(cs)]
 			ci := (i + max(r, 0)) % len(cs)
-			if c.sb != nil {
-				if err := c.sb.Prewarm(context.Background()); err != nil {
-					return nil, fmt.Errorf("%s: %w", c.name, err)
+			// Every pool full: no refill runs during the timed run.
+			for _, o := range cs {
+				if o.sb != nil {
+					if err := o.sb.Prewarm(context.Background()); err != nil {
+						return nil, fmt.Errorf("%s: %w", o.name, err)
+					}
 				}
 			}
 			start := time.Now()

@@ -192,8 +192,8 @@ func readKey(path, key string) (uint64, error) {
 func rmdirRetry(path string) error {
 	var err error
 	for i := 0; i < 50; i++ {
-		err = os.Remove(path)
-		if err == nil || os.IsNotExist(err) {
+		err = unix.Rmdir(path)
+		if err == nil || err == unix.ENOENT {
 			return nil
 		}
 		time.Sleep(time.Duration(i+1) * time.Millisecond)
@@ -219,6 +219,19 @@ func killTree(dir string) {
 			}
 		}
 	}
+}
+
+// removeEmpty removes the sandbox cgroup at dir (its leaves cmd and init,
+// then dir) when they hold no process and no other cgroup, the usual case
+// once the sandbox has ended, with three calls instead of a walk. It
+// reports whether dir is gone; if not, the caller kills and walks.
+func removeEmpty(dir string) bool {
+	for _, d := range []string{dir + "/cmd", dir + "/init", dir} {
+		if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+			return false
+		}
+	}
+	return true
 }
 
 // removeTree removes the emptied cgroup tree at dir, children first.

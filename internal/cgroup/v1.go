@@ -211,10 +211,14 @@ func (s *v1) Kill() error {
 func (s *v1) Delete() error {
 	closeAll(s.enter...)
 	closeAll(s.leave...)
-	s.Kill()
 	var firstErr error
 	for h, p := range s.paths {
-		if err := removeTree(filepath.Join(mountRoot, string(h), p)); err != nil && firstErr == nil {
+		dir := filepath.Join(mountRoot, string(h), p)
+		if removeEmpty(dir) {
+			continue
+		}
+		killTree(dir)
+		if err := removeTree(dir); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

@@ -260,7 +260,7 @@ func killV2(dir string) error {
 
 // removeV2 kills what is left in the tree at dir, waits for it to empty and removes it.
 func removeV2(dir string) error {
-	if !exists(dir) {
+	if !exists(dir) || removeEmpty(dir) {
 		return nil
 	}
 	killV2(dir)
