@@ -3,15 +3,18 @@
 # figures shown. go test hides a passing package's output, so that package
 # runs verbose, filtered down to what matters: failures with their logs,
 # skips with their reasons, and its closing line of figures. The sandbox
-# package runs a second time with CORRAL_TEST_POOL=1: warm runs.
+# package runs twice more with CORRAL_TEST_POOL=1 and =reuse: warm runs.
 set -uo pipefail
 go=${GO:-go}
 rc=0
 mapfile -t pkgs < <("$go" list ./... | grep -v '/internal/adversarial$')
 "$go" test -count=1 -timeout 10m "$@" "${pkgs[@]}" || rc=1
-# The sandbox package again, every run taken from a warm pool.
-echo "CORRAL_TEST_POOL=1 go test ./sandbox (every run from a pool)"
-CORRAL_TEST_POOL=1 "$go" test -count=1 -timeout 10m "$@" ./sandbox || rc=1
+# The sandbox package again, every run taken from a warm pool, then from
+# a pool of reused sandboxes.
+for mode in 1 reuse; do
+	echo "CORRAL_TEST_POOL=$mode go test ./sandbox (every run from a pool)"
+	CORRAL_TEST_POOL=$mode "$go" test -count=1 -timeout 10m "$@" ./sandbox || rc=1
+done
 "$go" test -count=1 -timeout 10m -v "$@" ./internal/adversarial 2>&1 |
 	grep -vE '^(=== (RUN|PAUSE|CONT|NAME)|\s*--- PASS)'
 [[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1

@@ -4,12 +4,14 @@ package sandbox
 // re-executed binary, before the program's own main.
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,57 +77,158 @@ func runInit(fdText string) int {
 		conn.Send(protocol.Message{Failed: failure(err)})
 		return 125
 	}
-	conn.Send(protocol.Message{Ready: &protocol.Ready{}})
-	// A pooled sandbox waits here for its command; EOF means the pool
-	// closed, or the host died. One that waits gives back the memory its
-	// set-up used.
-	idle := time.AfterFunc(idleAfter, debug.FreeOSMemory)
-	m, err = conn.Recv()
-	idle.Stop()
-	if err != nil {
-		return 125
-	}
-	if m.Exec == nil {
-		conn.Send(protocol.Message{Failed: &protocol.Failed{Step: "protocol", Message: "expected Exec"}})
-		return 125
-	}
-	c := m.Exec.Command
-	files, err := protocol.RecvFiles(fd+1, 3+c.ExtraFiles)
-	if err != nil {
-		conn.Send(protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}})
-		return 125
-	}
-	pid, err := l.start(c, files, spec)
-	if err != nil {
-		conn.Send(protocol.Message{Failed: failure(err)})
-		return 125
-	}
-	conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
-
-	go func() {
-		for s := range sigc {
-			unix.Kill(-pid, s.(syscall.Signal))
+	var built *builtState // what a reset returns the sandbox to
+	if spec.Reuse {
+		if built, err = record(spec); err != nil {
+			conn.Send(protocol.Message{Failed: failure(err)})
+			return 125
 		}
-	}()
+	}
+
+	// From here on one goroutine reads the socket: signals for the
+	// current command are passed on at once, Exec goes to the loop below.
+	var running atomic.Int64 // the command's pid, 0 between runs
+	msgs := make(chan protocol.Message)
 	go func() {
 		for {
 			m, err := conn.Recv()
 			if err != nil {
-				// The host is gone: end the sandbox. Exiting pid 1 makes the
-				// kernel kill everything left in the namespace.
+				// The host is gone (or the pool closed): end the sandbox.
+				// Exiting pid 1 makes the kernel kill everything left in it.
 				os.Exit(125)
 			}
 			if m.Signal != nil {
-				unix.Kill(-pid, syscall.Signal(m.Signal.Signal))
+				if pid := running.Load(); pid > 0 {
+					unix.Kill(-int(pid), syscall.Signal(m.Signal.Signal))
+				}
+				continue
+			}
+			msgs <- m
+		}
+	}()
+	go func() {
+		for s := range sigc {
+			if pid := running.Load(); pid > 0 {
+				unix.Kill(-int(pid), s.(syscall.Signal))
 			}
 		}
 	}()
-	ex := reap(pid)
-	conn.Send(protocol.Message{Exited: ex})
-	if ex.Signal != 0 {
-		return 128 + ex.Signal
+	fail := func(step string, err error) int {
+		f := failure(err)
+		if step != "" {
+			f = &protocol.Failed{Step: step, Message: err.Error()}
+		}
+		conn.Send(protocol.Message{Failed: f})
+		return 125
 	}
-	return ex.ExitCode
+	for {
+		conn.Send(protocol.Message{Ready: &protocol.Ready{}})
+		// A pooled sandbox waits here for its command. One that waits
+		// gives back the memory its set-up used.
+		idle := time.AfterFunc(idleAfter, debug.FreeOSMemory)
+		m := <-msgs
+		idle.Stop()
+		if m.Exec == nil {
+			return fail("protocol", errors.New("expected Exec"))
+		}
+		files, err := protocol.RecvFiles(fd+1, fileCount(m.Exec))
+		if err != nil {
+			return fail("files", err)
+		}
+		pid, err := l.start(m.Exec, files, spec)
+		if err != nil {
+			return fail("", err)
+		}
+		running.Store(int64(pid))
+		conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
+		ex := reap(pid)
+		running.Store(0)
+		if !spec.Reuse {
+			conn.Send(protocol.Message{Exited: ex})
+			if ex.Signal != 0 {
+				return 128 + ex.Signal
+			}
+			return ex.ExitCode
+		}
+		// Reuse: nothing of the run may outlive its report.
+		killAll()
+		conn.Send(protocol.Message{Exited: ex})
+		if err := built.reset(); err != nil {
+			return fail("reset", err)
+		}
+		if l, err = newLauncher(spec); err != nil {
+			return fail("", err)
+		}
+	}
+}
+
+// fileCount is how many files come with e: the command's and its cgroup's.
+func fileCount(e *protocol.Exec) int {
+	n := 3 + e.Command.ExtraFiles + len(e.Cgroup.Enter) + len(e.Cgroup.Leave)
+	if e.Cgroup.Dir > 0 {
+		n++
+	}
+	return n
+}
+
+// killAll kills every process of the sandbox but the init and reaps them.
+func killAll() {
+	unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if err == unix.ECHILD {
+			return
+		}
+	}
+}
+
+// builtState is a reusable sandbox as it was built: its mount table and
+// what its writable tmpfs mounts held.
+type builtState struct {
+	mountinfo []byte
+	tmpfs     []isolate.Mount
+	trees     []isolate.Tree
+}
+
+// record notes the state of the sandbox just built.
+func record(spec *protocol.Spec) (*builtState, error) {
+	b := &builtState{}
+	for _, m := range spec.Mounts {
+		if m.Kind != isolate.Tmpfs || m.ReadOnly {
+			continue
+		}
+		t, err := isolate.Record(m.Target)
+		if err != nil {
+			return nil, err
+		}
+		b.tmpfs, b.trees = append(b.tmpfs, m), append(b.trees, t)
+	}
+	var err error
+	b.mountinfo, err = os.ReadFile("/proc/self/mountinfo")
+	return b, err
+}
+
+// reset returns a sandbox whose run has ended to the state it was built
+// in: its writable tmpfs mounts emptied but for what they held then, and
+// its mount table unchanged; or it fails, and the sandbox is not reused.
+func (b *builtState) reset() error {
+	for i, m := range b.tmpfs {
+		mode := m.Mode
+		if mode == 0 {
+			mode = 0o1777 // tmpfs's own default
+		}
+		if err := isolate.Clear(m.Target, mode, b.trees[i]); err != nil {
+			return err
+		}
+	}
+	now, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(now, b.mountinfo) {
+		return errors.New("the mount table changed during the run")
+	}
+	return nil
 }
 
 // setup builds the sandbox and prepares the thread that will start the
@@ -186,6 +289,10 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
+		if err := fresh(spec); err != nil {
+			ready <- err
+			return
+		}
 		if err := confine(spec); err != nil {
 			ready <- err
 			return
@@ -197,15 +304,54 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	return l, <-ready
 }
 
-// start starts c with files as its fds 0, 1, 2, ... and returns its pid.
-func (l *launcher) start(c protocol.Command, files []int, spec *protocol.Spec) (int, error) {
+// fresh gives the calling thread, for a reused sandbox, namespaces of its
+// own that the command will inherit: IPC (SysV objects of earlier runs
+// stay behind) and, without the host's network, a network namespace with
+// lo up (sockets and their TIME_WAIT states of earlier runs stay behind).
+func fresh(spec *protocol.Spec) error {
+	if !spec.Reuse {
+		return nil
+	}
+	flags := unix.CLONE_NEWIPC
+	if spec.Loopback {
+		flags |= unix.CLONE_NEWNET
+	}
+	if err := unix.Unshare(flags); err != nil {
+		return &isolate.Error{Step: "unshare", Err: err}
+	}
+	if spec.Loopback {
+		return isolate.LoopbackUp()
+	}
+	return nil
+}
+
+// start starts e's command with the first 3+ExtraFiles files as its fds 0,
+// 1, 2, ..., in the cgroup the rest name, and returns its pid.
+func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (int, error) {
+	defer func() {
+		for _, f := range files {
+			unix.Close(f) // the command has its copies
+		}
+	}()
+	c := e.Command
 	path, err := isolate.LookPath(c.Path, c.Env)
 	if err != nil {
 		return 0, err
 	}
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = uintptr(f)
+	fds := make([]uintptr, 3+c.ExtraFiles)
+	for i := range fds {
+		fds[i] = uintptr(files[i])
+	}
+	// The placement names files by index: make it name their fds.
+	pl := isolate.Placement{}
+	if e.Cgroup.Dir > 0 {
+		pl.Dir = files[e.Cgroup.Dir]
+	}
+	for _, i := range e.Cgroup.Enter {
+		pl.Enter = append(pl.Enter, files[i])
+	}
+	for _, i := range e.Cgroup.Leave {
+		pl.Leave = append(pl.Leave, files[i])
 	}
 	rlimits := append([]isolate.Rlimit(nil), spec.Rlimits...)
 	for i, r := range rlimits {
@@ -219,12 +365,9 @@ func (l *launcher) start(c protocol.Command, files []int, spec *protocol.Spec) (
 	}
 	l.jobs <- &isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
-		Cgroup: spec.Cgroup, Rlimits: rlimits, CgroupNamespace: spec.Cgroup.Dir > 0 || len(spec.Cgroup.Enter) > 0,
+		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
 	}
 	st := <-l.done
-	for _, f := range files {
-		unix.Close(f) // the command has its copies
-	}
 	return st.pid, st.err
 }
 

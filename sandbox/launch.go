@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,8 +35,7 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 	}
 	defer childFiles.Close()
 
-	cgFiles, placement := res.files(3)
-	init := s.initCmd(append(cgFiles, childEnd, childFiles))
+	init := s.initCmd([]*os.File{childEnd, childFiles})
 	if res.cg != nil {
 		// The init stays in the host's cgroup namespace, from which the
 		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
@@ -61,7 +61,8 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		}
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
-	p := newProcess(init, hostEnd, hostFiles, start, res)
+	p := newProcess(init, hostEnd, protocol.NewConn(hostEnd), hostFiles, start, res)
+	p.owner = s
 	if res.cg != nil {
 		if err := res.cg.AddInit(init.Process.Pid); err != nil {
 			p.abort()
@@ -69,7 +70,7 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		}
 	}
 	spec := s.spec()
-	spec.Cgroup, spec.Rlimits = placement, append(s.rlimits(), res.rlimits...)
+	spec.Rlimits = append(s.rlimits(), res.rlimits...)
 	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {
 		p.abort()
 		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
@@ -128,8 +129,11 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 		p.out = &outputCap{left: n, hit: make(chan struct{})}
 	}
 	files, err := p.stdio(cmd)
+	var placement isolate.Placement
 	if err == nil {
-		err = protocol.SendFiles(p.files, files)
+		var cgFiles []*os.File
+		cgFiles, placement = p.res.files(len(files))
+		err = protocol.SendFiles(p.files, append(files, cgFiles...))
 	}
 	for _, f := range p.childStdio {
 		f.Close() // the init has its copies (or the run failed)
@@ -138,7 +142,7 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 	if err != nil {
 		return p.fail(fmt.Errorf("sandbox: %w", err))
 	}
-	if err := p.conn.Send(protocol.Message{Exec: &protocol.Exec{Command: s.command(cmd)}}); err != nil {
+	if err := p.conn.Send(protocol.Message{Exec: &protocol.Exec{Command: s.command(cmd), Cgroup: placement}}); err != nil {
 		return p.fail(fmt.Errorf("sandbox: send command to init: %w", err))
 	}
 	if err := p.ready(); err != nil {
@@ -164,8 +168,8 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 }
 
 // initCmd is the re-execution of this binary that becomes the sandbox's
-// pid 1. Its stdio is /dev/null; extra are its fds from 3 on, the protocol
-// socket and then the fd socket last.
+// pid 1. Its stdio is /dev/null; extra are its fds from 3 on: the protocol
+// socket, then the fd socket.
 func (s *Sandbox) initCmd(extra []*os.File) *exec.Cmd {
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
 		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP

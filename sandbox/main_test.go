@@ -78,6 +78,13 @@ func helper(name string, args []string) int {
 		c := byte('!')
 		err := unix.IoctlSetPointerInt(0, unix.TIOCSTI, int(c))
 		fmt.Println("tiocsti:", err)
+	case "shm": // inside: args[0] "create" makes a SysV segment with a known key, "find" looks for it
+		flags := 0
+		if args[0] == "create" {
+			flags = unix.IPC_CREAT | 0o600
+		}
+		_, err := unix.SysvShmGet(0x5eed, 4096, flags)
+		fmt.Println("shm:", err)
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options
@@ -168,8 +175,12 @@ func run(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) (stdout, stderr s
 // pooled (CORRAL_TEST_POOL=1) makes every sandbox the tests build with
 // newSandbox a pooled one, and every run through run a warm run: the
 // suite's second pass proves that runs from the pool are as isolated and
-// as limited as cold ones.
-var pooled = os.Getenv("CORRAL_TEST_POOL") != ""
+// as limited as cold ones. CORRAL_TEST_POOL=reuse adds Options.Reuse
+// where the options allow it.
+var (
+	pooled      = os.Getenv("CORRAL_TEST_POOL") != ""
+	pooledReuse = os.Getenv("CORRAL_TEST_POOL") == "reuse"
+)
 
 // newSandbox is sandbox.New(opts); with pooled, the sandbox keeps a pool
 // of one, filled before it is returned, and closed when the test ends.
@@ -179,6 +190,7 @@ func newSandbox(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 		return sandbox.New(opts)
 	}
 	opts.Pool = 1
+	opts.Reuse = pooledReuse && len(opts.Capabilities) == 0 && !opts.Seccomp.Disabled
 	sb := sandbox.New(opts)
 	t.Cleanup(func() { sb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -79,6 +79,22 @@ type Options struct {
 	// as others. Call Sandbox.Close to end the waiting sandboxes. 0 (the
 	// default) keeps none; at most MaxPool.
 	Pool int
+
+	// Reuse recycles sandboxes instead of building a new one for every
+	// run, for judges and runners that run one tenant's commands one after
+	// another. When a run ends (before Wait returns) every process it left
+	// is killed; then, off Wait's path, its writable tmpfs mounts (/tmp,
+	// /work, /dev/shm and Tmpfs mounts) are emptied, the next command gets
+	// a new cgroup, IPC namespace and (without the host's network) network
+	// namespace, and the sandbox goes back into the pool. A sandbox whose
+	// reset fails, whose mount table changed, or whose run was killed by
+	// Kill, a limit or the context is not reused. Runs still share what a
+	// reset does not renew: the pid namespace (pids keep counting up) and
+	// BindWritable directories, which are the host's. Needs Pool > 0, and
+	// neither Capabilities (a command with capabilities could change what a
+	// reset cannot restore) nor a disabled filter (the filter keeps a run
+	// from leaving keys in the user's keyrings).
+	Reuse bool
 }
 
 // MaxPool is the largest Options.Pool.

@@ -21,9 +21,11 @@ type pool struct {
 	filler sync.WaitGroup
 	once   sync.Once
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced when a sandbox is ready or one failed
-	lastErr error         // why the last sandbox failed to build, nil after a success
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced when a sandbox is ready or one failed
+	lastErr   error         // why the last sandbox failed to build, nil after a success
+	closed    bool          // Close has begun: nothing goes back into ready
+	recycling sync.WaitGroup
 }
 
 // event records a filled sandbox (err nil) or a failure and wakes Prewarm.
@@ -169,8 +171,12 @@ func (s *Sandbox) Close() error {
 		return nil
 	}
 	s.pool.once.Do(func() {
+		s.pool.mu.Lock()
+		s.pool.closed = true
+		s.pool.mu.Unlock()
 		s.pool.cancel()
 		s.pool.filler.Wait()
+		s.pool.recycling.Wait()
 		for {
 			select {
 			case p := <-s.pool.ready:
@@ -189,4 +195,72 @@ func isInitGone(err error) bool {
 	var se *SetupError
 	return errors.As(err, &se) && se.Step == "init" ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// recycle starts taking back the sandbox of p, a reusable run that has
+// ended: the init resets it (Options.Reuse) while its command's cgroup is
+// renewed, and then it goes back into the pool, or is ended if anything
+// fails or the pool is full or closed. It reports false, having started
+// nothing, when the pool is closed: the caller ends the sandbox.
+func (s *Sandbox) recycle(p *Process) bool {
+	pl := s.pool
+	if pl == nil {
+		return false
+	}
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return false
+	}
+	pl.recycling.Add(1)
+	pl.mu.Unlock()
+	go func() {
+		defer pl.recycling.Done()
+		q, err := p.next()
+		if err == nil {
+			pl.mu.Lock()
+			if pl.closed {
+				err = ErrPoolClosed
+			} else {
+				select {
+				case pl.ready <- q: // Close, if it comes, drains it
+				default:
+					err = errPoolFull
+				}
+			}
+			pl.mu.Unlock()
+			if err == nil {
+				pl.event(nil)
+				return
+			}
+		}
+		p.fail(nil)
+		p.res.close()
+		if p.slot != nil && err != errPoolFull && err != ErrPoolClosed {
+			p.slot() // its place is refilled with a new sandbox
+		}
+	}()
+	return true
+}
+
+var errPoolFull = errors.New("sandbox: pool full")
+
+// next waits for the init to report p's sandbox reset, renews the
+// command's cgroup, and returns the sandbox as a new Process, ready.
+func (p *Process) next() (*Process, error) {
+	if cg := p.res.cg; cg != nil {
+		if err := cg.Renew(); err != nil {
+			return nil, err
+		}
+	}
+	m, err := p.conn.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if m.Ready == nil {
+		return nil, errors.New("sandbox: reset failed")
+	}
+	q := newProcess(p.init, p.sock, p.conn, p.files, time.Now(), p.res)
+	q.owner, q.isReady = p.owner, true
+	return q, nil
 }

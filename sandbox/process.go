@@ -22,6 +22,7 @@ type Process struct {
 	files   *os.File // the fd socket, for the command's files
 	isReady bool     // the init has reported the sandbox built
 	warm    bool     // taken from the pool
+	owner   *Sandbox // whose pool a reusable sandbox goes back to
 	slot    func()   // for a warm run: has its place in the pool refilled (once)
 	start   time.Time
 
@@ -54,9 +55,9 @@ type Process struct {
 	err      error
 }
 
-func newProcess(init *exec.Cmd, sock, files *os.File, start time.Time, res *resources) *Process {
+func newProcess(init *exec.Cmd, sock *os.File, conn *protocol.Conn, files *os.File, start time.Time, res *resources) *Process {
 	return &Process{
-		init: init, sock: sock, conn: protocol.NewConn(sock), files: files, start: start,
+		init: init, sock: sock, conn: conn, files: files, start: start,
 		exited: make(chan *protocol.Exited, 1), done: make(chan struct{}),
 		res: res, gone: make(chan struct{}), stopWatch: func() bool { return true },
 	}
@@ -171,23 +172,40 @@ func (p *Process) Kill() error {
 // Result is still returned).
 func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
-		werr := p.init.Wait()
+		ex := <-p.exited // nil when the init died without a report
 		wall := time.Since(p.start)
+		// A reusable sandbox's init reports only once every process of the
+		// run is gone, and lives on; any other's ends with its sandbox.
+		reuse := ex != nil && p.owner != nil && p.owner.opts.Reuse
+		var werr error
+		if !reuse {
+			werr = p.init.Wait()
+			wall = time.Since(p.start)
+		}
 		if p.stdin != nil {
 			p.stdin.Close() // the copy from Cmd.Stdin ends at its next write
 		}
 		p.stopWatch()
-		ex := <-p.exited
-		p.closeHost()
-		// Every process of the sandbox died with its init, and with them
-		// every write end of the output pipes: the copies are at EOF.
+		if !reuse {
+			p.closeHost()
+		}
+		// Every process of the run is dead, and with them every write end
+		// of the output pipes: the copies are at EOF.
 		p.copies.Wait()
 		p.result = newResult(ex, p.init.ProcessState, wall)
 		ctxErr := p.end(p.result)
-		if p.slot != nil {
-			p.slot()
+		var cerr error
+		switch {
+		case reuse && ctxErr == nil && p.owner.recycle(p):
+		default:
+			if reuse { // not reusable after all (the pool closed, the context fired)
+				p.fail(nil)
+			}
+			if p.slot != nil {
+				p.slot()
+			}
+			cerr = p.res.close()
 		}
-		cerr := p.res.close()
 		switch {
 		case ctxErr != nil:
 			p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)

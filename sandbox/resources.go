@@ -80,8 +80,9 @@ func (r *resources) degrade(lim Limits, why string) {
 	}
 }
 
-// files returns the cgroup files the init needs, to append to its
-// ExtraFiles starting at fd first, and the placement naming them.
+// files returns the cgroup files the init needs to place the command, to
+// be sent after first other files, and the placement naming them by their
+// index among all the files sent.
 func (r *resources) files(first int) ([]*os.File, isolate.Placement) {
 	var pl isolate.Placement
 	if r.cg == nil {

@@ -85,7 +85,9 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if p := s.take(ctx); p != nil {
 		err := p.execute(s, cmd, start)
 		if err == nil {
-			p.refillLater()
+			if !s.opts.Reuse { // a reused sandbox comes back to its place
+				p.refillLater()
+			}
 			return p, nil
 		}
 		p.slot()
@@ -152,6 +154,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Filter:       s.filter,
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
+		Reuse:        s.opts.Reuse,
 	}
 }
 

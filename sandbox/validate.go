@@ -43,6 +43,16 @@ func (o *Options) validate() error {
 	if o.Pool < 0 || o.Pool > MaxPool {
 		return &OptionError{"Options.Pool", o.Pool, fmt.Sprintf("must be between 0 (no pool) and %d", MaxPool)}
 	}
+	if o.Reuse {
+		switch {
+		case o.Pool == 0:
+			return &OptionError{"Options.Reuse", o.Reuse, "needs Options.Pool > 0: reused sandboxes wait in the pool"}
+		case len(o.Capabilities) > 0:
+			return &OptionError{"Options.Reuse", o.Reuse, "cannot be combined with Options.Capabilities: a command with capabilities can change what a reset cannot restore"}
+		case o.Seccomp.Disabled:
+			return &OptionError{"Options.Reuse", o.Reuse, "needs the seccomp filter: without it a run could leave keys in the user's keyrings for the next"}
+		}
+	}
 	if o.Landlock < LandlockAuto || o.Landlock > LandlockRequired {
 		return &OptionError{"Options.Landlock", o.Landlock, "must be LandlockAuto, LandlockOff or LandlockRequired"}
 	}

@@ -92,6 +92,8 @@ func (b *bench) cases() ([]latencyCase, error) {
 		{"corral cold, limits + seccomp", sandbox.Options{Limits: limits}},
 		{"corral warm (pool)", sandbox.Options{Pool: 4}},
 		{"corral warm, limits + seccomp", sandbox.Options{Pool: 4, Limits: limits}},
+		{"corral warm, reuse", sandbox.Options{Pool: 4, Reuse: true}},
+		{"corral warm, reuse, limits + seccomp", sandbox.Options{Pool: 4, Reuse: true, Limits: limits}},
 	} {
 		r, sb, err := b.sandbox(c.opts)
 		if err != nil {

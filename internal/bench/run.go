@@ -46,7 +46,7 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\t1 worker\t2 workers\t8 workers\t")
 	rates := map[string][]float64{}
-	for _, name := range []string{"exec.Command(/bin/true)", "bwrap --unshare-all", "corral cold (seccomp)", "corral warm (pool)"} {
+	for _, name := range []string{"exec.Command(/bin/true)", "bwrap --unshare-all", "corral cold (seccomp)", "corral warm (pool)", "corral warm, reuse"} {
 		i := find(name)
 		if i < 0 {
 			continue
@@ -71,7 +71,7 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	fmt.Printf("\n## Latency with N sandboxes at once, %v each (p50 / p99 ms)\n\n", dur)
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "case\t1\t2\t8\t32\t")
-	for _, name := range []string{"corral cold (seccomp)", "corral warm (pool)"} {
+	for _, name := range []string{"corral cold (seccomp)", "corral warm (pool)", "corral warm, reuse"} {
 		i := find(name)
 		if i < 0 {
 			continue
@@ -144,12 +144,18 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	if i := find("corral warm (pool)"); i >= 0 {
 		target("corral warm, x exec.Command(/bin/true)", ratio(times, i, ex), 1.5, true)
 	}
+	if i := find("corral warm, reuse"); i >= 0 {
+		target("corral warm with reuse, x exec.Command(/bin/true)", ratio(times, i, ex), 1.5, true)
+	}
 	if bwr := rates["bwrap --unshare-all"]; len(bwr) == 3 {
 		if c := rates["corral cold (seccomp)"]; len(c) == 3 {
 			target("runs/s with 2 workers, reuse off (cold), x bwrap", c[1]/bwr[1], 1.5, false)
 		}
 		if w := rates["corral warm (pool)"]; len(w) == 3 {
 			target("runs/s with 2 workers, pool (no reuse), x bwrap", w[1]/bwr[1], 1.5, false)
+		}
+		if w := rates["corral warm, reuse"]; len(w) == 3 {
+			target("runs/s with 2 workers, reuse on, x bwrap", w[1]/bwr[1], 3, false)
 		}
 	}
 	target("idle pooled sandbox, RSS MiB (shared binary pages included)", idle.rssMiB, 4, true)

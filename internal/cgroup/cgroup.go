@@ -73,6 +73,11 @@ type Sandbox interface {
 	CPU() (time.Duration, error)
 	// Stats reads the command's statistics.
 	Stats() Stats
+	// Renew replaces the command's cgroup S/cmd, empty once the command's
+	// processes are gone, with a new one with the same limits, so that a
+	// reused sandbox's next command starts from zero counters; afterwards
+	// CommandFiles returns the new cgroup's files.
+	Renew() error
 	// Kill kills every process in S.
 	Kill() error
 	// Delete kills what is left and removes S; the files are closed.

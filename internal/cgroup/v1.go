@@ -113,29 +113,51 @@ func createV1(parent string, lim Limits) (Sandbox, error) {
 	if s.init, err = s.cg.New("init", &specs.LinuxResources{}); err != nil {
 		return nil, fmt.Errorf("create cgroup %s/init: %w", s.Path(), err)
 	}
-	// The init's forking thread passes through cmd: allow it one more pid
-	// until Settle.
-	startLim := lim
-	if startLim.Pids > 0 {
-		startLim.Pids++
-	}
-	if s.cmd, err = s.cg.New("cmd", v1Resources(startLim)); err != nil {
-		return nil, fmt.Errorf("create cgroup %s/cmd with limits: %w", s.Path(), err)
+	if err := s.newCmd(); err != nil {
+		return nil, err
 	}
 	for h, p := range s.paths {
-		for _, f := range []struct {
-			leaf string
-			to   *[]*os.File
-		}{{"cmd", &s.enter}, {"init", &s.leave}} {
-			file, err := os.OpenFile(filepath.Join(mountRoot, string(h), p, f.leaf, "tasks"), os.O_WRONLY, 0)
-			if err != nil {
-				return nil, err
-			}
-			*f.to = append(*f.to, file)
+		file, err := os.OpenFile(filepath.Join(mountRoot, string(h), p, "init", "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
 		}
+		s.leave = append(s.leave, file)
 	}
 	ok = true
 	return s, nil
+}
+
+// newCmd creates S/cmd with the limits and opens its tasks files.
+func (s *v1) newCmd() error {
+	// The init's forking thread passes through cmd: allow it one more pid
+	// until Settle.
+	startLim := s.lim
+	if startLim.Pids > 0 {
+		startLim.Pids++
+	}
+	var err error
+	if s.cmd, err = s.cg.New("cmd", v1Resources(startLim)); err != nil {
+		return fmt.Errorf("create cgroup %s/cmd with limits: %w", s.Path(), err)
+	}
+	for h, p := range s.paths {
+		file, err := os.OpenFile(filepath.Join(mountRoot, string(h), p, "cmd", "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		s.enter = append(s.enter, file)
+	}
+	return nil
+}
+
+func (s *v1) Renew() error {
+	closeAll(s.enter...)
+	s.enter = nil
+	for h, p := range s.paths {
+		if err := rmdirRetry(filepath.Join(mountRoot, string(h), p, "cmd")); err != nil {
+			return fmt.Errorf("remove cgroup %s/cmd: %w", p, err)
+		}
+	}
+	return s.newCmd()
 }
 
 func v1Resources(lim Limits) *specs.LinuxResources {

@@ -104,6 +104,7 @@ func vacate(full string, isOwn bool) error {
 }
 
 type v2 struct {
+	lim            Limits
 	path           string // S, from the cgroup root
 	dir            string // S on disk
 	controllers    []string
@@ -134,7 +135,7 @@ func createV2(parent string, lim Limits) (Sandbox, error) {
 		}
 	}
 	enable(pdir, ctrls)
-	s := &v2{path: filepath.Join(p, newName())}
+	s := &v2{lim: lim, path: filepath.Join(p, newName())}
 	s.dir = filepath.Join(mountRoot, s.path)
 	if _, err := cgroup2.NewManager(mountRoot, s.path, &cgroup2.Resources{}); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", s.path, err)
@@ -242,6 +243,20 @@ func (s *v2) Stats() Stats {
 }
 
 func (s *v2) Kill() error { return killV2(s.dir) }
+
+func (s *v2) Renew() error {
+	s.cmdFD.Close()
+	s.cmdFD = nil
+	if err := rmdirRetry(filepath.Join(s.dir, "cmd")); err != nil {
+		return fmt.Errorf("remove cgroup %s/cmd: %w", s.path, err)
+	}
+	var err error
+	if s.cmdMgr, err = cgroup2.NewManager(mountRoot, s.path+"/cmd", v2Resources(s.lim, s.dir)); err != nil {
+		return fmt.Errorf("create cgroup %s/cmd with limits: %w", s.path, err)
+	}
+	s.cmdFD, err = os.Open(filepath.Join(s.dir, "cmd"))
+	return err
+}
 
 func (s *v2) Delete() error {
 	closeAll(s.initFD, s.cmdFD)

@@ -6,17 +6,19 @@
 //
 //	host (sandbox.Run / a pool)                sandbox init (sandbox.Main)
 //	---------------------------                ---------------------------
-//	Spec{Version, Mounts, Limits, ...}   --->  builds the namespaces' contents,
+//	Spec{Version, Mounts, Filter, ...}   --->  builds the namespaces' contents,
 //	                                           pivots, prepares the thread that
 //	                                           will start the command
 //	                                     <---  Ready, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
 //	the command's files (fd socket), then
-//	Exec{Command}                        --->  starts the command with them
+//	Exec{Command, Cgroup}                --->  starts the command with them
 //	                                     <---  Started{Pid} or Failed
 //	Signal{Signal}  (any number)         --->  forwarded to the command
 //	                                     <---  Exited{Status, Usage}
+//	   (with Spec.Reuse the init then kills what is left of the run,
+//	   resets the sandbox and answers Ready or Failed again)
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
@@ -53,9 +55,9 @@ type Spec struct {
 	Loopback bool // bring up lo (new network namespace)
 	Root     isolate.Root
 	Mounts   []isolate.Mount
-	// Cgroup holds the init's fd numbers for placing the command in its
-	// cgroup (see isolate.Placement); zero values mean no cgroup.
-	Cgroup isolate.Placement
+	// Reuse: after a run the init kills what is left, resets the sandbox
+	// and reports Ready again, for the next Exec.
+	Reuse bool
 	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
 	// command's own tasks: the init adds its own threads.
 	Rlimits []isolate.Rlimit
@@ -81,8 +83,14 @@ type Command struct {
 const MaxFiles = 253
 
 // Exec hands the init its command. Just before it, the host sent the
-// command's 3+ExtraFiles files on the fd socket, in one message.
-type Exec struct{ Command Command }
+// command's 3+ExtraFiles files on the fd socket, in one message, followed
+// by the files of its cgroup, if any.
+type Exec struct {
+	Command Command
+	// Cgroup places the command in its cgroup; its "fds" are indices
+	// into the files that came with this Exec (all zero: no cgroup).
+	Cgroup isolate.Placement
+}
 
 // Ready says the sandbox is built and waits for its command.
 type Ready struct{}

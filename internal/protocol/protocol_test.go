@@ -20,6 +20,7 @@ func messages() []Message {
 			Hostname: "box",
 			Loopback: true,
 			Root:     isolate.Root{Dir: "/srv/root"},
+			Reuse:    true,
 			Mounts: []isolate.Mount{
 				{Kind: isolate.Bind, Source: "/usr", Target: "/usr", ReadOnly: true, Optional: true},
 				{Kind: isolate.Tmpfs, Target: "/tmp", Size: 64 << 20, Mode: 0o1777},
@@ -31,7 +32,7 @@ func messages() []Message {
 		{Exec: &Exec{Command: Command{
 			Path: "sh", Args: []string{"sh", "-c", "echo \"hi\" \x01\u00e9"},
 			Env: []string{"PATH=/bin", "A=b=c"}, Dir: "/work", ExtraFiles: 2,
-		}}},
+		}, Cgroup: isolate.Placement{Enter: []int{5, 6}, Leave: []int{7, 8}}}},
 		{Started: &Started{Pid: 2}},
 		{Failed: &Failed{Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
 		{Signal: &Signal{Signal: 15}},

@@ -1,0 +1,174 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/sandbox"
+)
+
+// reuseRun runs script in sb (whose pool is filled first) and returns its
+// output and result; the run must be warm.
+func reuseRun(t *testing.T, sb *sandbox.Sandbox, c *sandbox.Cmd) (string, *sandbox.Result) {
+	t.Helper()
+	prewarm(t, sb)
+	var out strings.Builder
+	c.Stdout, c.Stderr = &out, &out
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := sb.RunContext(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait()
+	if err != nil {
+		t.Fatalf("%v: %v", res, err)
+	}
+	if !res.Warm {
+		t.Errorf("run %q was not warm", c.Args)
+	}
+	return out.String(), res
+}
+
+// TestReuseLeavesNothingBehind: with Reuse a run leaves files (in every
+// writable tmpfs, a deep tree, a changed mode), processes, a SysV segment,
+// a listening socket and memory use behind, and the next run of the same
+// sandbox sees none of it, under the same filter and limits.
+func TestReuseLeavesNothingBehind(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{
+		Pool: 1, Reuse: true, Mounts: []sandbox.Mount{probe(t)},
+		Limits:       sandbox.Limits{Pids: 32, Memory: 256 << 20},
+		CgroupParent: testutil.CgroupParent(),
+	})
+	defer sb.Close()
+	const plant = `set -e
+		for d in /tmp /work /dev/shm; do echo x >$d/left; mkdir -p $d/a/b/c; echo y >$d/a/b/c/deep; done
+		chmod 000 /work
+		setsid sleep 1000 </dev/null >/dev/null 2>&1 &
+		CORRAL_TEST_HELPER=shm /probe create
+		x=$(head -c 30000000 /dev/zero | tr "\\0" a); echo ${#x}`
+	out, first := reuseRun(t, sb, sandbox.Command("/bin/sh", "-c", plant))
+	if !first.Success() || !strings.Contains(out, "shm: <nil>") {
+		t.Fatalf("planting: %v, %q", first, out)
+	}
+	const inspect = `ls -A /tmp /work /dev/shm; stat -c %a /work
+		for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sleep ] && echo "sleep $p"; done
+		CORRAL_TEST_HELPER=shm /probe find
+		unshare -U true 2>/dev/null && echo "userns allowed"; true`
+	for i := range 3 {
+		out, res := reuseRun(t, sb, sandbox.Command("/bin/sh", "-c", inspect))
+		want := "/dev/shm:\n\n/tmp:\n\n/work:\n755\nshm: no such file or directory\n"
+		if out != want || !res.Success() {
+			t.Errorf("run %d after the planting run: %v\n%s\nwant\n%s", i+1, res, out, want)
+		}
+		if res.Cgroup != first.Cgroup || res.MemoryPeak >= first.MemoryPeak {
+			t.Errorf("run %d: cgroup %s (first %s), memory peak %d (first %d); want the same path, counting afresh",
+				i+1, res.Cgroup, first.Cgroup, res.MemoryPeak, first.MemoryPeak)
+		}
+	}
+	// The limits hold in a reused sandbox: 40 sleeps under a limit of 32 pids.
+	out, res := reuseRun(t, sb, sandbox.Command("/bin/sh", "-c", `n=0; i=0
+		while [ $i -lt 40 ]; do sleep 30 2>/dev/null & i=$((i+1)); done 2>/dev/null
+		for p in /proc/[0-9]*; do n=$((n+1)); done; echo $n`))
+	if !res.PidsLimitHit {
+		t.Errorf("40 sleeps under Pids 32 in a reused sandbox: %v, pids limit hit %v, %q", res, res.PidsLimitHit, out)
+	}
+}
+
+// TestReuseAfterKill: a run killed by Kill, or by a limit, is not reused;
+// its sandbox is replaced and the next run is as good as new.
+func TestReuseAfterKill(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Limits: sandbox.Limits{Time: 300 * time.Millisecond}})
+	defer sb.Close()
+	prewarm(t, sb)
+	p, err := sb.Run(sandbox.Command("/bin/sh", "-c", "echo x >/tmp/left; sleep 1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := p.Pid()
+	res, err := p.Wait()
+	if err != nil || res.Limit != sandbox.LimitTime {
+		t.Fatalf("sleep under a time limit: %v, %v, limit %q", res, err, res.Limit)
+	}
+	if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Kill after Wait: %v; want os.ErrProcessDone", err)
+	}
+	out, res := reuseRun(t, sb, sandbox.Command("/bin/ls", "-A", "/tmp"))
+	if out != "" || !res.Success() {
+		t.Errorf("after a run killed at its time limit: %v, %q", res, out)
+	}
+	prewarm(t, sb)
+	p, err = sb.Run(sandbox.Command("/bin/true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Pid() == first {
+		t.Errorf("the sandbox of a run killed at its limit was reused (init %d)", first)
+	}
+	p.Wait()
+}
+
+// TestReuseSameInit: a run that ends on its own hands its sandbox to the
+// next run (the same init), which finds it clean.
+func TestReuseSameInit(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true})
+	defer sb.Close()
+	var inits []int
+	for range 3 {
+		prewarm(t, sb)
+		p, err := sb.Run(sandbox.Command("/bin/sh", "-c", "ls -A /tmp; touch /tmp/f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inits = append(inits, p.Pid())
+		if res, err := p.Wait(); err != nil || !res.Success() {
+			t.Fatalf("%v, %v", res, err)
+		}
+	}
+	if inits[0] != inits[1] || inits[1] != inits[2] {
+		t.Errorf("inits of three runs in a reused pool of one: %v; want one", inits)
+	}
+}
+
+// TestReuseDiscardsWhatItCannotRestore: a run that removes or replaces an
+// entry the sandbox was built with (the /dev/fd link, in the writable /dev)
+// makes the reset fail; the sandbox is not reused, and the next run gets
+// a new one, whole. (Landlock, where the kernel has it, would refuse the
+// change in /dev: it is off here so the reset's own check is what holds.)
+func TestReuseDiscardsWhatItCannotRestore(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Landlock: sandbox.LandlockOff})
+	defer sb.Close()
+	for _, script := range []string{"rm /dev/fd", "rm /dev/stdin && ln -s /proc/self/fd/1 /dev/stdin"} {
+		prewarm(t, sb)
+		p, err := sb.Run(sandbox.Command("/bin/sh", "-c", script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := p.Pid()
+		if res, err := p.Wait(); err != nil || !res.Success() {
+			t.Fatalf("%q: %v, %v", script, res, err)
+		}
+		out, _ := reuseRun(t, sb, sandbox.Command("/bin/readlink", "/dev/fd", "/dev/stdin"))
+		if out != "/proc/self/fd\n/proc/self/fd/0\n" {
+			t.Errorf("after %q the next run sees /dev/fd, /dev/stdin as %q", script, out)
+		}
+		prewarm(t, sb)
+		p, err = sb.Run(sandbox.Command("/bin/true"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Pid() == first {
+			t.Errorf("after %q the sandbox was reused", script)
+		}
+		p.Wait()
+	}
+}
