@@ -59,6 +59,10 @@ type Command struct {
 	// its own cgroup, so it sees itself at "/". The calling thread needs
 	// CAP_SYS_ADMIN (DropPrivileges leaves it; execve then drops it).
 	CgroupNamespace bool
+	// IPCNamespace gives the command a new IPC namespace of its own (a
+	// reused sandbox's runs do not share SysV objects). The calling thread
+	// needs CAP_SYS_ADMIN, as for CgroupNamespace.
+	IPCNamespace bool
 }
 
 // Placement says how the command enters its cgroup.
@@ -118,6 +122,9 @@ func Start(c *Command) (int, error) {
 	sys := &syscall.SysProcAttr{Setsid: true}
 	if c.CgroupNamespace {
 		sys.Unshareflags = syscall.CLONE_NEWCGROUP // in the child, once it is in its cgroup
+	}
+	if c.IPCNamespace {
+		sys.Unshareflags |= syscall.CLONE_NEWIPC
 	}
 	if c.Cgroup.Dir > 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, c.Cgroup.Dir

@@ -156,9 +156,6 @@ func runInit(fdText string) int {
 		if err := built.reset(); err != nil {
 			return fail("reset", err)
 		}
-		if l, err = newLauncher(spec); err != nil {
-			return fail("", err)
-		}
 	}
 }
 
@@ -271,9 +268,10 @@ func setup(spec *protocol.Spec) (*launcher, error) {
 
 // launcher is the thread the command starts from. It drops its privileges
 // and installs the filter ahead of time (a pooled sandbox pays for that
-// before its Run), then waits for the command, which inherits them. The
-// thread ends with its goroutine (locked, never unlocked): nothing else of
-// the init runs filtered.
+// before its Run), then waits for the command, which inherits them; a
+// reused sandbox's launcher starts every run's command. The thread ends
+// with the init (locked, never unlocked): nothing else of the init runs
+// filtered.
 type launcher struct {
 	jobs chan *isolate.Command
 	done chan launched
@@ -289,40 +287,17 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
-		if err := fresh(spec); err != nil {
-			ready <- err
-			return
-		}
 		if err := confine(spec); err != nil {
 			ready <- err
 			return
 		}
 		ready <- nil
-		pid, err := isolate.Start(<-l.jobs)
-		l.done <- launched{pid, err}
+		for c := range l.jobs { // one in a sandbox used once, one per run in a reused one
+			pid, err := isolate.Start(c)
+			l.done <- launched{pid, err}
+		}
 	}()
 	return l, <-ready
-}
-
-// fresh gives the calling thread, for a reused sandbox, namespaces of its
-// own that the command will inherit: IPC (SysV objects of earlier runs
-// stay behind) and, without the host's network, a network namespace with
-// lo up (sockets and their TIME_WAIT states of earlier runs stay behind).
-func fresh(spec *protocol.Spec) error {
-	if !spec.Reuse {
-		return nil
-	}
-	flags := unix.CLONE_NEWIPC
-	if spec.Loopback {
-		flags |= unix.CLONE_NEWNET
-	}
-	if err := unix.Unshare(flags); err != nil {
-		return &isolate.Error{Step: "unshare", Err: err}
-	}
-	if spec.Loopback {
-		return isolate.LoopbackUp()
-	}
-	return nil
 }
 
 // start starts e's command with the first 3+ExtraFiles files as its fds 0,
@@ -366,6 +341,7 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 	l.jobs <- &isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
+		IPCNamespace: spec.Reuse,
 	}
 	st := <-l.done
 	return st.pid, st.err

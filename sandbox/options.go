@@ -84,13 +84,16 @@ type Options struct {
 	// run, for judges and runners that run one tenant's commands one after
 	// another. When a run ends (before Wait returns) every process it left
 	// is killed; then, off Wait's path, its writable tmpfs mounts (/tmp,
-	// /work, /dev/shm and Tmpfs mounts) are emptied, the next command gets
-	// a new cgroup, IPC namespace and (without the host's network) network
-	// namespace, and the sandbox goes back into the pool. A sandbox whose
-	// reset fails, whose mount table changed, or whose run was killed by
-	// Kill, a limit or the context is not reused. Runs still share what a
-	// reset does not renew: the pid namespace (pids keep counting up) and
-	// BindWritable directories, which are the host's. Needs Pool > 0, and
+	// /work, /dev/shm and Tmpfs mounts) are emptied down to what they held
+	// when built, the next command gets a new cgroup and IPC namespace, and
+	// the sandbox goes back into the pool. A sandbox whose reset fails
+	// (a file it was built with was removed or changed, its mount table
+	// changed), or whose run was killed by Kill, a limit or the context, is
+	// not reused. Runs still share what a reset does not renew: the pid
+	// namespace (pids keep counting up), the network namespace (sockets
+	// close with the run's processes, but TIME_WAIT entries of its TCP
+	// connections may stay up to a minute) and BindWritable directories,
+	// which are the host's. Needs Pool > 0, and
 	// neither Capabilities (a command with capabilities could change what a
 	// reset cannot restore) nor a disabled filter (the filter keeps a run
 	// from leaving keys in the user's keyrings).

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -220,8 +221,13 @@ func hostGrowth(b *bench, n int) (growthFigures, error) {
 			return growthFigures{}, err
 		}
 	}
-	runtime.GC()
+	// Free memory goes back to the kernel first, at both ends: RSS then
+	// measures what is held, not what the runtime keeps for later.
+	debug.FreeOSMemory()
 	before := kib(os.Getpid(), "status", "VmRSS:")
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	g0 := runtime.NumGoroutine()
 	var next = make(chan struct{}, n)
 	for range n {
 		next <- struct{}{}
@@ -244,10 +250,13 @@ func hostGrowth(b *bench, n int) (growthFigures, error) {
 			return growthFigures{}, err
 		}
 	}
-	runtime.GC()
+	time.Sleep(100 * time.Millisecond) // the last refills and timers settle
+	debug.FreeOSMemory()
 	after := kib(os.Getpid(), "status", "VmRSS:")
+	runtime.ReadMemStats(&m1)
 	g := (after - before) / 1024
-	return growthFigures{g, fmt.Sprintf("host RSS over %d pooled runs (2 workers): %.1f -> %.1f MiB (%+.2f MiB)", n, before/1024, after/1024, g)}, nil
+	return growthFigures{g, fmt.Sprintf("host RSS over %d pooled runs (2 workers): %.1f -> %.1f MiB (%+.2f MiB); heap in use %+.2f MiB; goroutines %d -> %d",
+		n, before/1024, after/1024, g, float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), g0, runtime.NumGoroutine())}, nil
 }
 
 // children returns this process's child pids (of all its threads: the
