@@ -79,6 +79,17 @@
 // and the resources used. If the host program dies, even by SIGKILL, its
 // sandboxes die with it.
 //
+// # Pools and reuse
+//
+// A cold Run starts the init and builds the sandbox, several milliseconds.
+// Options.Pool keeps sandboxes built ahead of time, so that Run only hands
+// over the command (Result.Warm); Options.Reuse resets a sandbox after its
+// run and puts it back in the pool. Sandbox.Prewarm waits for a full pool
+// and Sandbox.Close ends it:
+//
+//	sb := sandbox.New(sandbox.Options{Pool: 4, Reuse: true})
+//	defer sb.Close()
+//
 // # Errors
 //
 // Invalid options give an *OptionError naming the field; a host that lacks
