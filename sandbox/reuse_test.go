@@ -157,7 +157,7 @@ func TestReuseDiscardsWhatItCannotRestore(t *testing.T) {
 		if res, err := p.Wait(); err != nil || !res.Success() {
 			t.Fatalf("%q: %v, %v", script, res, err)
 		}
-		out, _ := reuseRun(t, sb, sandbox.Command("/bin/readlink", "/dev/fd", "/dev/stdin"))
+		out, _ := reuseRun(t, sb, sandbox.Command("/bin/sh", "-c", "readlink /dev/fd; readlink /dev/stdin"))
 		if out != "/proc/self/fd\n/proc/self/fd/0\n" {
 			t.Errorf("after %q the next run sees /dev/fd, /dev/stdin as %q", script, out)
 		}
