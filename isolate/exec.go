@@ -71,8 +71,11 @@ type Placement struct {
 	// (clone3 with CLONE_INTO_CGROUP). -1 or 0 means none.
 	Dir int
 	// Enter and Leave are cgroup v1 "tasks" files: the calling thread
-	// writes its tid to each Enter file, forks, and writes it to each Leave
-	// file, so only the child stays in the command's cgroups.
+	// moves itself into each Enter file's cgroup, forks, and moves itself
+	// into each Leave file's, so only the child stays in the command's
+	// cgroups. It writes "0", itself, which the kernel moves without
+	// taking its global cgroup_threadgroup_rwsem (a pid, even its own tid,
+	// costs an RCU grace period: milliseconds).
 	Enter, Leave []int
 }
 
@@ -129,15 +132,15 @@ func Start(c *Command) (int, error) {
 	if c.Cgroup.Dir > 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, c.Cgroup.Dir
 	}
-	tid := []byte(strconv.Itoa(unix.Gettid()))
+	self := []byte("0") // see Placement
 	for _, fd := range c.Cgroup.Enter {
-		if _, err := unix.Write(fd, tid); err != nil {
+		if _, err := unix.Write(fd, self); err != nil {
 			return 0, &Error{Step: "enter cgroup", Err: err}
 		}
 	}
 	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Env: c.Env, Files: c.Files, Sys: sys})
 	for _, fd := range c.Cgroup.Leave {
-		unix.Write(fd, tid)
+		unix.Write(fd, self)
 	}
 	if err != nil {
 		// The errno may be the clone's (cgroup placement, namespaces) rather

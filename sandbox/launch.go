@@ -63,12 +63,6 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 	}
 	p := newProcess(init, hostEnd, protocol.NewConn(hostEnd), hostFiles, start, res)
 	p.owner = s
-	if res.cg != nil {
-		if err := res.cg.AddInit(init.Process.Pid); err != nil {
-			p.abort()
-			return nil, fmt.Errorf("sandbox: moving init into cgroup %s: %w", res.cg.Path(), err)
-		}
-	}
 	spec := s.spec()
 	spec.Rlimits = append(s.rlimits(), res.rlimits...)
 	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {

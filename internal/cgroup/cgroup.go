@@ -4,7 +4,12 @@
 //
 // A sandbox's cgroup S has two leaves: S/init holds the sandbox's init
 // (pid 1, a Go program with several threads and a few MiB of memory) and
-// S/cmd holds the command, with the limits. So a limit of 16 pids or 16 MiB
+// S/cmd holds the command, with the limits. On cgroup v2 the init is born
+// in S/init (CLONE_INTO_CGROUP). On v1 nothing can place a process at
+// birth, and moving a running multi-threaded one costs milliseconds (the
+// kernel's cgroup_threadgroup_rwsem waits for an RCU grace period), so the
+// init stays in the caller's cgroups; only its thread that starts the
+// command moves itself, cheaply, through S/cmd into S/init. So a limit of 16 pids or 16 MiB
 // is the command's own, and cgroup v2's rule that only leaves hold processes
 // is kept. S is named corral-<host pid>.<host start time>.<pid namespace>-<n>,
 // so a later sandbox under the same parent can tell, and remove, the cgroups
@@ -59,8 +64,6 @@ type Sandbox interface {
 	Controllers() []string
 	// InitFD is a directory fd of S/init for CLONE_INTO_CGROUP (v2), or nil.
 	InitFD() *os.File
-	// AddInit moves the init process into S/init (v1).
-	AddInit(pid int) error
 	// CommandFiles are what the init needs to start the command in S/cmd:
 	// on v2 a directory fd (dir), on v1 the tasks files of S/cmd (enter) and
 	// S/init (leave) of every hierarchy.

@@ -190,7 +190,6 @@ func (s *v1) Path() string {
 
 func (s *v1) Controllers() []string                            { return s.controllers }
 func (s *v1) InitFD() *os.File                                 { return nil }
-func (s *v1) AddInit(pid int) error                            { return s.init.AddProc(uint64(pid)) }
 func (s *v1) CommandFiles() (*os.File, []*os.File, []*os.File) { return nil, s.enter, s.leave }
 
 func (s *v1) file(h cgroup1.Name, name string) string {

@@ -223,7 +223,6 @@ func (s *v2) Version() int                                     { return 2 }
 func (s *v2) Path() string                                     { return s.path }
 func (s *v2) Controllers() []string                            { return s.controllers }
 func (s *v2) InitFD() *os.File                                 { return s.initFD }
-func (s *v2) AddInit(pid int) error                            { return nil }
 func (s *v2) Settle() error                                    { return nil }
 func (s *v2) CommandFiles() (*os.File, []*os.File, []*os.File) { return s.cmdFD, nil, nil }
 
