@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// boot starts a sandbox's init with res and sends it the spec. It does not
-// wait for the init to build the sandbox: exec (or ready) does.
+// boot sends a new sandbox's init the spec and starts it with res. It does
+// not wait for the init to build the sandbox: exec (or ready) does.
 func (s *Sandbox) boot(res *resources) (*Process, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -34,6 +34,16 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		return nil, err
 	}
 	defer childFiles.Close()
+	// The spec waits in the socket while the init starts: it reads it as
+	// soon as its runtime is up, without waiting for Start to return here.
+	conn := protocol.NewConn(hostEnd)
+	spec := s.spec()
+	spec.Rlimits = append(s.rlimits(), res.rlimits...)
+	if err := conn.Send(protocol.Message{Spec: spec}); err != nil {
+		hostEnd.Close()
+		hostFiles.Close()
+		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
+	}
 
 	init := s.initCmd([]*os.File{childEnd, childFiles})
 	if res.cg != nil {
@@ -61,14 +71,8 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		}
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
-	p := newProcess(init, hostEnd, protocol.NewConn(hostEnd), hostFiles, start, res)
+	p := newProcess(init, hostEnd, conn, hostFiles, start, res)
 	p.owner = s
-	spec := s.spec()
-	spec.Rlimits = append(s.rlimits(), res.rlimits...)
-	if err := p.conn.Send(protocol.Message{Spec: spec}); err != nil {
-		p.abort()
-		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
-	}
 	return p, nil
 }
 

@@ -63,14 +63,6 @@ func newProcess(init *exec.Cmd, sock *os.File, conn *protocol.Conn, files *os.Fi
 	}
 }
 
-// abort ends a sandbox whose set-up failed on the host side.
-func (p *Process) abort() {
-	p.stopWatch()
-	p.init.Process.Kill()
-	p.init.Wait()
-	p.closeHost()
-}
-
 // closeHost closes the host's ends of the sockets and of the stdin pipe.
 func (p *Process) closeHost() {
 	p.sock.Close()
