@@ -273,8 +273,9 @@ func setup(spec *protocol.Spec) (*launcher, error) {
 // with the init (locked, never unlocked): nothing else of the init runs
 // filtered.
 type launcher struct {
-	jobs chan *isolate.Command
-	done chan launched
+	jobs  chan *isolate.Command
+	done  chan launched
+	nproc uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
 }
 
 type launched struct {
@@ -332,10 +333,14 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 	for i, r := range rlimits {
 		if r.Resource == unix.RLIMIT_NPROC {
 			// The count is per user, and this init's threads are the same
-			// user; the Go runtime may start a few more of them later.
-			threads, _ := os.ReadDir("/proc/self/task")
-			rlimits[i].Cur += uint64(len(threads)) + nprocSlack
-			rlimits[i].Max = rlimits[i].Cur
+			// user; the Go runtime may start a few more of them later. It
+			// is fixed at the first run: the launcher cannot raise its hard
+			// limit again for a reused sandbox's later runs.
+			if l.nproc == 0 {
+				threads, _ := os.ReadDir("/proc/self/task")
+				l.nproc = r.Cur + uint64(len(threads)) + nprocSlack
+			}
+			rlimits[i].Cur, rlimits[i].Max = l.nproc, l.nproc
 		}
 	}
 	l.jobs <- &isolate.Command{

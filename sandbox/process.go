@@ -114,7 +114,9 @@ func (p *Process) end(r *Result) error {
 }
 
 // Pid returns the host pid of the sandbox's init process (pid 1 inside the
-// sandbox); the command runs as its child.
+// sandbox); the command runs as its child. With Options.Reuse the init
+// outlives the run: once Wait has returned, that pid may be serving another
+// run.
 func (p *Process) Pid() int { return p.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills

@@ -75,7 +75,9 @@ func (r *resources) degrade(lim Limits, why string) {
 		sec := uint64(math.Ceil(lim.CPUTime.Seconds()))
 		// SIGXCPU at the soft limit ends the command (and names the limit);
 		// SIGKILL a second later if it caught the signal.
-		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_CPU, Cur: sec, Max: sec + 1})
+		// On the command only, just after it started: the init must not
+		// accumulate it (a reused sandbox's init runs for many commands).
+		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_CPU, Cur: sec, Max: sec + 1, AfterStart: true})
 		r.degraded = append(r.degraded, fmt.Sprintf("cpu-time: RLIMIT_CPU of %d s for each process, not summed over processes", sec))
 	}
 }
