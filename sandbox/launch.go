@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -45,7 +44,7 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
 	}
 
-	init := s.initCmd([]*os.File{childEnd, childFiles})
+	init := s.initCmd(childEnd, childFiles)
 	if res.cg != nil {
 		// The init stays in the host's cgroup namespace, from which the
 		// sandbox's cgroup is reachable (cgroup v2 with nsdelegate allows
@@ -166,9 +165,9 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 }
 
 // initCmd is the re-execution of this binary that becomes the sandbox's
-// pid 1. Its stdio is /dev/null; extra are its fds from 3 on: the protocol
-// socket, then the fd socket.
-func (s *Sandbox) initCmd(extra []*os.File) *exec.Cmd {
+// pid 1. Its stdio is /dev/null; sock, the protocol socket, is its fd 3
+// (named by the marker) and files, the fd socket, fd 4.
+func (s *Sandbox) initCmd(sock, files *os.File) *exec.Cmd {
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
 		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
 	if s.opts.Network == NetworkNone {
@@ -177,8 +176,8 @@ func (s *Sandbox) initCmd(extra []*os.File) *exec.Cmd {
 	return &exec.Cmd{
 		Path:       "/proc/self/exe",
 		Args:       []string{"corral-init"},
-		Env:        []string{protocol.EnvMarker + "=" + strconv.Itoa(3+len(extra)-2)},
-		ExtraFiles: extra,
+		Env:        []string{protocol.EnvMarker + "=3"},
+		ExtraFiles: []*os.File{sock, files}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:                 uintptr(flags),
 			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
