@@ -40,10 +40,12 @@ var swallowed = []os.Signal{syscall.SIGABRT, syscall.SIGTRAP, syscall.SIGSYS, sy
 
 // runInit sets the sandbox up, runs the command and returns the init's exit code.
 func runInit(fdText string) int {
-	// Privileges are dropped on this thread and the command forked from it.
-	runtime.LockOSThread()
+	// The main thread (locked to main since package init) is named for ps
+	// and /proc/1/comm; then main is free to move: waking a goroutine
+	// locked to a thread costs a thread hand-off on every message.
 	os.Unsetenv(protocol.EnvMarker)
 	isolate.SetName("corral-init")
+	runtime.UnlockOSThread()
 	// Signals are caught before the command exists, so none it sends can
 	// reach the runtime's defaults.
 	sigc := make(chan os.Signal, 16)
