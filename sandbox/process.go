@@ -189,9 +189,7 @@ func (p *Process) Wait() (*Result, error) {
 		p.result = newResult(ex, p.init.ProcessState, wall)
 		ctxErr := p.end(p.result)
 		var cerr error
-		switch {
-		case reuse && ctxErr == nil && p.owner.recycle(p):
-		default:
+		if !reuse || ctxErr != nil || !p.owner.recycle(p) {
 			if reuse { // not reusable after all (the pool closed, the context fired)
 				p.fail(nil)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 )
 
@@ -179,7 +179,7 @@ func (f idleFigures) String() string {
 
 // idlePooled fills a pool of n and measures its waiting inits.
 func idlePooled(n int) (idleFigures, error) {
-	before := children()
+	before := testutil.Children(os.Getpid())
 	sb := sandbox.New(sandbox.Options{Pool: n})
 	defer sb.Close()
 	if err := sb.Prewarm(context.Background()); err != nil {
@@ -187,7 +187,7 @@ func idlePooled(n int) (idleFigures, error) {
 	}
 	time.Sleep(200 * time.Millisecond) // settled
 	f := idleFigures{}
-	for _, pid := range children() {
+	for _, pid := range testutil.Children(os.Getpid()) {
 		if slices.Contains(before, pid) {
 			continue
 		}
@@ -257,22 +257,6 @@ func hostGrowth(b *bench, n int) (growthFigures, error) {
 	g := (after - before) / 1024
 	return growthFigures{g, fmt.Sprintf("host RSS over %d pooled runs (2 workers): %.1f -> %.1f MiB (%+.2f MiB); heap in use %+.2f MiB; goroutines %d -> %d",
 		n, before/1024, after/1024, g, float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), g0, runtime.NumGoroutine())}, nil
-}
-
-// children returns this process's child pids (of all its threads: the
-// inits are started from locked threads).
-func children() []int {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", os.Getpid()))
-	var pids []int
-	for _, file := range files {
-		b, _ := os.ReadFile(file)
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
 }
 
 // kib reads a "Key: N kB" line of /proc/pid/file.
