@@ -130,7 +130,12 @@ var attempts = []attempt{
 	// lacks it, int $0x80 SIGSEGV where ia32 emulation is off.
 	{name: "x32-getpid", def: "SIGSYS", off: "ENOSYS|ok", arch: "amd64", call: sc(0x40000000 | unix.SYS_GETPID)},
 	{name: "i386-getpid", def: "SIGSYS", off: "ok|SIGSEGV", arch: "amd64", call: int80},
-	{name: "nr-500", def: "ENOSYS", off: "ENOSYS", call: sc(500)}, // unknown to the compiler and the kernel
+	// Numbers unknown to the compiler and the kernel: ENOSYS, so libraries
+	// fall back (internal/seccomp/prologue.go). 400 is in x86_64's hole.
+	{name: "nr-500", def: "ENOSYS", off: "ENOSYS", call: sc(500)},
+	{name: "nr-400-hole", def: "ENOSYS", off: "ENOSYS", arch: "amd64", call: sc(400)},
+	{name: "nr-1023", def: "ENOSYS", off: "ENOSYS", call: sc(1023)},
+	{name: "nr-100000", def: "ENOSYS", off: "ENOSYS", call: sc(100000)},
 }
 
 // more are the victim's attempts for the other tests.

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,6 +29,12 @@ func Known(name string) bool {
 // the compiler does not know are skipped in the default layers and an
 // error in strict ones (the caller's). It returns the BPF program.
 func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
+	return compile(layers, strict, true)
+}
+
+// compile is Compile; without usePrologue, with the unknown numbers as
+// rules (what the prologue replaces; the tests compare the two).
+func compile(layers [][]Rule, strict []bool, usePrologue bool) ([]byte, error) {
 	byName := map[string][]Rule{}
 	var order []string
 	for li, layer := range layers {
@@ -68,9 +75,18 @@ func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
 	if err := f.SetOptimize(2); err != nil { // a binary tree, not a list, of syscall numbers
 		return nil, fmt.Errorf("seccomp: %w", err)
 	}
-	for nr := libseccomp.ScmpSyscall(0); nr < maxSyscall; nr++ {
-		if _, err := nr.GetName(); err != nil { // newer than the compiler
-			if err := f.AddRule(nr, libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
+	// Numbers the compiler does not know get ENOSYS: from the prologue
+	// (prologue.go), or where it cannot be used, one rule each.
+	var pro []bpf.RawInstruction
+	if arch := nativeArch(); arch != 0 && usePrologue {
+		pro, err = prologue(arch, holes(knownNumber, maxSyscall))
+		if err != nil && !errors.Is(err, errTooManyHoles) {
+			return nil, err
+		}
+	}
+	for nr := uint32(0); pro == nil && nr < maxSyscall; nr++ {
+		if !knownNumber(nr) {
+			if err := f.AddRule(libseccomp.ScmpSyscall(nr), libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
 				return nil, fmt.Errorf("seccomp: %d: %w", nr, err)
 			}
 		}
@@ -86,7 +102,17 @@ func Compile(layers [][]Rule, strict []bool) ([]byte, error) {
 			}
 		}
 	}
-	return export(f)
+	prog, err := export(f)
+	if err != nil {
+		return nil, err
+	}
+	return append(encode(pro), prog...), nil
+}
+
+// knownNumber reports whether the compiler knows nr on this architecture.
+func knownNumber(nr uint32) bool {
+	_, err := libseccomp.ScmpSyscall(nr).GetName()
+	return err == nil
 }
 
 func addRule(f *libseccomp.ScmpFilter, sc libseccomp.ScmpSyscall, r Rule) error {
