@@ -85,7 +85,9 @@
 // Options.Pool keeps sandboxes built ahead of time, so that Run only hands
 // over the command (Result.Warm); Options.Reuse resets a sandbox after its
 // run and puts it back in the pool. Sandbox.Prewarm waits for a full pool
-// and Sandbox.Close ends it:
+// and Sandbox.Close ends it, waiting until every sandbox it started is gone
+// (with a pool, Wait returns when the run's processes are dead, and the
+// sandbox is torn down after it):
 //
 //	sb := sandbox.New(sandbox.Options{Pool: 4, Reuse: true})
 //	defer sb.Close()

@@ -145,16 +145,16 @@ func runInit(fdText string) int {
 		conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
 		ex := reap(pid)
 		running.Store(0)
+		// Nothing of the run outlives its report: the host may return from
+		// Wait on it and end the sandbox (or reuse it) afterwards.
+		killAll()
+		conn.Send(protocol.Message{Exited: ex})
 		if !spec.Reuse {
-			conn.Send(protocol.Message{Exited: ex})
 			if ex.Signal != 0 {
 				return 128 + ex.Signal
 			}
 			return ex.ExitCode
 		}
-		// Reuse: nothing of the run may outlive its report.
-		killAll()
-		conn.Send(protocol.Message{Exited: ex})
 		if err := built.reset(); err != nil {
 			return fail("reset", err)
 		}

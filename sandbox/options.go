@@ -76,8 +76,11 @@ type Options struct {
 	// Run; the pool refills in the background. When the pool is empty Run
 	// starts a sandbox as it would without one, so a pool never makes Run
 	// slower. Runs from the pool have the same isolation, limits and Result
-	// as others. Call Sandbox.Close to end the waiting sandboxes. 0 (the
-	// default) keeps none; at most MaxPool.
+	// as others. With a pool, Wait returns once every process of the run
+	// is dead, and the rest of the sandbox (the init, its namespaces, its
+	// cgroup) is torn down after it. Call Sandbox.Close to end the waiting
+	// sandboxes and wait for those teardowns. 0 (the default) keeps none;
+	// at most MaxPool.
 	Pool int
 
 	// Reuse recycles sandboxes instead of building a new one for every

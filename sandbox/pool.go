@@ -26,6 +26,8 @@ type pool struct {
 	lastErr   error         // why the last sandbox failed to build, nil after a success
 	closed    bool          // Close has begun: nothing goes back into ready
 	recycling sync.WaitGroup
+	retiring  sync.WaitGroup // sandboxes whose runs ended, being torn down
+	retireErr []error        // what tearing them down failed at, for Close
 }
 
 // event records a filled sandbox (err nil) or a failure and wakes Prewarm.
@@ -163,13 +165,18 @@ func (p *Process) discard() {
 }
 
 // Close ends the sandboxes waiting in the pool and stops refilling it; it
-// waits until they are gone. Runs already started are not affected, and
-// later Runs start their sandboxes afresh, as without a pool. Without a
-// pool Close does nothing. It returns nil; the error is for io.Closer.
+// waits until they are gone, and until the sandboxes of runs that ended
+// are torn down (with a pool, Wait returns as soon as every process of the
+// run is dead, and the init's exit, the namespaces and the cgroup go after
+// it). Runs already started are not affected, and later Runs start their
+// sandboxes afresh, as without a pool. Without a pool Close does nothing.
+// It returns what tearing down ended sandboxes failed at (a cgroup that
+// could not be removed, say), which Wait without a pool would have.
 func (s *Sandbox) Close() error {
 	if s.pool == nil {
 		return nil
 	}
+	var err error
 	s.pool.once.Do(func() {
 		s.pool.mu.Lock()
 		s.pool.closed = true
@@ -177,6 +184,8 @@ func (s *Sandbox) Close() error {
 		s.pool.cancel()
 		s.pool.filler.Wait()
 		s.pool.recycling.Wait()
+		s.pool.retiring.Wait()
+		err = errors.Join(s.pool.retireErr...)
 		for {
 			select {
 			case p := <-s.pool.ready:
@@ -186,7 +195,27 @@ func (s *Sandbox) Close() error {
 			}
 		}
 	})
-	return nil
+	return err
+}
+
+// retire tears p's sandbox down in the background, once Wait has
+// accounted for its run; Close waits for it. It reports false, having
+// started nothing, when the pool is closed: the caller tears it down.
+func (s *Sandbox) retire(p *Process) bool {
+	pl := s.pool
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed {
+		return false
+	}
+	pl.retiring.Go(func() {
+		if err := p.teardown(); err != nil {
+			pl.mu.Lock()
+			pl.retireErr = append(pl.retireErr, err)
+			pl.mu.Unlock()
+		}
+	})
+	return true
 }
 
 // isInitGone reports whether err says a pooled sandbox's init died while

@@ -95,6 +95,41 @@ func TestPoolClose(t *testing.T) {
 	sb.Close() // again: nothing
 }
 
+// TestPoolCloseWaitsForEndedRuns: with a pool, Wait returns once every
+// process of the run is dead (a background process included) and the
+// sandbox is torn down after it; Close waits for that, and leaves nothing.
+func TestPoolCloseWaitsForEndedRuns(t *testing.T) {
+	requireSandbox(t)
+	before := testutil.Take()
+	// Degrade: rootless on cgroup v1 the limits are rlimits, and no cgroup.
+	sb := sandbox.New(sandbox.Options{Pool: 2, Limits: sandbox.Limits{Memory: 64 << 20, Pids: 32}, Degrade: true})
+	prewarm(t, sb)
+	for i := range 6 {
+		// The background sleep holds stdout: Wait must not wait for it, nor
+		// may it outlive the report.
+		cmd := sandbox.Command("/bin/sh", "-c", "sleep 100 & echo $$")
+		var out strings.Builder
+		cmd.Stdout = &out
+		p, err := sb.Run(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Wait()
+		if err != nil || !res.Success() {
+			t.Fatalf("run %d: %v, %v", i, res, err)
+		}
+		if strings.TrimSpace(out.String()) == "" {
+			t.Errorf("run %d: no output", i)
+		}
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if leaks := testutil.Leaks(before); len(leaks) > 0 {
+		t.Errorf("after Close: %s", strings.Join(leaks, "; "))
+	}
+}
+
 // TestPoolInitKilled: a pooled sandbox killed while it waits is not handed
 // out broken: Run starts a fresh one.
 func TestPoolInitKilled(t *testing.T) {
@@ -158,6 +193,7 @@ func killAndWait(pid int) error {
 	if err != nil {
 		return err
 	}
+	defer p.Release() // its pidfd, else open until a GC
 	p.Kill()
 	for deadline := time.Now().Add(5 * time.Second); testutil.Alive(pid); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

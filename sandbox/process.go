@@ -171,8 +171,12 @@ func (p *Process) Wait() (*Result, error) {
 		// A reusable sandbox's init reports only once every process of the
 		// run is gone, and lives on; any other's ends with its sandbox.
 		reuse := ex != nil && p.owner != nil && p.owner.opts.Reuse
+		// A report means every process of the run is dead. With a pool,
+		// whose Close waits for it, the rest of the sandbox (the init's
+		// exit, the namespaces, the cgroup) then goes off Wait's path.
+		retire := !reuse && ex != nil && p.owner != nil && p.owner.pool != nil
 		var werr error
-		if !reuse {
+		if !reuse && !retire {
 			werr = p.init.Wait()
 			wall = time.Since(p.start)
 		}
@@ -180,7 +184,7 @@ func (p *Process) Wait() (*Result, error) {
 			p.stdin.Close() // the copy from Cmd.Stdin ends at its next write
 		}
 		p.stopWatch()
-		if !reuse {
+		if !reuse && !retire {
 			p.closeHost()
 		}
 		// Every process of the run is dead, and with them every write end
@@ -196,7 +200,9 @@ func (p *Process) Wait() (*Result, error) {
 			if p.slot != nil {
 				p.slot()
 			}
-			cerr = p.res.close()
+			if !retire || !p.owner.retire(p) {
+				cerr = p.teardown()
+			}
 		}
 		switch {
 		case ctxErr != nil:
@@ -211,6 +217,16 @@ func (p *Process) Wait() (*Result, error) {
 		close(p.done)
 	})
 	return p.result, p.err
+}
+
+// teardown ends what is left of p's sandbox once its run is accounted
+// for: the init (if it still runs), the host's ends, the cgroup.
+func (p *Process) teardown() error {
+	if p.init.ProcessState == nil {
+		p.init.Wait()
+		p.closeHost()
+	}
+	return p.res.close()
 }
 
 func isExitError(err error) bool {

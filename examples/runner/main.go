@@ -51,15 +51,22 @@ func main() {
 		Degrade: true,
 	}
 	sb := sandbox.New(opts)
-	defer sb.Close()
 	ctx := context.Background()
 	if err := sb.Prewarm(ctx); err != nil {
+		sb.Close()
 		fmt.Fprintln(os.Stderr, "runner:", err)
 		os.Exit(1)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for program := range programs(flag.Args()) {
 		enc.Encode(run(ctx, sb, program))
+	}
+	// Close ends the pool and waits for the last sandboxes to be torn
+	// down; skipping it (os.Exit) would leave their cgroups to the next
+	// host's clean-up.
+	if err := sb.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "runner:", err)
+		os.Exit(1)
 	}
 }
 
