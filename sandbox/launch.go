@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
-	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
 
@@ -126,21 +125,20 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 		p.out = &outputCap{left: n, hit: make(chan struct{})}
 	}
 	files, err := p.stdio(cmd)
-	var placement isolate.Placement
 	if err == nil {
-		var cgFiles []*os.File
-		cgFiles, placement = p.res.files(len(files))
-		err = protocol.SendFiles(p.files, append(files, cgFiles...))
+		cgFiles, placement := p.res.files(len(files))
+		e := &protocol.Exec{Command: s.command(cmd), Cgroup: placement}
+		err = protocol.SendExec(p.files, e, append(files, cgFiles...))
 	}
 	for _, f := range p.childStdio {
 		f.Close() // the init has its copies (or the run failed)
 	}
 	p.childStdio = nil
 	if err != nil {
+		if rerr := p.ready(); rerr != nil {
+			return rerr // the init failed first (set-up), and said why
+		}
 		return p.fail(fmt.Errorf("sandbox: %w", err))
-	}
-	if err := p.conn.Send(protocol.Message{Exec: &protocol.Exec{Command: s.command(cmd), Cgroup: placement}}); err != nil {
-		return p.fail(fmt.Errorf("sandbox: send command to init: %w", err))
 	}
 	if err := p.ready(); err != nil {
 		return err

@@ -1,8 +1,11 @@
 package protocol
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -18,71 +21,114 @@ func FilesSocketpair() (host, init *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "corral-files"), os.NewFile(uintptr(fds[1]), "corral-init-files"), nil
 }
 
-// SendFiles sends files over the fd socket in one message.
-func SendFiles(sock *os.File, files []*os.File) error {
+// chunk is the most bytes of one message on the fd socket: well under the
+// socket's buffer, so a message never fails for its size.
+const chunk = 32 << 10
+
+// SendExec sends e with its files over the fd socket sock: the files ride
+// on the first message, with the length of e's JSON and its start; the
+// rest of the JSON (long arguments or environments) follows in more
+// messages. One message carries a usual command whole.
+func SendExec(sock *os.File, e *Exec, files []*os.File) error {
 	if len(files) > MaxFiles {
 		return fmt.Errorf("protocol: %d files, at most %d", len(files), MaxFiles)
+	}
+	if n := e.FileCount(); n != len(files) {
+		return fmt.Errorf("protocol: Exec needs %d files, got %d", n, len(files))
+	}
+	js, err := json.Marshal(e)
+	if err != nil {
+		return err
 	}
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
 	}
+	data := binary.LittleEndian.AppendUint32(make([]byte, 0, 4+len(js)), uint32(len(js)))
+	data = append(data, js...)
 	raw, err := sock.SyscallConn()
 	if err != nil {
 		return err
 	}
-	var serr error
-	err = raw.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), []byte{'F'}, unix.UnixRights(fds...), nil, 0)
-		return serr != unix.EAGAIN
-	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		return fmt.Errorf("protocol: sending files: %w", err)
+	oob := unix.UnixRights(fds...)
+	for len(data) > 0 {
+		msg := data[:min(len(data), chunk)]
+		var serr error
+		err = raw.Write(func(fd uintptr) bool {
+			serr = unix.Sendmsg(int(fd), msg, oob, nil, 0)
+			return serr != unix.EAGAIN
+		})
+		if err == nil {
+			err = serr
+		}
+		if err != nil {
+			return fmt.Errorf("protocol: sending the command: %w", err)
+		}
+		data, oob = data[len(msg):], nil
 	}
 	return nil
 }
 
-// RecvFiles receives exactly n files, close-on-exec, from the fd socket
-// fd (a blocking one). On an error none is left open.
-func RecvFiles(fd, n int) ([]int, error) {
-	if n < 0 || n > MaxFiles {
-		return nil, fmt.Errorf("protocol: %d files, at most %d", n, MaxFiles)
-	}
+// RecvExec receives what SendExec sent, from the (blocking) fd socket fd:
+// the command and its files, close-on-exec. On an error no file is left
+// open; io.EOF means the host closed the socket.
+func RecvExec(fd int) (*Exec, []int, error) {
+	buf := make([]byte, chunk)
 	oob := make([]byte, unix.CmsgSpace(4*MaxFiles))
-	var buf [1]byte
-	for {
-		_, oobn, flags, _, err := unix.Recvmsg(fd, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
+	var files []int
+	fail := func(err error) (*Exec, []int, error) {
+		for _, f := range files {
+			unix.Close(f)
+		}
+		return nil, nil, err
+	}
+	var js []byte
+	want := -1
+	for want < 0 || len(js) < want {
+		n, oobn, flags, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("protocol: receiving files: %w", err)
+			return fail(fmt.Errorf("protocol: receiving the command: %w", err))
 		}
-		var got []int
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err == nil {
+		if oobn > 0 {
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil {
+				return fail(fmt.Errorf("protocol: receiving the command: %w", err))
+			}
 			for _, m := range msgs {
-				fds, err := unix.ParseUnixRights(&m)
-				if err == nil {
-					got = append(got, fds...)
+				if fds, err := unix.ParseUnixRights(&m); err == nil {
+					files = append(files, fds...)
 				}
 			}
 		}
 		switch {
-		case flags&unix.MSG_CTRUNC != 0:
-			err = errors.New("protocol: files truncated")
-		case len(got) != n:
-			err = fmt.Errorf("protocol: received %d files, want %d", len(got), n)
+		case n == 0 && want < 0:
+			return fail(io.EOF)
+		case flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0:
+			return fail(errors.New("protocol: command message truncated"))
+		case want < 0 && n < 4:
+			return fail(errors.New("protocol: short command message"))
+		case want < 0:
+			want = int(binary.LittleEndian.Uint32(buf))
+			js = make([]byte, 0, want)
+			js = append(js, buf[4:n]...)
+		case n == 0 || oobn > 0:
+			return fail(errors.New("protocol: command message cut short"))
+		default:
+			js = append(js, buf[:n]...)
 		}
-		if err != nil {
-			for _, f := range got {
-				unix.Close(f)
-			}
-			return nil, err
-		}
-		return got, nil
 	}
+	var e Exec
+	if len(js) != want {
+		return fail(fmt.Errorf("protocol: command of %d bytes, announced %d", len(js), want))
+	}
+	if err := json.Unmarshal(js, &e); err != nil {
+		return fail(fmt.Errorf("protocol: %w", err))
+	}
+	if n := e.FileCount(); n != len(files) {
+		return fail(fmt.Errorf("protocol: received %d files, want %d", len(files), n))
+	}
+	return &e, files, nil
 }

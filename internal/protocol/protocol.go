@@ -1,8 +1,10 @@
 // Package protocol is the one exchange between the host and the sandbox's
 // init process (pid 1). It runs over a unix stream socket that the host
 // passes to the re-executed child, each message one JSON object, and a
-// second socket (seqpacket, the next fd) that carries the command's
-// files: its stdin, stdout, stderr and ExtraFiles, as SCM_RIGHTS.
+// second socket (seqpacket, the next fd) that carries each command (Exec)
+// with its files: its stdin, stdout, stderr and ExtraFiles, as SCM_RIGHTS.
+// The init's thread that starts commands waits on that socket alone, so a
+// command reaches it with no hand-off between the init's threads.
 //
 //	host (sandbox.Run / a pool)                sandbox init (sandbox.Main)
 //	---------------------------                ---------------------------
@@ -12,8 +14,8 @@
 //	                                     <---  Ready, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
-//	the command's files (fd socket), then
-//	Exec{Command, Cgroup}                --->  starts the command with them
+//	Exec{Command, Cgroup} with the       --->  starts the command with them
+//	command's files (on the fd socket)
 //	                                     <---  Started{Pid} or Failed
 //	Signal{Signal}  (any number)         --->  forwarded to the command
 //	                                     <---  Exited{Status, Usage}
@@ -37,7 +39,7 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 2
+const Version = 3
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value is the number of the protocol fd.
@@ -82,14 +84,23 @@ type Command struct {
 // MaxFiles is the most files one Exec can carry (the kernel's SCM_MAX_FD).
 const MaxFiles = 253
 
-// Exec hands the init its command. Just before it, the host sent the
-// command's 3+ExtraFiles files on the fd socket, in one message, followed
-// by the files of its cgroup, if any.
+// Exec hands the init its command. It travels on the fd socket (SendExec),
+// with the command's 3+ExtraFiles files followed by the files of its
+// cgroup, if any: the thread that starts the command reads it there.
 type Exec struct {
 	Command Command
 	// Cgroup places the command in its cgroup; its "fds" are indices
 	// into the files that came with this Exec (all zero: no cgroup).
 	Cgroup isolate.Placement
+}
+
+// FileCount is how many files come with e: the command's and its cgroup's.
+func (e *Exec) FileCount() int {
+	n := 3 + e.Command.ExtraFiles + len(e.Cgroup.Enter) + len(e.Cgroup.Leave)
+	if e.Cgroup.Dir > 0 {
+		n++
+	}
+	return n
 }
 
 // Ready says the sandbox is built and waits for its command.
@@ -99,7 +110,6 @@ type Ready struct{}
 type Message struct {
 	Spec    *Spec    `json:",omitempty"`
 	Ready   *Ready   `json:",omitempty"`
-	Exec    *Exec    `json:",omitempty"`
 	Started *Started `json:",omitempty"`
 	Failed  *Failed  `json:",omitempty"`
 	Signal  *Signal  `json:",omitempty"`
@@ -153,7 +163,7 @@ func (c *Conn) Recv() (Message, error) {
 		return m, fmt.Errorf("protocol: %w", err)
 	}
 	n := 0
-	for _, set := range []bool{m.Spec != nil, m.Ready != nil, m.Exec != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
+	for _, set := range []bool{m.Spec != nil, m.Ready != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
 		if set {
 			n++
 		}

@@ -1,0 +1,249 @@
+package sandbox
+
+// The init's launcher thread: confined ahead of time, it serves the
+// sandbox's commands, one or (Options.Reuse) one per run.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
+)
+
+// launcher is the thread the commands start from. It drops its privileges
+// and installs Landlock and the filter ahead of time (a pooled sandbox pays
+// for that before its Run), and every command inherits them. It then runs
+// the whole of each run itself: it waits for the command on the fd socket,
+// starts it, reports it started, reaps it and reports its end, so a command
+// reaches it, and its end reaches the host, with no hand-off between the
+// init's threads (each cost tens of microseconds of wake-up). The thread
+// ends with the init (locked, never unlocked): nothing else of the init
+// runs confined, and nothing confined runs elsewhere.
+type launcher struct {
+	jobs    chan func()
+	threads int    // the init's threads when it was made
+	nproc   uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
+}
+
+func newLauncher(spec *protocol.Spec) (*launcher, error) {
+	l := &launcher{jobs: make(chan func())}
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		l.threads = len(tasks) // read before Landlock may hide /proc
+	}
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		if err := confine(spec); err != nil {
+			ready <- err
+			return
+		}
+		ready <- nil
+		for f := range l.jobs {
+			f()
+		}
+	}()
+	return l, <-ready
+}
+
+// server is what the launcher serves the runs with.
+type server struct {
+	conn    *protocol.Conn // to the host; only the launcher sends on it from now on
+	files   int            // the fd socket, on which each Exec comes with its files
+	spec    *protocol.Spec
+	built   *builtState   // what a reset returns the sandbox to (Reuse)
+	running *atomic.Int64 // the command's pid, for signals, 0 between runs
+}
+
+// serve runs the sandbox's runs on the launcher thread and returns the
+// init's exit code.
+func (l *launcher) serve(s *server) int {
+	code := make(chan int)
+	l.jobs <- func() { code <- l.runs(s) }
+	return <-code
+}
+
+// runs reports the sandbox ready, and serves runs until the sandbox is
+// done: after one run, or with Reuse until a reset fails or the host goes.
+func (l *launcher) runs(s *server) int {
+	fail := func(step string, err error) int {
+		f := failure(err)
+		if step != "" {
+			f = &protocol.Failed{Step: step, Message: err.Error()}
+		}
+		s.conn.Send(protocol.Message{Failed: f})
+		return 125
+	}
+	for {
+		s.conn.Send(protocol.Message{Ready: &protocol.Ready{}})
+		// A pooled sandbox waits here for its command. One that waits
+		// gives back the memory its set-up used.
+		idle := time.AfterFunc(idleAfter, debug.FreeOSMemory)
+		e, files, err := protocol.RecvExec(s.files)
+		idle.Stop()
+		if errors.Is(err, io.EOF) {
+			return 125 // the host is gone, or ended this sandbox
+		}
+		if err != nil {
+			return fail("files", err)
+		}
+		pid, err := l.start(e, files, s.spec)
+		if err != nil {
+			return fail("", err)
+		}
+		s.running.Store(int64(pid))
+		s.conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
+		ex := reap(pid)
+		s.running.Store(0)
+		// Nothing of the run outlives its report: the host may return from
+		// Wait on it and end the sandbox (or reuse it) afterwards.
+		killAll()
+		s.conn.Send(protocol.Message{Exited: ex})
+		if !s.spec.Reuse {
+			if ex.Signal != 0 {
+				return 128 + ex.Signal
+			}
+			return ex.ExitCode
+		}
+		// The next command gets a new IPC namespace: the launcher takes one
+		// now, off that command's path, and the command inherits it (the
+		// first run had the one the init was born with, which nothing used).
+		// The launcher keeps CAP_SYS_ADMIN in the sandbox's user namespace
+		// until each command's execve (see confine).
+		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+			return fail("reset", &isolate.Error{Step: "unshare ipc", Err: err})
+		}
+		// The reset walks the tmpfs mounts, which Landlock may keep from
+		// this thread: another, unconfined, does it.
+		reset := make(chan error)
+		go func() { reset <- s.built.reset() }()
+		if err := <-reset; err != nil {
+			return fail("reset", err)
+		}
+	}
+}
+
+// start starts e's command with the first 3+ExtraFiles files as its fds 0,
+// 1, 2, ..., in the cgroup the rest name, and returns its pid. It closes
+// the files.
+func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (int, error) {
+	defer func() {
+		for _, f := range files {
+			unix.Close(f) // the command has its copies
+		}
+	}()
+	c := e.Command
+	path, err := isolate.LookPath(c.Path, c.Env)
+	if err != nil {
+		return 0, err
+	}
+	fds := make([]uintptr, 3+c.ExtraFiles)
+	for i := range fds {
+		fds[i] = uintptr(files[i])
+	}
+	// The placement names files by index: make it name their fds.
+	fd := func(i int) (int, error) {
+		if i < len(fds) || i >= len(files) {
+			return 0, fmt.Errorf("protocol: cgroup file index %d out of range", i)
+		}
+		return files[i], nil
+	}
+	pl := isolate.Placement{}
+	if e.Cgroup.Dir > 0 {
+		if pl.Dir, err = fd(e.Cgroup.Dir); err != nil {
+			return 0, err
+		}
+	}
+	for _, list := range []struct{ idx, fds *[]int }{{&e.Cgroup.Enter, &pl.Enter}, {&e.Cgroup.Leave, &pl.Leave}} {
+		for _, i := range *list.idx {
+			f, err := fd(i)
+			if err != nil {
+				return 0, err
+			}
+			*list.fds = append(*list.fds, f)
+		}
+	}
+	rlimits := append([]isolate.Rlimit(nil), spec.Rlimits...)
+	for i, r := range rlimits {
+		if r.Resource == unix.RLIMIT_NPROC {
+			// The count is per user, and this init's threads are the same
+			// user; the Go runtime may start a few more of them later. It
+			// is fixed at the first run: the launcher cannot raise its hard
+			// limit again for a reused sandbox's later runs.
+			if l.nproc == 0 {
+				l.nproc = r.Cur + uint64(l.threads) + nprocSlack
+			}
+			rlimits[i].Cur, rlimits[i].Max = l.nproc, l.nproc
+		}
+	}
+	return isolate.Start(&isolate.Command{
+		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
+		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
+	})
+}
+
+// confine drops privileges and applies Landlock and the seccomp filter to
+// the calling thread.
+func confine(spec *protocol.Spec) error {
+	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
+		return err
+	}
+	if spec.Landlock != nil {
+		if _, err := isolate.Landlock(spec.Landlock); err != nil {
+			return err
+		}
+	}
+	if spec.Filter != nil {
+		if err := isolate.InstallFilter(spec.Filter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killAll kills every process of the sandbox but the init and reaps them.
+func killAll() {
+	unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if err == unix.ECHILD {
+			return
+		}
+	}
+}
+
+// reap waits for every child (orphans are re-parented to us) until the
+// command itself exits, and reports how it ended.
+func reap(pid int) *protocol.Exited {
+	for {
+		var ws unix.WaitStatus
+		var ru unix.Rusage
+		got, err := unix.Wait4(-1, &ws, 0, &ru)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &protocol.Exited{ExitCode: -1, Signal: int(unix.SIGKILL)}
+		}
+		if got != pid {
+			continue
+		}
+		ex := &protocol.Exited{
+			ExitCode:   ws.ExitStatus(),
+			UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
+			SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
+			MaxRSS:     ru.Maxrss * 1024,
+		}
+		if ws.Signaled() {
+			ex.ExitCode, ex.Signal = -1, int(ws.Signal())
+		}
+		return ex
+	}
+}
