@@ -18,9 +18,11 @@
 //	command's files (on the fd socket)
 //	                                     <---  Started{Pid} or Failed
 //	Signal{Signal}  (any number)         --->  forwarded to the command
-//	                                     <---  Exited{Status, Usage}
-//	   (with Spec.Reuse the init then kills what is left of the run,
-//	   resets the sandbox and answers Ready or Failed again)
+//	                                           when it exits, kills and reaps
+//	                                     <---  what is left of the run, then
+//	                                           Exited{Status, Usage}
+//	   (with Spec.Reuse the init then resets the sandbox and answers Ready
+//	   or Failed again; else it exits)
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
