@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
+	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/sandbox"
 )
 
@@ -63,6 +65,26 @@ func (b *bench) sandbox(opts sandbox.Options) (runner, *sandbox.Sandbox, error) 
 
 func execTrue() error { return exec.Command("/bin/true").Run() }
 
+// floorName is the row of the re-exec design's floor.
+const floorName = "re-exec floor (no set-up)"
+
+// reexecFloor is the floor of Corral's design: this binary re-executed
+// into a sandbox's namespaces (the same clone flags and id maps), exiting
+// at once in sandbox.Main, with no filesystem, filter, protocol or
+// command. No cold sandbox can start faster than it.
+func reexecFloor() error {
+	c := exec.Command("/proc/self/exe")
+	c.Env = []string{protocol.EnvProbe + "=1"}
+	c.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+			syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		Pdeathsig:   syscall.SIGKILL,
+	}
+	return c.Run()
+}
+
 // bwrapArgs is the anchors' bubblewrap: every namespace, a read-only /usr
 // with the merged-usr links, /proc, /dev and a tmpfs /tmp.
 var bwrapArgs = []string{"--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
@@ -83,6 +105,11 @@ func (b *bench) cases() ([]latencyCase, error) {
 	cs := []latencyCase{{name: "exec.Command(/bin/true)", run: execTrue}}
 	if b.bwrap != "" {
 		cs = append(cs, latencyCase{name: "bwrap --unshare-all", run: b.bwrapTrue})
+	}
+	if err := reexecFloor(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", floorName, err)
+	} else {
+		cs = append(cs, latencyCase{name: floorName, run: reexecFloor})
 	}
 	for _, c := range []struct {
 		name string
