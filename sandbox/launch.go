@@ -4,6 +4,7 @@ package sandbox
 // spec (a pool does this ahead of time), exec hands it the command.
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,16 +33,9 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		return nil, err
 	}
 	defer childFiles.Close()
-	// The spec waits in the socket while the init starts: it reads it as
-	// soon as its runtime is up, without waiting for Start to return here.
 	conn := protocol.NewConn(hostEnd)
 	spec := s.spec()
 	spec.Rlimits = append(s.rlimits(), res.rlimits...)
-	if err := conn.Send(protocol.Message{Spec: spec}); err != nil {
-		hostEnd.Close()
-		hostFiles.Close()
-		return nil, fmt.Errorf("sandbox: send spec to init: %w", err)
-	}
 
 	init := s.initCmd(childEnd, childFiles)
 	if res.cg != nil {
@@ -71,6 +65,25 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 	}
 	p := newProcess(init, hostEnd, conn, hostFiles, start, res)
 	p.owner = s
+	// The spec goes while the init starts (it reads it as soon as its
+	// runtime is up); waiting for the filter only now lets a first Run's
+	// init start while New's compile finishes.
+	spec.Filter, err = s.filter()
+	if err == nil {
+		if err = conn.Send(protocol.Message{Spec: spec}); err != nil {
+			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+				// The init is gone already: say how it ended.
+				m, rerr := conn.Recv()
+				if rerr == io.EOF {
+					return nil, p.answer(m, rerr)
+				}
+			}
+			err = fmt.Errorf("sandbox: send spec to init: %w", err)
+		}
+	}
+	if err != nil {
+		return nil, p.fail(err)
+	}
 	return p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -17,7 +18,7 @@ import (
 type Sandbox struct {
 	opts          Options
 	mounts        []isolate.Mount
-	filter        []byte                 // the compiled seccomp filter, nil when disabled
+	filter        func() ([]byte, error) // the compiled seccomp filter, nil when disabled
 	caps          []int                  // capabilities the command keeps
 	landlockRules []isolate.LandlockRule // nil: no Landlock
 	landlockNote  string                 // what LandlockAuto could not do here
@@ -50,10 +51,18 @@ func New(opts Options) *Sandbox {
 	if s.landlockRules, s.landlockNote, s.err = s.landlock(); s.err != nil {
 		return s
 	}
-	if s.filter, s.err = s.opts.Seccomp.compile(s.capNames); s.err != nil {
-		s.err = fmt.Errorf("sandbox: Options.Seccomp: %w", s.err)
-		return s
-	}
+	// The filter compiles in the background (the default one once per
+	// process, ~5 ms): a Run waits for it only once its init is starting.
+	// Validation caught the caller's mistakes; an error here is the
+	// compiler's, and fails every Run.
+	s.filter = sync.OnceValues(func() ([]byte, error) {
+		f, err := s.opts.Seccomp.compile(s.capNames)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: Options.Seccomp: %w", err)
+		}
+		return f, nil
+	})
+	go s.filter()
 	if s.opts.Pool > 0 && mainCalled {
 		s.startPool(s.opts.Pool)
 	}
@@ -139,7 +148,7 @@ func (s *Sandbox) boot0() (*Process, error) {
 	return p, nil
 }
 
-// spec is what the init needs to build the sandbox.
+// spec is what the init needs to build the sandbox, but for the filter.
 func (s *Sandbox) spec() *protocol.Spec {
 	hostname := s.opts.Hostname
 	if hostname == "" {
@@ -151,7 +160,6 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Loopback:     s.opts.Network == NetworkNone,
 		Root:         isolate.Root{Dir: s.opts.Root},
 		Mounts:       s.mounts,
-		Filter:       s.filter,
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
 		Reuse:        s.opts.Reuse,
