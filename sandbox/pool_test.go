@@ -102,7 +102,8 @@ func TestPoolCloseWaitsForEndedRuns(t *testing.T) {
 	requireSandbox(t)
 	before := testutil.Take()
 	// Degrade: rootless on cgroup v1 the limits are rlimits, and no cgroup.
-	sb := sandbox.New(sandbox.Options{Pool: 2, Limits: sandbox.Limits{Memory: 64 << 20, Pids: 32}, Degrade: true})
+	sb := sandbox.New(sandbox.Options{Pool: 2, Limits: sandbox.Limits{Memory: 64 << 20, Pids: 32}, Degrade: true,
+		CgroupParent: testutil.CgroupParent()})
 	prewarm(t, sb)
 	for i := range 6 {
 		// The background sleep holds stdout: Wait must not wait for it, nor
