@@ -19,7 +19,7 @@ type Process struct {
 	init    *exec.Cmd // the sandbox's pid 1
 	sock    *os.File
 	conn    *protocol.Conn
-	files   *os.File // the fd socket, for the command's files
+	files   *os.File // the fd socket, for each command and its files
 	isReady bool     // the init has reported the sandbox built
 	warm    bool     // taken from the pool
 	owner   *Sandbox // whose pool a reusable sandbox goes back to
