@@ -102,7 +102,7 @@ func runInit(fdText string) int {
 				os.Exit(125)
 			}
 			if m.Signal != nil {
-				if pid := running.Load(); pid > 0 {
+				if pid := running.Load(); pid > 0 && pid == int64(m.Signal.Pid) {
 					unix.Kill(-int(pid), syscall.Signal(m.Signal.Signal))
 				}
 			}

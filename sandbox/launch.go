@@ -163,6 +163,7 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 	if m.Started == nil {
 		return p.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
 	}
+	p.cmdPid = m.Started.Pid
 	go p.read()
 	if cg := p.res.cg; cg != nil {
 		if err := cg.Settle(); err != nil {

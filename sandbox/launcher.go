@@ -29,15 +29,12 @@ import (
 // runs confined, and nothing confined runs elsewhere.
 type launcher struct {
 	jobs    chan func()
-	threads int    // the init's threads when it was made
+	threads int    // the init's threads when it began to serve
 	nproc   uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
 }
 
 func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	l := &launcher{jobs: make(chan func())}
-	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
-		l.threads = len(tasks) // read before Landlock may hide /proc
-	}
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
@@ -65,6 +62,11 @@ type server struct {
 // serve runs the sandbox's runs on the launcher thread and returns the
 // init's exit code.
 func (l *launcher) serve(s *server) int {
+	// Counted here, on an unconfined thread (Landlock may hide /proc from
+	// the launcher), once the init's goroutines have their threads.
+	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
+		l.threads = len(tasks)
+	}
 	code := make(chan int)
 	l.jobs <- func() { code <- l.runs(s) }
 	return <-code
@@ -80,6 +82,27 @@ func (l *launcher) runs(s *server) int {
 		}
 		s.conn.Send(protocol.Message{Failed: f})
 		return 125
+	}
+	// Each run of a reused sandbox has an IPC namespace of its own: the
+	// launcher takes a new one before a run is handed to it, off that
+	// run's path, and the command inherits it. Not the init's own: its
+	// other threads would keep what the first run left there alive for as
+	// long as the sandbox lives. When the run ends and the launcher moves
+	// on, nothing holds the old one, and the kernel frees its objects.
+	// The launcher keeps CAP_SYS_ADMIN in the sandbox's user namespace
+	// until each command's execve (see confine); validation keeps the
+	// caller's filter rules from refusing it unshare.
+	renewIPC := func() error {
+		if !s.spec.Reuse {
+			return nil
+		}
+		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
+			return &isolate.Error{Step: "unshare ipc", Err: err}
+		}
+		return nil
+	}
+	if err := renewIPC(); err != nil {
+		return fail("", err)
 	}
 	for {
 		s.conn.Send(protocol.Message{Ready: &protocol.Ready{}})
@@ -112,13 +135,8 @@ func (l *launcher) runs(s *server) int {
 			}
 			return ex.ExitCode
 		}
-		// The next command gets a new IPC namespace: the launcher takes one
-		// now, off that command's path, and the command inherits it (the
-		// first run had the one the init was born with, which nothing used).
-		// The launcher keeps CAP_SYS_ADMIN in the sandbox's user namespace
-		// until each command's execve (see confine).
-		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
-			return fail("reset", &isolate.Error{Step: "unshare ipc", Err: err})
+		if err := renewIPC(); err != nil {
+			return fail("reset", err)
 		}
 		// The reset walks the tmpfs mounts, which Landlock may keep from
 		// this thread: another, unconfined, does it.

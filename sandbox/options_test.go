@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +33,13 @@ func TestValidate(t *testing.T) {
 		{"reuse without pool", Options{Reuse: true}, "Options.Reuse"},
 		{"reuse with capabilities", Options{Pool: 1, Reuse: true, Capabilities: []string{"CAP_NET_BIND_SERVICE"}}, "Options.Reuse"},
 		{"reuse without filter", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Disabled: true}}, "Options.Reuse"},
+		{"reuse with unshare refused", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{
+			{Syscalls: []string{"getpid"}, Action: SeccompAllow},
+			{Syscalls: []string{"setns", "unshare"}, Action: SeccompErrno(syscall.EPERM)}}}}, "Options.Seccomp.Rules[1]"},
+		{"reuse with unshare allowed", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{
+			{Syscalls: []string{"unshare"}, Action: SeccompLog}}}}, ""},
+		{"unshare refused without reuse", Options{Seccomp: Seccomp{Rules: []SeccompRule{
+			{Syscalls: []string{"unshare"}, Action: SeccompKill}}}}, ""},
 		{"bad hostname", Options{Hostname: "a b"}, "Options.Hostname"},
 		{"long hostname", Options{Hostname: strings.Repeat("a", 65)}, "Options.Hostname"},
 		{"relative dest", Options{Mounts: []Mount{Bind(dir, "d")}}, "Options.Mounts[0].Destination"},

@@ -6,6 +6,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall"
 	"time"
@@ -27,7 +28,8 @@ type pool struct {
 	closed    bool          // Close has begun: nothing goes back into ready
 	recycling sync.WaitGroup
 	retiring  sync.WaitGroup // sandboxes whose runs ended, being torn down
-	retireErr []error        // what tearing them down failed at, for Close
+	retireErr error          // the first teardown that failed, for Close
+	retireBad int            // and how many did
 }
 
 // event records a filled sandbox (err nil) or a failure and wakes Prewarm.
@@ -61,7 +63,11 @@ func (s *Sandbox) fill(pl *pool) {
 			return
 		case <-pl.refill:
 		}
-		p, err := s.boot0()
+		err := s.compileErr(true) // the filler may wait for it; no init for a failed one
+		var p *Process
+		if err == nil {
+			p, err = s.boot0()
+		}
 		if err == nil {
 			if err = p.ready(); err != nil {
 				p.res.close()
@@ -170,8 +176,9 @@ func (p *Process) discard() {
 // run is dead, and the init's exit, the namespaces and the cgroup go after
 // it). Runs already started are not affected, and later Runs start their
 // sandboxes afresh, as without a pool. Without a pool Close does nothing.
-// It returns what tearing down ended sandboxes failed at (a cgroup that
-// could not be removed, say), which Wait without a pool would have.
+// It returns what tearing down ended sandboxes failed at (the first, and
+// how many: a cgroup that could not be removed, say), which Wait without a
+// pool would have returned.
 func (s *Sandbox) Close() error {
 	if s.pool == nil {
 		return nil
@@ -185,7 +192,10 @@ func (s *Sandbox) Close() error {
 		s.pool.filler.Wait()
 		s.pool.recycling.Wait()
 		s.pool.retiring.Wait()
-		err = errors.Join(s.pool.retireErr...)
+		err = s.pool.retireErr
+		if n := s.pool.retireBad; n > 1 {
+			err = fmt.Errorf("%w (and %d more sandboxes failed to be torn down)", err, n-1)
+		}
 		for {
 			select {
 			case p := <-s.pool.ready:
@@ -211,7 +221,10 @@ func (s *Sandbox) retire(p *Process) bool {
 	pl.retiring.Go(func() {
 		if err := p.teardown(); err != nil {
 			pl.mu.Lock()
-			pl.retireErr = append(pl.retireErr, err)
+			if pl.retireBad == 0 {
+				pl.retireErr = err
+			}
+			pl.retireBad++
 			pl.mu.Unlock()
 		}
 	})

@@ -21,6 +21,7 @@ type Process struct {
 	conn    *protocol.Conn
 	files   *os.File // the fd socket, for each command and its files
 	isReady bool     // the init has reported the sandbox built
+	cmdPid  int      // the command's pid in the sandbox, from Started
 	warm    bool     // taken from the pool
 	owner   *Sandbox // whose pool a reusable sandbox goes back to
 	slot    func()   // for a warm run: has its place in the pool refilled (once)
@@ -114,9 +115,9 @@ func (p *Process) end(r *Result) error {
 }
 
 // Pid returns the host pid of the sandbox's init process (pid 1 inside the
-// sandbox); the command runs as its child. With Options.Reuse the init
-// outlives the run: once Wait has returned, that pid may be serving another
-// run.
+// sandbox); the command runs as its child. With a pool the init may
+// outlive Wait: briefly, as the sandbox is torn down after it, or with
+// Options.Reuse to serve another run.
 func (p *Process) Pid() int { return p.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills
@@ -137,7 +138,7 @@ func (p *Process) Signal(sig os.Signal) error {
 	}
 	p.sendMu.Lock()
 	defer p.sendMu.Unlock()
-	if err := p.conn.Send(protocol.Message{Signal: &protocol.Signal{Signal: int(s)}}); err != nil {
+	if err := p.conn.Send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
 		return os.ErrProcessDone
 	}
 	return nil

@@ -47,6 +47,7 @@ type Result struct {
 	MemoryPeak int64
 	// Cgroup is the command's cgroup, from the cgroup root, and Controllers
 	// the controllers it had; both are empty when the run had no cgroup.
+	// The cgroup is gone once Wait returns (with a pool, soon after).
 	Cgroup      string
 	Controllers []string
 	// Degraded lists what was weakened because a feature was missing and

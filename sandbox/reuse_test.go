@@ -3,13 +3,16 @@ package sandbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // reuseRun runs script in sb (whose pool is filled first) and returns its
@@ -136,6 +139,83 @@ func TestReuseSameInit(t *testing.T) {
 	if inits[0] != inits[1] || inits[1] != inits[2] {
 		t.Errorf("inits of three runs in a reused pool of one: %v; want one", inits)
 	}
+}
+
+// TestReuseIPCNamespacePerRun: every run of a reused sandbox, the first
+// included, has an IPC namespace of its own, and once the sandbox is back
+// in the pool no thread of its init holds the last run's: the kernel frees
+// what the run left there (SysV memory would otherwise stay pinned for the
+// sandbox's life, though no later run could see it). The test holds each
+// run's namespace open from the host, so its inode number cannot be reused
+// by a later one while it compares them.
+func TestReuseIPCNamespacePerRun(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true})
+	defer sb.Close()
+	var held []uint64 // the runs' namespaces, kept alive by the files below
+	for i := range 3 {
+		prewarm(t, sb)
+		c := sandbox.Command("/bin/sh", "-c", "read x; exit 0") // until the host closes stdin
+		r, stdin, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stdin = r
+		p, err := sb.Run(c)
+		r.Close()
+		if err != nil {
+			stdin.Close()
+			t.Fatal(err)
+		}
+		ns, err := commandIPCNamespace(p.Pid())
+		if err != nil {
+			p.Kill()
+			p.Wait()
+			t.Fatal(err)
+		}
+		defer ns.Close()
+		var st unix.Stat_t
+		if err := unix.Fstat(int(ns.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		stdin.Close()
+		if res, err := p.Wait(); err != nil || !res.Success() || !res.Warm {
+			t.Fatalf("run %d: %v, %v", i, res, err)
+		}
+		if slices.Contains(held, st.Ino) {
+			t.Errorf("run %d: IPC namespace %d, an earlier run's", i, st.Ino)
+		}
+		held = append(held, st.Ino)
+		prewarm(t, sb) // back in the pool: the launcher has moved on
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.Pid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			var ts unix.Stat_t
+			if err := unix.Stat(fmt.Sprintf("/proc/%d/task/%s/ns/ipc", p.Pid(), task.Name()), &ts); err != nil {
+				continue // the thread ended
+			}
+			if slices.Contains(held, ts.Ino) {
+				t.Errorf("after run %d: init thread %s holds a run's IPC namespace (%d)", i, task.Name(), ts.Ino)
+			}
+		}
+	}
+}
+
+// commandIPCNamespace opens the IPC namespace of the command running
+// under the init whose host pid is init (waiting for it to start).
+func commandIPCNamespace(init int) (*os.File, error) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", init))
+		for _, task := range tasks {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", init, task.Name()))
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				return os.Open("/proc/" + f[0] + "/ns/ipc")
+			}
+		}
+	}
+	return nil, errors.New("the command did not show up under its init")
 }
 
 // TestReuseDiscardsWhatItCannotRestore: a run that removes or replaces an

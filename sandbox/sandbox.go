@@ -18,7 +18,8 @@ import (
 type Sandbox struct {
 	opts          Options
 	mounts        []isolate.Mount
-	filter        func() ([]byte, error) // the compiled seccomp filter, nil when disabled
+	filter        func() ([]byte, error) // the compiled seccomp filter (nil bytes when disabled), compiling since New
+	compiled      chan struct{}          // closed when filter has its result
 	caps          []int                  // capabilities the command keeps
 	landlockRules []isolate.LandlockRule // nil: no Landlock
 	landlockNote  string                 // what LandlockAuto could not do here
@@ -62,7 +63,11 @@ func New(opts Options) *Sandbox {
 		}
 		return f, nil
 	})
-	go s.filter()
+	s.compiled = make(chan struct{})
+	go func() {
+		s.filter()
+		close(s.compiled)
+	}()
 	if s.opts.Pool > 0 && mainCalled {
 		s.startPool(s.opts.Pool)
 	}
@@ -89,6 +94,9 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if err := s.compileErr(false); err != nil {
+		return nil, err // known already: no init is started for it
 	}
 	start := time.Now()
 	if p := s.take(ctx); p != nil {
@@ -128,6 +136,20 @@ func (p *Process) execute(s *Sandbox, cmd *Cmd, start time.Time) error {
 	if ctxErr := p.end(nil); ctxErr != nil {
 		return fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
 	}
+	return err
+}
+
+// compileErr is the filter compiler's error: if wait, once it is done;
+// else nil while it still runs.
+func (s *Sandbox) compileErr(wait bool) error {
+	if !wait {
+		select {
+		case <-s.compiled:
+		default:
+			return nil
+		}
+	}
+	_, err := s.filter()
 	return err
 }
 

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -84,6 +85,17 @@ type SeccompArg struct {
 	Op    SeccompOp
 	Value uint64
 	Mask  uint64 // for SeccompMaskedEqual
+}
+
+// refusing returns the index of the first rule that refuses the call
+// name (an action other than allow or log), or -1.
+func (s *Seccomp) refusing(name string) int {
+	for i, r := range s.Rules {
+		if r.Action != SeccompAllow && r.Action != SeccompLog && slices.Contains(r.Syscalls, name) {
+			return i
+		}
+	}
+	return -1
 }
 
 // validate checks the rules; every error names the field.

@@ -52,6 +52,10 @@ func (o *Options) validate() error {
 		case o.Seccomp.Disabled:
 			return &OptionError{"Options.Reuse", o.Reuse, "needs the seccomp filter: without it a run could leave keys in the user's keyrings for the next"}
 		}
+		if i := o.Seccomp.refusing("unshare"); i >= 0 {
+			return &OptionError{fmt.Sprintf("Options.Seccomp.Rules[%d]", i), "unshare",
+				"refuses unshare, which a reused sandbox calls under the filter between runs (a new IPC namespace for the next); commands cannot unshare anyway, holding no capabilities: drop the rule, or Options.Reuse"}
+		}
 	}
 	if o.Landlock < LandlockAuto || o.Landlock > LandlockRequired {
 		return &OptionError{"Options.Landlock", o.Landlock, "must be LandlockAuto, LandlockOff or LandlockRequired"}

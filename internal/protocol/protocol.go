@@ -17,7 +17,7 @@
 //	Exec{Command, Cgroup} with the       --->  starts the command with them
 //	command's files (on the fd socket)
 //	                                     <---  Started{Pid} or Failed
-//	Signal{Signal}  (any number)         --->  forwarded to the command
+//	Signal{Signal, Pid}  (any number)    --->  forwarded to the command
 //	                                           when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
 //	                                           Exited{Status, Usage}
@@ -129,8 +129,9 @@ type Failed struct {
 	Message string
 }
 
-// Signal asks the init to send a signal to the command.
-type Signal struct{ Signal int }
+// Signal asks the init to send a signal to the command whose Started gave
+// Pid: a late one, for a reused sandbox's earlier run, reaches no later run.
+type Signal struct{ Signal, Pid int }
 
 // Exited reports how the command ended.
 type Exited struct {

@@ -31,7 +31,7 @@ func messages() []Message {
 		{Ready: &Ready{}},
 		{Started: &Started{Pid: 2}},
 		{Failed: &Failed{Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
-		{Signal: &Signal{Signal: 15}},
+		{Signal: &Signal{Signal: 15, Pid: 2}},
 		{Exited: &Exited{ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30}},
 	}
 }
