@@ -112,6 +112,20 @@ func TestRecvExecRejects(t *testing.T) {
 			unix.Sendmsg(fd, []byte{100, 0, 0, 0, '{'}, nil, nil, 0)
 			unix.Sendmsg(fd, nil, nil, nil, 0)
 		}},
+		{"longer-than-announced", func(fd int) {
+			js := `{"Command":{"Path":"x"}}`
+			unix.Sendmsg(fd, append([]byte{3, 0, 0, 0}, js...), nil, nil, 0)
+		}},
+		{"files-on-a-later-message", func(fd int) {
+			null, _ := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			defer unix.Close(null)
+			js := `{"Command":{"Path":"x"}}`
+			unix.Sendmsg(fd, append([]byte{byte(len(js)), 0, 0, 0}, js[:5]...), nil, nil, 0)
+			unix.Sendmsg(fd, []byte(js[5:]), unix.UnixRights(null, null, null), nil, 0)
+		}},
+		{"message-over-chunk", func(fd int) {
+			unix.Sendmsg(fd, make([]byte, chunk+100), nil, nil, 0)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			host, fd := pair(t)
@@ -131,6 +145,13 @@ func TestRecvExecEOF(t *testing.T) {
 	host.Close()
 	if _, _, err := RecvExec(fd); err != io.EOF {
 		t.Errorf("RecvExec after the host closed = %v; want io.EOF", err)
+	}
+	// Closed in the middle of a command: an error, not a clean EOF.
+	host, fd = pair(t)
+	unix.Sendmsg(int(host.Fd()), []byte{100, 0, 0, 0, '{'}, nil, nil, 0)
+	host.Close()
+	if _, _, err := RecvExec(fd); err == nil || err == io.EOF {
+		t.Errorf("RecvExec after the host closed mid-command = %v; want an error other than io.EOF", err)
 	}
 }
 
