@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
@@ -22,10 +21,6 @@ import (
 // nprocSlack is room under RLIMIT_NPROC for threads the init's Go runtime
 // may start after the command: a refused thread would crash the init.
 const nprocSlack = 16
-
-// idleAfter is how long a built sandbox waits for its command before its
-// init returns its free memory to the kernel (pooled sandboxes).
-const idleAfter = 20 * time.Millisecond
 
 // forwarded are the signals the init passes on to the command.
 var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,

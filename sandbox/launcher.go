@@ -4,14 +4,13 @@ package sandbox
 // sandbox's commands, one or (Options.Reuse) one per run.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sync/atomic"
-	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
@@ -106,11 +105,13 @@ func (l *launcher) runs(s *server) int {
 	}
 	for {
 		s.conn.Send(protocol.Message{Ready: &protocol.Ready{}})
-		// A pooled sandbox waits here for its command. One that waits
-		// gives back the memory its set-up used.
-		idle := time.AfterFunc(idleAfter, debug.FreeOSMemory)
+		// A pooled sandbox waits here for its command. (It does not force
+		// a GC to give memory back while it waits: measured, the GC's own
+		// pages made an idle init bigger, 1.67 MiB private against 1.33.)
+		if !commandWaiting(s.files) {
+			primeCodecs()
+		}
 		e, files, err := protocol.RecvExec(s.files)
-		idle.Stop()
 		if errors.Is(err, io.EOF) {
 			return 125 // the host is gone, or ended this sandbox
 		}
@@ -146,6 +147,24 @@ func (l *launcher) runs(s *server) int {
 			return fail("reset", err)
 		}
 	}
+}
+
+// commandWaiting reports whether a command is already waiting on the fd
+// socket fd (a cold Run sends it with the spec).
+func commandWaiting(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err != unix.EAGAIN
+}
+
+// primeCodecs runs the JSON codecs of a run's messages once, while a
+// pooled sandbox waits for its command: their first use builds reflection
+// caches (measured ~0.15 ms) that would otherwise land on the run.
+func primeCodecs() {
+	var e protocol.Exec
+	json.Unmarshal([]byte(`{"Command":{"Path":"/","Args":["/"],"Env":["A=b"],"Dir":"/","ExtraFiles":1},"Cgroup":{"Dir":1,"Enter":[1],"Leave":[1]}}`), &e)
+	json.Marshal(protocol.Message{Started: &protocol.Started{}})
+	json.Marshal(protocol.Message{Exited: &protocol.Exited{}})
 }
 
 // start starts e's command with the first 3+ExtraFiles files as its fds 0,

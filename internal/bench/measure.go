@@ -27,6 +27,12 @@ func interleave(cs []latencyCase, rounds, warmup int) ([][]time.Duration, error)
 					}
 				}
 			}
+			// And settled: the last run's sandbox torn down (with a pool,
+			// after Wait) and the new pooled inits done with their start,
+			// so no case pays for another's background work. Every case
+			// then starts from an idle machine, as a service waiting for
+			// its next request does.
+			time.Sleep(settle)
 			start := time.Now()
 			if err := c.run(); err != nil {
 				return nil, fmt.Errorf("%s: %w", c.name, err)
@@ -38,6 +44,9 @@ func interleave(cs []latencyCase, rounds, warmup int) ([][]time.Duration, error)
 	}
 	return times, nil
 }
+
+// settle is the pause before each timed run of the latency tables.
+const settle = 10 * time.Millisecond
 
 // median returns the median of xs (which it sorts).
 func median(xs []float64) float64 {

@@ -196,7 +196,7 @@ func idlePooled(n int) (idleFigures, error) {
 	if err := sb.Prewarm(context.Background()); err != nil {
 		return idleFigures{}, err
 	}
-	time.Sleep(200 * time.Millisecond) // settled
+	time.Sleep(time.Second) // settled: the inits done with their start
 	f := idleFigures{}
 	for _, pid := range testutil.Children(os.Getpid()) {
 		if slices.Contains(before, pid) {
