@@ -103,14 +103,16 @@ func (l *launcher) runs(s *server) int {
 	if err := renewIPC(); err != nil {
 		return fail("", err)
 	}
+	primed := false // the codecs have run once (primeCodecs)
 	for {
 		s.conn.Send(protocol.Message{Ready: &protocol.Ready{}})
 		// A pooled sandbox waits here for its command. (It does not force
 		// a GC to give memory back while it waits: measured, the GC's own
 		// pages made an idle init bigger, 1.67 MiB private against 1.33.)
-		if !commandWaiting(s.files) {
+		if !primed && !commandWaiting(s.files) {
 			primeCodecs()
 		}
+		primed = true
 		e, files, err := protocol.RecvExec(s.files)
 		if errors.Is(err, io.EOF) {
 			return 125 // the host is gone, or ended this sandbox
