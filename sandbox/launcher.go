@@ -152,7 +152,8 @@ func (l *launcher) runs(s *server) int {
 }
 
 // commandWaiting reports whether a command is already waiting on the fd
-// socket fd (a cold Run sends it with the spec).
+// socket fd (a cold Run sends it right after the spec). The peek leaves
+// the message, and the files it carries, in the socket.
 func commandWaiting(fd int) bool {
 	var b [1]byte
 	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
@@ -161,7 +162,8 @@ func commandWaiting(fd int) bool {
 
 // primeCodecs runs the JSON codecs of a run's messages once, while a
 // pooled sandbox waits for its command: their first use builds reflection
-// caches (measured ~0.15 ms) that would otherwise land on the run.
+// caches that would otherwise land on the run (measured: a warm run after
+// 10 ms idle, 1.56-1.59x exec.Command without, 1.46-1.53x with).
 func primeCodecs() {
 	var e protocol.Exec
 	json.Unmarshal([]byte(`{"Command":{"Path":"/","Args":["/"],"Env":["A=b"],"Dir":"/","ExtraFiles":1},"Cgroup":{"Dir":1,"Enter":[1],"Leave":[1]}}`), &e)
