@@ -3,7 +3,6 @@ package sandbox_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -121,12 +120,8 @@ func TestPoolCloseWaitsForEndedRuns(t *testing.T) {
 			t.Fatalf("run %d: %v, %v", i, res, err)
 		}
 		// The init may still be on its way out, but alone.
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.Pid()))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", p.Pid(), task.Name()))
-			if kids := strings.Fields(string(b)); len(kids) > 0 {
-				t.Errorf("run %d: processes %v of the run alive after Wait", i, kids)
-			}
+		if kids := testutil.Children(p.Pid()); len(kids) > 0 {
+			t.Errorf("run %d: processes %v of the run alive after Wait", i, kids)
 		}
 		if strings.TrimSpace(out.String()) == "" {
 			t.Errorf("run %d: no output", i)

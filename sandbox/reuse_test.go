@@ -207,12 +207,8 @@ func TestReuseIPCNamespacePerRun(t *testing.T) {
 // under the init whose host pid is init (waiting for it to start).
 func commandIPCNamespace(init int) (*os.File, error) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", init))
-		for _, task := range tasks {
-			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", init, task.Name()))
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				return os.Open("/proc/" + f[0] + "/ns/ipc")
-			}
+		if kids := testutil.Children(init); len(kids) > 0 {
+			return os.Open(fmt.Sprintf("/proc/%d/ns/ipc", kids[0]))
 		}
 	}
 	return nil, errors.New("the command did not show up under its init")
