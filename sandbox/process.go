@@ -169,8 +169,8 @@ func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
 		ex := <-p.exited // nil when the init died without a report
 		wall := time.Since(p.start)
-		// A reusable sandbox's init reports only once every process of the
-		// run is gone, and lives on; any other's ends with its sandbox.
+		// The init reports only once every process of the run is gone; a
+		// reusable sandbox's init lives on, any other's ends with its sandbox.
 		reuse := ex != nil && p.owner != nil && p.owner.opts.Reuse
 		// A report means every process of the run is dead. With a pool,
 		// whose Close waits for it, the rest of the sandbox (the init's
