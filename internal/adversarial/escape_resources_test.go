@@ -34,9 +34,17 @@ var escResourceCases = []escapeCase{
 				unix.RawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0)
 			}
 		}
-		ts := unix.Timespec{Nsec: 300e6}
-		unix.Nanosleep(&ts, nil)
-		e = testutil.InChild(testutil.Fork, unix.SYS_GETPID, 0)
+		// Until the bomb fills the limit: a fixed pause was too short in the
+		// emulated VM, where a fork takes tens of milliseconds.
+		deadline := time.Now().Add(8 * time.Second)
+		for {
+			ts := unix.Timespec{Nsec: 50e6}
+			unix.Nanosleep(&ts, nil)
+			e = testutil.InChild(testutil.Fork, unix.SYS_GETPID, 0)
+			if e == unix.EAGAIN || time.Now().After(deadline) {
+				break
+			}
+		}
 		procs, _ := filepath.Glob("/proc/[0-9]*")
 		unix.Kill(-1, unix.SIGKILL) // the bomb; not this process, not the init
 		return escReport(escErrno(e), "procs="+strconv.Itoa(len(procs)))
