@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,15 +61,7 @@ func BenchmarkReexecFloor(b *testing.B) {
 	var ms []float64
 	for b.Loop() {
 		t0 := time.Now()
-		c := exec.Command("/proc/self/exe")
-		c.Env = []string{protocol.EnvProbe + "=1"}
-		c.SysProcAttr = &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
-				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-		}
-		if err := c.Run(); err != nil {
+		if err := protocol.ProbeCommand().Run(); err != nil {
 			b.Fatal(err)
 		}
 		ms = append(ms, time.Since(t0).Seconds()*1e3)

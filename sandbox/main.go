@@ -2,9 +2,7 @@ package sandbox
 
 import (
 	"os"
-	"os/exec"
 	"runtime"
-	"syscall"
 
 	"github.com/corral-dev/corral/internal/protocol"
 )
@@ -37,18 +35,6 @@ func init() {
 		if !mainCalled {
 			return nil // cannot re-exec safely; the sysctls have to do
 		}
-		c := &exec.Cmd{
-			Path: "/proc/self/exe",
-			Args: []string{"corral-probe"},
-			Env:  []string{protocol.EnvProbe + "=1"},
-			SysProcAttr: &syscall.SysProcAttr{
-				Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
-					syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
-				UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-				GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-				Pdeathsig:   syscall.SIGKILL,
-			},
-		}
-		return c.Run()
+		return protocol.ProbeCommand().Run()
 	}
 }

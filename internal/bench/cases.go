@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/sandbox"
@@ -72,18 +71,7 @@ const floorName = "re-exec floor (no set-up)"
 // into a sandbox's namespaces (the same clone flags and id maps), exiting
 // at once in sandbox.Main, with no filesystem, filter, protocol or
 // command. No cold sandbox can start faster than it.
-func reexecFloor() error {
-	c := exec.Command("/proc/self/exe")
-	c.Env = []string{protocol.EnvProbe + "=1"}
-	c.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
-			syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-		Pdeathsig:   syscall.SIGKILL,
-	}
-	return c.Run()
-}
+func reexecFloor() error { return protocol.ProbeCommand().Run() }
 
 // bwrapArgs is the anchors' bubblewrap: every namespace, a read-only /usr
 // with the merged-usr links, /proc, /dev and a tmpfs /tmp.
