@@ -104,6 +104,11 @@ func LandlockRules(mounts []Mount) []LandlockRule {
 			rules = append(rules, LandlockRule{Path: m.Target, Devices: true})
 		case (m.Kind == Tmpfs || m.Kind == Bind) && !m.ReadOnly && m.Target != "/dev":
 			rules = append(rules, LandlockRule{Path: m.Target, Write: true})
+		case m.Kind == Mqueue:
+			// mq_open reaches the queues through the IPC namespace's own
+			// internal mount of the same filesystem; Landlock finds no rule
+			// there but on its root inode, which is this mount's root.
+			rules = append(rules, LandlockRule{Path: m.Target, Write: true})
 		}
 	}
 	return rules

@@ -17,6 +17,7 @@ const (
 	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode
 	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
 	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666)
+	Mqueue  Kind = "mqueue"  // the POSIX message queues of the sandbox's IPC namespace
 	Rebind  Kind = "rebind"  // Target bound onto itself read-only (e.g. /proc/sys)
 	Mask    Kind = "mask"    // Target hidden: an unopenable /dev/null (nodev) over a file, an empty read-only tmpfs over a directory
 	Symlink Kind = "symlink" // Target made a symlink to Data
@@ -254,6 +255,8 @@ func attach(rootfd int, m Mount, srcfd int) error {
 	case Devpts:
 		opts := [][2]string{{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}}
 		return stepErr(step, m.Target, mountFS(tfd, "devpts", opts, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC))
+	case Mqueue:
+		return stepErr(step, m.Target, mountFS(tfd, "mqueue", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC))
 	case Rebind:
 		tree, err := unix.OpenTree(tfd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,7 +106,16 @@ func TestMountTable(t *testing.T) {
 	if m := byPoint["/proc"]; m == nil || m.FSType != "proc" {
 		t.Errorf("/proc: want a fresh proc, got %+v", m)
 	}
-	if len(mounts) > 40 {
+	// Only the plan's mounts: the host's (/sys, /run, /home, /boot, cgroup
+	// filesystems) must not have come along.
+	for _, m := range mounts {
+		p := m.Mountpoint
+		if !slices.ContainsFunc([]string{"/", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc", "/proc", "/dev", "/tmp", "/work"},
+			func(d string) bool { return p == d || strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") && d != "/" }) {
+			t.Errorf("unexpected mount inside: %s (%s)", p, m.FSType)
+		}
+	}
+	if len(mounts) > 48 {
 		t.Errorf("%d mounts inside; the host's mount table leaked in?", len(mounts))
 	}
 }
@@ -117,7 +127,7 @@ func TestProcHardening(t *testing.T) {
 		for f in /proc/sys/kernel/hostname /proc/sys/vm/drop_caches /proc/sysrq-trigger; do
 			{ echo 1 > $f; } 2>/dev/null && echo "WROTE $f"
 		done
-		for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms /proc/kpageflags /proc/kpagecount /proc/slabinfo /proc/vmallocinfo; do
+		for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms /proc/kpageflags /proc/kpagecount /proc/slabinfo /proc/vmallocinfo /proc/config.gz; do
 			test -s $f && [ "$(head -c 16 $f 2>/dev/null | wc -c)" != 0 ] && echo "READ $f"
 		done; true`)
 	if out != "" {

@@ -189,6 +189,30 @@ func TestIPCAndCgroupNamespaces(t *testing.T) {
 	}
 }
 
+// TestPOSIXMessageQueues: mq_open works in a default sandbox, Landlock
+// included, on the queues of the sandbox's own IPC namespace. A reused
+// sandbox has no /dev/mqueue (each run's IPC namespace is new), and there
+// Landlock refuses mq_open.
+func TestPOSIXMessageQueues(t *testing.T) {
+	landlock := true
+	if sandbox.Check().Err() == nil {
+		f, _ := sandbox.Check().Feature("landlock")
+		landlock = f.Available
+	}
+	want := "mq: ok\n"
+	if pooledReuse && landlock {
+		want = "mq: EACCES\n"
+	}
+	out, errs, _ := run(t, sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}, helperCmd("mq"))
+	if out != want {
+		t.Errorf("mq_open in a default sandbox: %q (stderr %q); want %q", out, errs, want)
+	}
+	// The queue lives in the sandbox's IPC namespace, not the host's.
+	if _, err := os.Stat("/dev/mqueue/corral-test"); err == nil {
+		t.Errorf("the sandbox's queue is on the host")
+	}
+}
+
 // TestKeptCapability: a capability the caller lists survives into the
 // command (as an ambient capability), and only that one.
 func TestKeptCapability(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
@@ -85,6 +86,21 @@ func helper(name string, args []string) int {
 		}
 		_, err := unix.SysvShmGet(0x5eed, 4096, flags)
 		fmt.Println("shm:", err)
+	case "mq": // inside: create, use and remove a POSIX message queue (mq_open(3) without libc)
+		name, _ := unix.BytePtrFromString("corral-test")
+		fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(name)), unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600, 0, 0, 0)
+		if e != 0 {
+			fmt.Println("mq:", unix.ErrnoName(e))
+			return 0
+		}
+		msg := []byte("hi")
+		_, _, e = unix.Syscall6(unix.SYS_MQ_TIMEDSEND, fd, uintptr(unsafe.Pointer(&msg[0])), uintptr(len(msg)), 0, 0, 0)
+		unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(name)), 0, 0)
+		if e != 0 {
+			fmt.Println("mq send:", unix.ErrnoName(e))
+			return 0
+		}
+		fmt.Println("mq: ok")
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options

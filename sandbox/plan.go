@@ -33,7 +33,7 @@ var (
 	procReadOnly = []string{"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}
 	procMasked   = []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
 		"/proc/latency_stats", "/proc/acpi", "/proc/scsi", "/proc/kallsyms", "/proc/kpageflags",
-		"/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo", "/proc/vmallocinfo"}
+		"/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo", "/proc/vmallocinfo", "/proc/config.gz"}
 )
 
 // plan turns validated options into the ordered mount entries the sandbox
@@ -82,6 +82,12 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	add(isolate.Mount{Kind: isolate.Devpts, Target: "/dev/pts"})
 	add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/ptmx", Data: "pts/ptmx"})
 	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev/shm", Mode: 0o1777, Size: defaultTmpSize})
+	if !o.Reuse {
+		// POSIX message queues (mq_open), as Docker mounts them. Not with
+		// Reuse: each run gets a new IPC namespace, and this mount would
+		// show the first one's queues to every run.
+		add(isolate.Mount{Kind: isolate.Mqueue, Target: "/dev/mqueue"})
+	}
 	for i, l := range []string{"stdin", "stdout", "stderr"} {
 		add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/" + l, Data: "/proc/self/fd/" + string(rune('0'+i))})
 	}
