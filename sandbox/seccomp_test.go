@@ -301,6 +301,11 @@ func TestSeccompOff(t *testing.T) {
 				return
 			}
 			switch {
+			case got == "ENOSYS" && !slices.Contains(strings.Split(a.off, "|"), got):
+				// A kernel built without the call (CONFIG_USERFAULTFD,
+				// CONFIG_KEYS, CONFIG_IO_URING...): TestSeccompBlocks still
+				// shows the filter's answer, given before the kernel's.
+				t.Skipf("this kernel has no such call (ENOSYS without the filter)")
 			case !slices.Contains(strings.Split(a.off, "|"), got):
 				t.Errorf("filter off: %s gives %s, want one of %s", a.name, got, a.off)
 			case got == a.def && a.sys != "":
