@@ -92,25 +92,8 @@ type Rlimit struct {
 // calling thread are inherited; so are its cgroups, moved as c.Cgroup says.
 func Start(c *Command) (int, error) {
 	if c.Dir != "" {
-		// The directory is resolved inside the root, with no magic link
-		// (/proc/self/fd/N) allowed: an fd of the init (a cgroup directory,
-		// say) must not become the command's cwd (CVE-2024-21626's kind).
-		root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return 0, &Error{Step: "chdir", Path: "/", Err: err}
-		}
-		fd, err := unix.Openat2(root, c.Dir, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-		})
-		unix.Close(root)
-		if err != nil {
-			return 0, &Error{Step: "chdir", Path: c.Dir, Err: err}
-		}
-		err = unix.Fchdir(fd)
-		unix.Close(fd)
-		if err != nil {
-			return 0, &Error{Step: "chdir", Path: c.Dir, Err: err}
+		if err := chdirInside(c.Dir); err != nil {
+			return 0, err
 		}
 	}
 	for _, r := range c.Rlimits {
@@ -152,13 +135,84 @@ func Start(c *Command) (int, error) {
 		}
 		return 0, &Error{Step: "exec", Path: c.Path, Err: err}
 	}
-	for _, r := range c.Rlimits {
-		if r.AfterStart {
-			if err := unix.Prlimit(pid, r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}, nil); err != nil {
-				unix.Kill(pid, unix.SIGKILL)
-				return 0, &Error{Step: "rlimit", Path: strconv.Itoa(r.Resource), Err: err}
-			}
-		}
+	if err := setAfterStart(pid, c.Rlimits); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return 0, err
 	}
 	return pid, nil
+}
+
+// chdirInside makes dir, resolved from the root, the working directory,
+// unless the root does not reach it: an fd of the init (a host cgroup
+// directory, say) named as /proc/self/fd/N must never become the command's
+// working directory (CVE-2024-21626's kind). It needs no openat2, which a
+// confined caller's filter refuses: the kernel's getcwd marks a working
+// directory the root does not reach "(unreachable)" (getcwd(2)), and then
+// the working directory goes back to the root. The directory is opened
+// with the caller's own rights; getcwd runs on another thread (the working
+// directory is the process's), so that a filter on the caller that
+// refuses getcwd (a caller's rule) cannot get in the way.
+func chdirInside(dir string) error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &Error{Step: "chdir", Path: "/", Err: err}
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat(root, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &Error{Step: "chdir", Path: dir, Err: err}
+	}
+	err = unix.Fchdir(fd)
+	unix.Close(fd)
+	if err == nil {
+		err = onOtherThread(func() error {
+			var buf [unix.PathMax]byte
+			n, err := unix.Getcwd(buf[:])
+			if err == nil && (n == 0 || buf[0] != '/') {
+				err = unix.EXDEV // outside the root
+			}
+			return err
+		})
+		if err != nil {
+			unix.Fchdir(root)
+		}
+	}
+	if err != nil {
+		return &Error{Step: "chdir", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// onOtherThread runs f in a new goroutine and returns its error. When the
+// caller is locked to its thread (the sandbox's launcher is), that is
+// another thread, and one without the caller's filter or Landlock domain:
+// the Go runtime starts new threads from a clean template thread, never
+// from a locked one.
+func onOtherThread(f func() error) error {
+	done := make(chan error)
+	go func() { done <- f() }()
+	return <-done
+}
+
+// setAfterStart sets the AfterStart limits on the process pid. Another
+// thread does it: the calling thread may be confined by a filter that
+// lets a process set no limits but its own (the sandbox's launcher is).
+func setAfterStart(pid int, rlimits []Rlimit) error {
+	var after []Rlimit
+	for _, r := range rlimits {
+		if r.AfterStart {
+			after = append(after, r)
+		}
+	}
+	if len(after) == 0 {
+		return nil
+	}
+	return onOtherThread(func() error {
+		for _, r := range after {
+			if err := unix.Prlimit(pid, r.Resource, &unix.Rlimit{Cur: r.Cur, Max: r.Max}, nil); err != nil {
+				return &Error{Step: "rlimit", Path: strconv.Itoa(r.Resource), Err: err}
+			}
+		}
+		return nil
+	})
 }

@@ -22,6 +22,21 @@ import (
 // personality other than the default. Socket families other than unix,
 // inet, inet6 and netlink fail with EAFNOSUPPORT. Other ABIs (i386 and x32
 // on x86_64) kill the process.
+//
+// No call may give a file the set-user-ID or set-group-ID bit (EPERM), as
+// systemd's RestrictSUIDSGID= has it: chmod, fchmod, fchmodat, fchmodat2,
+// mkdir, mkdirat, mknod, mknodat and creat with either bit in the mode, and
+// open and openat creating a file (O_CREAT, O_TMPFILE) with either. So a
+// command cannot leave a set-uid program in a host file it is handed (its
+// stdio, an extra file) or reaches through a writable bind, which as root
+// would be a set-uid-root program on the host. Programs that install
+// set-id files (tar -p, cp -p, install -m 4755, mkdir -m 2775) get EPERM
+// for those. A CAP_FSETID kept in Options.Capabilities changes nothing.
+// openat2 fails with ENOSYS: its mode is in memory a filter cannot read,
+// and libraries fall back to openat. prlimit sets only the caller's own
+// limits (pid 0; a process naming itself by its pid is refused too) and
+// reads anyone's: a command cannot change the limits of the sandbox's init,
+// which later commands of a reused sandbox would inherit.
 type Seccomp struct {
 	// Disabled turns the filter off. Use it only for commands that need
 	// what the profile refuses.

@@ -245,3 +245,29 @@ allow personality arg0 &= 0xffffffff == 0
 	// realpath: .: Invalid cross-device link
 	// exit status 1
 }
+
+func TestSeccompValidation(t *testing.T) {
+	requireSandbox(t)
+	ok := sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompLog}
+	for _, tc := range []struct {
+		rule  sandbox.SeccompRule
+		field string
+	}{
+		{sandbox.SeccompRule{Syscalls: []string{"no_such_call"}, Action: sandbox.SeccompAllow}, "Syscalls[0]"},
+		{sandbox.SeccompRule{Syscalls: []string{"getcwd", "nope"}, Action: sandbox.SeccompAllow}, "Syscalls[1]"},
+		{sandbox.SeccompRule{Action: sandbox.SeccompAllow}, "Syscalls"},
+		{sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(0)}, "Action"},
+		{sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(4096)}, "Action"},
+		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Index: 7}}}, "Args[0].Index"},
+		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Op: 99}}}, "Args[0].Op"},
+	} {
+		_, err := newSandbox(t, sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok, tc.rule}}}).Run(sandbox.Command("/bin/true"))
+		var oe *sandbox.OptionError
+		if want := "Options.Seccomp.Rules[1]." + tc.field; !errors.As(err, &oe) || oe.Field != want {
+			t.Errorf("rule %+v: %v, want an *OptionError for %s", tc.rule, err, want)
+		}
+	}
+	if _, _, res := run(t, sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok}}}, sandbox.Command("/bin/true")); !res.Success() {
+		t.Errorf("valid rule: %v", res)
+	}
+}

@@ -113,6 +113,52 @@ var escCVECases = []escapeCase{
 		}
 		t.Logf("%d of 10 runs with Cmd.Dir /proc/self/fd/N started", started)
 	}},
+	// CVE-2024-21626 with a host directory the init surely holds: one
+	// passed in ExtraFiles (the init holds the command's files while it
+	// starts it; on cgroup v1 it holds no cgroup directory). Cmd.Dir
+	// /proc/self/fd/N naming it must fail (EXDEV: the root does not reach
+	// it), never start the command there; the other N start it inside or
+	// fail. The command itself has the directory as its fd 3 (its caller
+	// passed it); that is not what is tested here.
+	{name: "cve-2024-21626-passed-dir", victim: func([]string) int {
+		cwd, err := unix.Getwd()
+		if err != nil {
+			cwd = escErr(err)
+		}
+		var fs unix.Statfs_t
+		unix.Statfs(".", &fs)
+		return escReport("cwd="+cwd, "fs="+strconv.FormatInt(fs.Type, 16))
+	}, test: func(t *testing.T, name string) {
+		d, err := os.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		started, refused := 0, 0
+		for fd := 3; fd <= 20; fd++ {
+			dir := "/proc/self/fd/" + strconv.Itoa(fd)
+			o, err := escTry(t, name, escRun{dir: dir, extra: []*os.File{d}})
+			if err != nil {
+				var se *sandbox.SetupError
+				if !errors.As(err, &se) {
+					t.Errorf("Cmd.Dir %s: not a clean failure: %v", dir, err)
+				}
+				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) { // ELOOP: openat2's RESOLVE_NO_MAGICLINKS, before
+					refused++
+				}
+				t.Logf("Cmd.Dir %s: %v", dir, err)
+				continue
+			}
+			started++
+			if want := "fs=" + strconv.FormatInt(unix.TMPFS_MAGIC, 16); !strings.HasPrefix(o.verdict, "cwd=/") || !strings.HasSuffix(o.verdict, ","+want) {
+				t.Errorf("Cmd.Dir %s: the command started outside the sandbox: %q, want cwd=/...,%s", dir, o.verdict, want)
+			}
+		}
+		t.Logf("%d of 18 runs started, %d refused as outside the root", started, refused)
+		if refused == 0 {
+			t.Error("no Cmd.Dir /proc/self/fd/N was refused as outside the root: none named the passed directory, or the check is gone")
+		}
+	}},
 	// CVE-2022-0492: cgroup v1's release_agent runs a program as host root;
 	// the attack needs a cgroupfs mounted in a new user and cgroup
 	// namespace. Nothing of it is possible, and none is mounted.

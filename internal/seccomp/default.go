@@ -91,7 +91,8 @@ func hardening() []Rule {
 			Args: []Arg{{Index: 0, Op: MaskedEqual, Mask: 0xffffffff, Value: fam}}})
 	}
 	rs = append(rs, except32("socket", 0, socketFamilies, 0, Action{Kind: Errno, Errno: syscall.EAFNOSUPPORT})...)
-	return rs
+	rs = append(rs, setIDRules()...)
+	return append(rs, prlimitRules()...)
 }
 
 // fromSpec converts one rule of an OCI seccomp profile.
