@@ -120,7 +120,7 @@ func runInit(fdText string) int {
 type builtState struct {
 	mountinfo []byte
 	tmpfs     []isolate.Mount
-	trees     []isolate.Tree
+	trees     []*isolate.Tree
 	inherited *isolate.Inherited
 }
 
@@ -133,13 +133,15 @@ func record(spec *protocol.Spec, tid int) (*builtState, error) {
 		return nil, err
 	}
 	for _, m := range spec.Mounts {
-		if m.Kind != isolate.Tmpfs || m.ReadOnly {
+		// The devpts instance too: its root's mode and times, and ptmx's.
+		if m.Kind != isolate.Tmpfs && m.Kind != isolate.Devpts || m.ReadOnly {
 			continue
 		}
 		t, err := isolate.Record(m.Target)
 		if err != nil {
 			return nil, err
 		}
+		t.Private = true // a filesystem of its own
 		b.tmpfs, b.trees = append(b.tmpfs, m), append(b.trees, t)
 	}
 	b.mountinfo, err = os.ReadFile("/proc/self/mountinfo")
@@ -158,11 +160,7 @@ func (b *builtState) reset(applied []isolate.Rlimit) error {
 		return err
 	}
 	for i, m := range b.tmpfs {
-		mode := m.Mode
-		if mode == 0 {
-			mode = 0o1777 // tmpfs's own default
-		}
-		if err := isolate.Clear(m.Target, mode, b.trees[i]); err != nil {
+		if err := isolate.Clear(m.Target, b.trees[i]); err != nil {
 			return err
 		}
 	}

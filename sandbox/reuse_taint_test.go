@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
@@ -182,4 +183,33 @@ func taintHelper(attack string) int {
 	}
 	fmt.Printf("%s: changed %d\n", attack, changed)
 	return 0
+}
+
+// TestReuseResetsTimes: what a run does in the writable mounts (files
+// created and deleted, a mode changed, a link read) shows in the times
+// and modes of their roots and of the entries they were built with, a
+// channel to the next run; after the reset the next run sees them as the
+// sandbox was built, and the same free space.
+func TestReuseResetsTimes(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true})
+	defer sb.Close()
+	const look = `stat -c '%n %a %u %x %y' /tmp /work /dev/shm /dev /dev/fd /dev/stdin /dev/pts /dev/pts/ptmx
+		stat -f -c '%n %f %d' /tmp /work /dev/shm`
+	built, _, init := taintRun(t, sb, sandbox.Command("/bin/sh", "-c", look))
+	time.Sleep(20 * time.Millisecond) // the run's times are later than the build's
+	const run = `set -e; touch /tmp/x /work/x /dev/shm/x; rm /tmp/x /work/x /dev/shm/x
+		mkdir /tmp/d; rmdir /tmp/d; chmod 700 /tmp /dev/pts; readlink /dev/fd /dev/stdin >/dev/null
+		head -c 4096 /dev/zero >/work/held; exec 3</work/held; rm /work/held; sleep 0.01 & `
+	changed, errs, init1 := taintRun(t, sb, sandbox.Command("/bin/sh", "-c", run+"\n"+look))
+	if changed == built || init1 != init {
+		t.Fatalf("the run changed nothing visible, or ran elsewhere (init %d, then %d): %q %q", init, init1, changed, errs)
+	}
+	after, _, init2 := taintRun(t, sb, sandbox.Command("/bin/sh", "-c", look))
+	if init2 != init {
+		t.Logf("the sandbox was not reused (init %d, then %d)", init, init2)
+	}
+	if after != built {
+		t.Errorf("after a run, the next sees\n%s\nthe sandbox was built with\n%s\n(the run saw\n%s)", after, built, changed)
+	}
 }
