@@ -251,7 +251,19 @@ func attach(rootfd int, m Mount, srcfd int) error {
 	case Tmpfs:
 		return stepErr(step, m.Target, mountTmpfs(tfd, "", m.Size, m.Mode, m.ReadOnly))
 	case Proc:
-		return stepErr(step, m.Target, mountFS(tfd, "proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC))
+		// hidepid=invisible: a process sees in /proc only the processes it
+		// may ptrace, so the command does not see its init (not dumpable)
+		// and cannot write its files (oom_score_adj, coredump_filter), which
+		// every later command of a reused sandbox would inherit. A kernel
+		// that refuses the option (every one since 5.8 takes it per proc
+		// instance) gets a plain proc: a reuse's reset still checks the
+		// init's state.
+		attrs := unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+		err := mountFS(tfd, "proc", [][2]string{{"hidepid", "ptraceable"}}, attrs)
+		if err == unix.EINVAL {
+			err = mountFS(tfd, "proc", nil, attrs)
+		}
+		return stepErr(step, m.Target, err)
 	case Devpts:
 		opts := [][2]string{{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}}
 		return stepErr(step, m.Target, mountFS(tfd, "devpts", opts, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC))

@@ -5,6 +5,7 @@ package isolate
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -16,47 +17,102 @@ import (
 const maxClearDepth = 256
 
 // Tree is what a writable mount held when the sandbox was built: its
-// entries (paths relative to the mount's root, not below other mounts),
-// each with what identifies it.
-type Tree map[string]Entry
+// root directory and its entries (by path relative to the mount's root,
+// not below other mounts), and its free space.
+type Tree struct {
+	// Private says the filesystem is the mount's alone (a tmpfs of the
+	// sandbox's): Clear then checks its free space too.
+	Private bool
 
-// Entry identifies a file: a file replaced or changed has another inode,
-// mode or change time (directories: inode and mode; their change time
-// moves with their entries).
+	root    Entry
+	entries map[string]Entry
+	free    [2]uint64 // free blocks and inodes
+}
+
+// Entry is a file as recorded: what identifies it (a file replaced or
+// changed has another inode, mode or change time; a directory, another
+// inode), and the metadata a reset puts back.
 type Entry struct {
-	Ino   uint64
-	Mode  uint16
-	Ctime unix.StatxTimestamp
+	Ino          uint64
+	Mode         uint16
+	UID, GID     uint32
+	Ctime        unix.StatxTimestamp // non-directories: any change of the file moves it
+	Atime, Mtime unix.StatxTimestamp
+	Xattrs       map[string]string // directories' extended attributes
 }
 
 // Record returns what the directory dir (an absolute path, resolved inside
-// the current root with no symlink followed) holds on its mount.
-func Record(dir string) (Tree, error) {
-	t := Tree{}
-	err := walk(dir, func(fd int, mnt uint64) error { return recordAt(fd, mnt, "", t, 0) })
-	return t, err
+// the current root with no symlink followed) holds on its mount. It puts
+// back the times its own reading moved, as Clear does.
+func Record(dir string) (*Tree, error) {
+	t := &Tree{entries: map[string]Entry{}}
+	err := walk(dir, func(fd int, mnt uint64) error {
+		var stx unix.Statx_t
+		if err := statx(fd, "", &stx); err != nil {
+			return err
+		}
+		t.root = entryOf(&stx)
+		var err error
+		if t.root.Xattrs, err = xattrs(fd); err != nil {
+			return err
+		}
+		if err := recordAt(fd, mnt, "", t, 0); err != nil {
+			return err
+		}
+		t.free, err = free(fd)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, Clear(dir, t)
 }
 
 // Clear empties the directory dir down to what it held when it was
-// recorded (keep): every other file and directory in it is removed;
-// mount points and what is below them belong to other mounts and stay.
-// It fails when an entry of keep is gone or was changed (the caller
-// cannot restore it). The directory itself gets mode back and loses its
-// extended attributes.
-func Clear(dir string, mode uint32, keep Tree) error {
+// recorded (t): every other file and directory in it is removed; mount
+// points and what is below them belong to other mounts and stay. It fails
+// when an entry of t is gone or was changed (the caller cannot restore
+// it). The directory and the directories of t get their mode and extended
+// attributes back; they and every other entry of t get their access and
+// modification times back, always, so their change times say when the
+// last reset was and nothing of what the run did. With t.Private it
+// fails, too, when the filesystem has less free space or inodes than when
+// recorded (something the run left holds deleted files).
+func Clear(dir string, t *Tree) error {
 	return walk(dir, func(fd int, mnt uint64) error {
-		if err := unix.Fchmod(fd, mode); err != nil {
+		var stx unix.Statx_t
+		if err := statx(fd, "", &stx); err != nil {
 			return err
 		}
-		if err := clearXattrs(fd); err != nil {
+		if !sameFile(&t.root, &stx) {
+			return errors.New("the mount's root was changed")
+		}
+		if stx.Mode != t.root.Mode {
+			if err := unix.Fchmod(fd, uint32(t.root.Mode&0o7777)); err != nil {
+				return err
+			}
+		}
+		if err := restoreXattrs(fd, t.root.Xattrs); err != nil {
 			return err
 		}
 		seen := 0
-		if err := clearAt(fd, mnt, "", keep, &seen, 0); err != nil {
+		if err := clearAt(fd, mnt, "", t, &seen, 0); err != nil {
 			return err
 		}
-		if seen != len(keep) {
+		if seen != len(t.entries) {
 			return errors.New("entries of the built sandbox are gone")
+		}
+		if err := setTimes(fd, "", unix.AT_EMPTY_PATH, &t.root); err != nil {
+			return err
+		}
+		if !t.Private {
+			return nil
+		}
+		if f, err := free(fd); err != nil || f != t.free {
+			if err == nil {
+				err = fmt.Errorf("free blocks and inodes %d, built with %d", f, t.free)
+			}
+			return err
 		}
 		return nil
 	})
@@ -105,7 +161,8 @@ func entries(fd int, mnt uint64, depth int) ([]string, []unix.Statx_t, error) {
 	for _, name := range names {
 		var stx unix.Statx_t
 		err := unix.Statx(fd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC,
-			unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_INO|unix.STATX_CTIME|unix.STATX_MNT_ID, &stx)
+			unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID|unix.STATX_INO|
+				unix.STATX_ATIME|unix.STATX_MTIME|unix.STATX_CTIME|unix.STATX_MNT_ID, &stx)
 		if err == unix.ENOENT {
 			continue
 		}
@@ -121,38 +178,53 @@ func entries(fd int, mnt uint64, depth int) ([]string, []unix.Statx_t, error) {
 }
 
 func entryOf(stx *unix.Statx_t) Entry {
-	e := Entry{Ino: stx.Ino, Mode: stx.Mode}
+	e := Entry{Ino: stx.Ino, Mode: stx.Mode, UID: stx.Uid, GID: stx.Gid, Atime: stx.Atime, Mtime: stx.Mtime}
 	if stx.Mode&unix.S_IFMT != unix.S_IFDIR {
 		e.Ctime = stx.Ctime
 	}
 	return e
 }
 
-func recordAt(fd int, mnt uint64, prefix string, t Tree, depth int) error {
+// sameFile reports whether stx is the file e recorded, unchanged but for
+// what Clear puts back (a directory's mode, extended attributes and times;
+// any file's access time).
+func sameFile(e *Entry, stx *unix.Statx_t) bool {
+	if stx.Ino != e.Ino || stx.Mode&unix.S_IFMT != e.Mode&unix.S_IFMT || stx.Uid != e.UID || stx.Gid != e.GID {
+		return false
+	}
+	return stx.Mode&unix.S_IFMT == unix.S_IFDIR || stx.Mode == e.Mode && stx.Ctime == e.Ctime
+}
+
+func recordAt(fd int, mnt uint64, prefix string, t *Tree, depth int) error {
 	names, stats, err := entries(fd, mnt, depth)
 	if err != nil {
 		return err
 	}
 	for i, name := range names {
-		t[prefix+name] = entryOf(&stats[i])
+		e := entryOf(&stats[i])
 		if stats[i].Mode&unix.S_IFMT == unix.S_IFDIR {
 			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return err
 			}
-			err = recordAt(sub, mnt, prefix+name+"/", t, depth+1)
+			e.Xattrs, err = xattrs(sub)
+			if err == nil {
+				err = recordAt(sub, mnt, prefix+name+"/", t, depth+1)
+			}
 			unix.Close(sub)
 			if err != nil {
 				return err
 			}
 		}
+		t.entries[prefix+name] = e
 	}
 	return nil
 }
 
-// clearAt removes what directory fd holds on mount mnt but what keep
-// names (under prefix), counting in seen the entries of keep it found.
-func clearAt(fd int, mnt uint64, prefix string, keep Tree, seen *int, depth int) error {
+// clearAt removes what directory fd holds on mount mnt but the entries of
+// t (under prefix), whose metadata it puts back, counting in seen the
+// entries of t it found.
+func clearAt(fd int, mnt uint64, prefix string, t *Tree, seen *int, depth int) error {
 	names, stats, err := entries(fd, mnt, depth)
 	if err != nil {
 		return err
@@ -160,10 +232,10 @@ func clearAt(fd int, mnt uint64, prefix string, keep Tree, seen *int, depth int)
 	for i, name := range names {
 		rel, stx := prefix+name, &stats[i]
 		isDir := stx.Mode&unix.S_IFMT == unix.S_IFDIR
-		kept, ok := keep[rel]
+		kept, ok := t.entries[rel]
 		if ok {
 			*seen++
-			if kept != entryOf(stx) {
+			if !sameFile(&kept, stx) {
 				return errors.New(rel + " of the built sandbox was changed")
 			}
 		}
@@ -172,24 +244,87 @@ func clearAt(fd int, mnt uint64, prefix string, keep Tree, seen *int, depth int)
 			if err != nil {
 				return err
 			}
-			err = clearAt(sub, mnt, rel+"/", keep, seen, depth+1)
+			if ok {
+				err = restoreXattrs(sub, kept.Xattrs)
+			}
+			if err == nil {
+				err = clearAt(sub, mnt, rel+"/", t, seen, depth+1)
+			}
 			unix.Close(sub)
 			if err != nil {
 				return err
 			}
 		}
 		if ok {
+			if err := restoreEntry(fd, name, rel, t, &kept, stx); err != nil {
+				return err
+			}
 			continue
 		}
 		flags := 0
 		if isDir {
 			flags = unix.AT_REMOVEDIR
 		}
-		if err := unix.Unlinkat(fd, name, flags); err != nil && err != unix.ENOENT {
+		if err := unlinkat(fd, name, flags); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// restoreEntry puts back the mode (a directory's) and times of the entry
+// name of directory fd, recorded as kept under rel in t, now stx; and
+// notes the change time that gives it.
+func restoreEntry(fd int, name, rel string, t *Tree, kept *Entry, stx *unix.Statx_t) error {
+	if stx.Mode != kept.Mode {
+		if err := unix.Fchmodat(fd, name, uint32(kept.Mode&0o7777), 0); err != nil {
+			return err
+		}
+	}
+	if err := setTimes(fd, name, unix.AT_SYMLINK_NOFOLLOW, kept); err != nil {
+		return err
+	}
+	if kept.Mode&unix.S_IFMT != unix.S_IFDIR {
+		var now unix.Statx_t
+		if err := statx(fd, name, &now); err != nil {
+			return err
+		}
+		kept.Ctime = now.Ctime
+		t.entries[rel] = *kept
+	}
+	return nil
+}
+
+// unlinkat removes name from directory fd (gone already is fine).
+func unlinkat(fd int, name string, flags int) error {
+	if err := unix.Unlinkat(fd, name, flags); err != nil && err != unix.ENOENT {
+		return err
+	}
+	return nil
+}
+
+// statx stats name in directory fd ("" for fd itself), not following a
+// symlink and not reading the directory (which would move its access time).
+func statx(fd int, name string, stx *unix.Statx_t) error {
+	return unix.Statx(fd, name, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC,
+		unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_UID|unix.STATX_GID|unix.STATX_INO|unix.STATX_ATIME|unix.STATX_MTIME|unix.STATX_CTIME, stx)
+}
+
+// setTimes sets the access and modification times of name in directory
+// fd to e's.
+func setTimes(fd int, name string, flags int, e *Entry) error {
+	ts := []unix.Timespec{
+		{Sec: e.Atime.Sec, Nsec: int64(e.Atime.Nsec)},
+		{Sec: e.Mtime.Sec, Nsec: int64(e.Mtime.Nsec)},
+	}
+	return unix.UtimesNanoAt(fd, name, ts, flags)
+}
+
+// free returns the free blocks and inodes of the filesystem fd is on.
+func free(fd int) ([2]uint64, error) {
+	var st unix.Statfs_t
+	err := unix.Fstatfs(fd, &st)
+	return [2]uint64{st.Bfree, st.Ffree}, err
 }
 
 // mountID returns the id of the mount fd (or name under it) is on.
@@ -204,22 +339,76 @@ func mountID(fd int, name string) (uint64, error) {
 	return stx.Mnt_id, nil
 }
 
-// clearXattrs removes every extended attribute of fd.
-func clearXattrs(fd int) error {
-	buf := make([]byte, 64<<10)
-	n, err := unix.Flistxattr(fd, buf)
-	if err != nil {
-		if err == unix.ENOTSUP {
-			return nil
+// xattrs returns the extended attributes of fd (nil for none, or where
+// the filesystem has none).
+func xattrs(fd int) (map[string]string, error) {
+	names, err := xattrNames(fd)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	m := make(map[string]string, len(names))
+	for _, name := range names {
+		n, err := unix.Fgetxattr(fd, name, nil)
+		if err != nil {
+			return nil, err
 		}
+		buf := make([]byte, n)
+		if n, err = unix.Fgetxattr(fd, name, buf); err != nil {
+			return nil, err
+		}
+		m[name] = string(buf[:n])
+	}
+	return m, nil
+}
+
+// restoreXattrs gives fd the extended attributes want, and no other.
+func restoreXattrs(fd int, want map[string]string) error {
+	names, err := xattrNames(fd)
+	if err != nil {
 		return err
 	}
-	for _, name := range strings.Split(string(buf[:n]), "\x00") {
-		if name != "" {
+	for _, name := range names {
+		if _, ok := want[name]; !ok {
 			if err := unix.Fremovexattr(fd, name); err != nil && err != unix.ENODATA {
 				return err
 			}
 		}
 	}
+	if len(want) == 0 {
+		return nil
+	}
+	got, err := xattrs(fd)
+	if err != nil {
+		return err
+	}
+	for name, value := range want {
+		if v, ok := got[name]; !ok || v != value {
+			if err := unix.Fsetxattr(fd, name, []byte(value), 0); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// xattrNames lists the names of fd's extended attributes.
+func xattrNames(fd int) ([]string, error) {
+	n, err := unix.Flistxattr(fd, nil)
+	if err == unix.ENOTSUP || err == nil && n == 0 {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Flistxattr(fd, buf); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	return names, nil
 }

@@ -79,7 +79,7 @@ func runInit(fdText string) int {
 	}
 	var built *builtState // what a reset returns the sandbox to
 	if spec.Reuse {
-		if built, err = record(spec); err != nil {
+		if built, err = record(spec, l.tid); err != nil {
 			conn.Send(protocol.Message{Failed: failure(err)})
 			return 125
 		}
@@ -114,42 +114,53 @@ func runInit(fdText string) int {
 	return l.serve(&server{conn: conn, files: fd + 1, spec: spec, built: built, running: &running})
 }
 
-// builtState is a reusable sandbox as it was built: its mount table and
-// what its writable tmpfs mounts held.
+// builtState is a reusable sandbox as it was built: its mount table,
+// what its writable tmpfs mounts held, and the state of the init that a
+// command could change and later commands would inherit.
 type builtState struct {
 	mountinfo []byte
 	tmpfs     []isolate.Mount
-	trees     []isolate.Tree
+	trees     []*isolate.Tree
+	inherited *isolate.Inherited
 }
 
-// record notes the state of the sandbox just built.
-func record(spec *protocol.Spec) (*builtState, error) {
+// record notes the state of the sandbox just built, with the scheduling
+// state of the launcher thread tid.
+func record(spec *protocol.Spec, tid int) (*builtState, error) {
 	b := &builtState{}
+	var err error
+	if b.inherited, err = isolate.RecordInherited(tid); err != nil {
+		return nil, err
+	}
 	for _, m := range spec.Mounts {
-		if m.Kind != isolate.Tmpfs || m.ReadOnly {
+		// The devpts instance too: its root's mode and times, and ptmx's.
+		if m.Kind != isolate.Tmpfs && m.Kind != isolate.Devpts || m.ReadOnly {
 			continue
 		}
 		t, err := isolate.Record(m.Target)
 		if err != nil {
 			return nil, err
 		}
+		t.Private = true // a filesystem of its own
 		b.tmpfs, b.trees = append(b.tmpfs, m), append(b.trees, t)
 	}
-	var err error
 	b.mountinfo, err = os.ReadFile("/proc/self/mountinfo")
 	return b, err
 }
 
 // reset returns a sandbox whose run has ended to the state it was built
-// in: its writable tmpfs mounts emptied but for what they held then, and
-// its mount table unchanged; or it fails, and the sandbox is not reused.
-func (b *builtState) reset() error {
+// in: the init's inherited state as recorded (but for the limits in
+// applied, which the launcher set on the init itself for the commands),
+// its writable tmpfs mounts emptied but for what they held then, and its
+// mount table unchanged; or it fails, and the sandbox is not reused.
+// It reads the launcher thread's state by its id: it runs on another
+// thread, which Landlock does not confine.
+func (b *builtState) reset(applied []isolate.Rlimit) error {
+	if err := b.inherited.Restore(applied); err != nil {
+		return err
+	}
 	for i, m := range b.tmpfs {
-		mode := m.Mode
-		if mode == 0 {
-			mode = 0o1777 // tmpfs's own default
-		}
-		if err := isolate.Clear(m.Target, mode, b.trees[i]); err != nil {
+		if err := isolate.Clear(m.Target, b.trees[i]); err != nil {
 			return err
 		}
 	}

@@ -28,8 +28,10 @@ import (
 // runs confined, and nothing confined runs elsewhere.
 type launcher struct {
 	jobs    chan func()
-	threads int    // the init's threads when it began to serve
-	nproc   uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
+	tid     int              // the launcher thread's id
+	threads int              // the init's threads when it began to serve
+	nproc   uint64           // the RLIMIT_NPROC the commands get (degraded Pids), once set
+	applied []isolate.Rlimit // the limits the last start set on the init itself
 }
 
 func newLauncher(spec *protocol.Spec) (*launcher, error) {
@@ -37,6 +39,7 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	ready := make(chan error)
 	go func() {
 		runtime.LockOSThread()
+		l.tid = unix.Gettid()
 		if err := confine(spec); err != nil {
 			ready <- err
 			return
@@ -144,7 +147,7 @@ func (l *launcher) runs(s *server) int {
 		// The reset walks the tmpfs mounts, which Landlock may keep from
 		// this thread: another, unconfined, does it.
 		reset := make(chan error)
-		go func() { reset <- s.built.reset() }()
+		go func() { reset <- s.built.reset(l.applied) }()
 		if err := <-reset; err != nil {
 			return fail("reset", err)
 		}
@@ -224,6 +227,7 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 			rlimits[i].Cur, rlimits[i].Max = l.nproc, l.nproc
 		}
 	}
+	l.applied = rlimits
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,

@@ -101,6 +101,10 @@ func helper(name string, args []string) int {
 			return 0
 		}
 		fmt.Println("mq: ok")
+	case "inherited": // inside: print what the command inherited from its init
+		return inheritedHelper()
+	case "taint": // inside: change args[0]'s part of the init's state (see taintHelper)
+		return taintHelper(args[0])
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options

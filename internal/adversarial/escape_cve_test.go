@@ -21,7 +21,7 @@ import (
 var escCVECases = []escapeCase{
 	// CVE-2019-5736: overwrite the runtime's binary (here the host's test
 	// binary, the init) through /proc/1/exe or the command's own
-	// /proc/self/exe. The init's exe is closed (not dumpable); the
+	// /proc/self/exe. The init's exe is closed (not dumpable, so hidden); the
 	// command's exe is the command (/probe), bound read-only and busy.
 	{name: "cve-2019-5736", victim: func([]string) int {
 		self, err := os.Readlink("/proc/self/exe")
@@ -42,7 +42,7 @@ var escCVECases = []escapeCase{
 		// Root owns the binary, so uid 0 inside may write it: the busy
 		// executable refuses first. Rootless, its permissions do.
 		busy := escByLane("ETXTBSY", "EACCES")
-		escWant(t, o, "EACCES,EACCES,self=/probe,"+busy+","+busy)
+		escWant(t, o, "EPERM,EPERM,self=/probe,"+busy+","+busy)
 		if after := escHash(t, exe); after != before {
 			t.Errorf("the host's binary %s was modified", exe)
 		}
@@ -80,9 +80,9 @@ var escCVECases = []escapeCase{
 		o := escAttack(t, name, escRun{opts: opts})
 		tmpfs := strconv.FormatInt(unix.TMPFS_MAGIC, 16)
 		// The parent of /work is the sandbox's /, whose entries vary (up=N).
-		if f := strings.Split(o.verdict, ","); len(f) != 9 || strings.Join(f[:7], ",") != "cwd=/work,fs="+tmpfs+",EACCES,init-fds=closed,fds=0+1+2,list=0,write=ENOENT" ||
+		if f := strings.Split(o.verdict, ","); len(f) != 9 || strings.Join(f[:7], ",") != "cwd=/work,fs="+tmpfs+",EPERM,init-fds=closed,fds=0+1+2,list=0,write=ENOENT" ||
 			f[8] != "upwrite=ENOENT" || !o.res.Success() {
-			t.Errorf("verdict %q, want cwd=/work,fs=%s,EACCES,init-fds=closed,fds=0+1+2,list=0,write=ENOENT,up=N,upwrite=ENOENT; %v", o.verdict, tmpfs, o)
+			t.Errorf("verdict %q, want cwd=/work,fs=%s,EPERM,init-fds=closed,fds=0+1+2,list=0,write=ENOENT,up=N,upwrite=ENOENT; %v", o.verdict, tmpfs, o)
 		}
 		if o.res.Cgroup == "" {
 			t.Fatal("the run had no cgroup")

@@ -104,7 +104,7 @@ var escHostCases = []escapeCase{
 	}, test: func(t *testing.T, name string) {
 		t.Setenv("CORRAL_ESCAPE_SECRET", "host-secret")
 		t.Setenv("HOME", "/root/host-home")
-		escWant(t, escAttack(t, name, escRun{}), "env=CORRAL_ATTACK+PATH,EACCES,clean")
+		escWant(t, escAttack(t, name, escRun{}), "env=CORRAL_ATTACK+PATH,EPERM,clean")
 	}},
 	// The host name is the sandbox's own, and cannot be changed.
 	{name: "host-hostname", victim: func([]string) int {
