@@ -100,10 +100,17 @@ status run -- /etc/passwd; check "not executable -> 126" [ $rc = 126 ]
 status run -- sh -c 'kill -TERM $$'; check "SIGTERM -> 143" [ $rc = 143 ]
 status run --no-such-flag -- true; check "bad flag -> 125" [ $rc = 125 ]
 
-step "--json: the result as one JSON object on stderr"
-out=$("$corral" run --json -- sh -c 'kill -KILL $$' 2>&1)
+step "The command gets pipes, not your files: it cannot change them (--stdio inherit passes them)"
+echo "host data" >"$tmp/stdin" && chmod 600 "$tmp/stdin"
+sb 'cat; stat -L -c "fd %n: %F" /proc/self/fd/0 /proc/self/fd/1; chmod 666 /proc/self/fd/0' <"$tmp/stdin"
+check "stdin and stdout are pipes" eval '[[ $(grep -c ": fifo$" <<<"$out") == 2 ]] && has "^host data$"'
+check "the host file's mode is still 600" [ "$(stat -c %a "$tmp/stdin")" = 600 ]
+
+step "--json-fd 3: the result as one JSON object on fd 3, where the command cannot write"
+out=$("$corral" run --json-fd 3 -- sh -c \
+	'echo "{\"exit_code\":0,\"signal\":\"\"}" | tee /dev/stderr; echo forged >&3; kill -KILL $$' 3>&1 >/dev/null 2>&1)
 echo "   | $out"
-check "signal reported" has '"exit_code":-1.*"signal":"SIGKILL"'
+check "signal reported, the forged lines ignored" eval 'has "\"exit_code\":-1.*\"signal\":\"SIGKILL\"" && [[ $(wc -l <<<"$out") == 1 ]]'
 
 step "corral check: what this host supports"
 out=$("$corral" check 2>&1)

@@ -10,6 +10,46 @@ import (
 // os/exec.Cmd, with two differences that make the sandbox strict by default:
 // a nil Env gives the command an empty environment (plus PATH), not the
 // host's, and Path is looked up inside the sandbox when it has no slash.
+//
+// # What a command can do with a host file it is given
+//
+// An *os.File in Stdin, Stdout, Stderr or ExtraFiles is passed as it is,
+// as os/exec passes it: the command holds the same open file as the
+// caller, not a copy. It can then do whatever the kernel lets any holder
+// of that file do:
+//   - read and write its data as the open mode allows, at the shared
+//     offset (a seek moves the caller's offset too), and change the shared
+//     status flags (O_APPEND, O_NONBLOCK: a terminal or pipe left
+//     non-blocking affects the caller);
+//   - truncate or allocate it when it is open for writing;
+//   - lock it (flock, fcntl locks), which can make the caller's programs
+//     wait;
+//   - when the caller owns the file (the command's uid 0 is the caller's
+//     uid): change its mode (the default seccomp profile refuses set-uid
+//     and set-gid bits), its times, its group to the caller's group, its
+//     POSIX ACLs and inode flags; and set user extended attributes when the
+//     caller may write it;
+//   - reopen it through /proc/self/fd with any mode the file's permissions
+//     give the caller; Landlock, where the kernel has it and it is not
+//     off, refuses that outside the sandbox's mounts;
+//   - on a terminal: change its modes and window size (TIOCSTI and
+//     TIOCLINUX are refused; the command is in a session of its own and
+//     cannot take it as its controlling terminal while another session
+//     has it);
+//   - on a socket: send, receive and shut it down.
+//
+// Corral keeps os/exec's way on purpose: callers pass sockets, pipes and
+// files for what they are (a plugin's channel, seekable input, a file the
+// command fills), which a copy would lose. So pass a file only to a
+// command you would trust with those changes. To
+// give the command data and nothing else, pass an io.Reader or io.Writer
+// that is not an *os.File (wrapping os.Stdin in a struct is enough): the
+// command then gets a pipe, and the file stays the caller's. Under
+// Limits.Output that is what Stdin, Stdout and Stderr get anyway.
+//
+// A directory is refused (an *OptionError): its fd would open the host's
+// file tree around it (openat(fd, "..")) whatever the mounts say; bind the
+// directory instead.
 type Cmd struct {
 	// Path is the program to run: an absolute path inside the sandbox, or a
 	// name looked up in the PATH of Env (default isolate.DefaultPath).
@@ -23,7 +63,8 @@ type Cmd struct {
 	Dir string
 	// Stdin, Stdout and Stderr are the command's standard streams. As in
 	// os/exec, nil means the null device, an *os.File is passed as it is,
-	// and anything else is copied through a pipe.
+	// and anything else is copied through a pipe. Under Limits.Output, both
+	// outputs and an *os.File Stdin are copied through pipes as well.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

@@ -27,7 +27,12 @@ type Limits struct {
 	CPUTime time.Duration
 	// Output is the most bytes of stdout and stderr together that reach the
 	// caller; the rest is discarded, Result.OutputTruncated is set and the
-	// sandbox is killed (Result.Limit "output").
+	// sandbox is killed (Result.Limit "output"). Under it the command's
+	// stdin is always a pipe, even for an *os.File Cmd.Stdin, so that no
+	// writable stdin (a terminal, a socket, a file opened for writing)
+	// carries output past the cap. Cmd.ExtraFiles are the caller's explicit
+	// channels and are not capped, nor are writes to writable mounts or,
+	// with NetworkHost, to the network.
 	Output int64
 }
 

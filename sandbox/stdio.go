@@ -10,9 +10,18 @@ import (
 // stdin, stdout, stderr, then Cmd.ExtraFiles. As os/exec does, a Stdin,
 // Stdout or Stderr that is an *os.File is passed as it is, nil is
 // /dev/null, and any other reader or writer is copied through a pipe (one
-// pipe when Stdout and Stderr are the same writer). Under Limits.Output
-// both outputs always go through the cap. The ends the init gets are in
-// p.childStdio, for the caller to close once they are sent.
+// pipe when Stdout and Stderr are the same writer).
+//
+// Under Limits.Output both outputs always go through the cap, and so does
+// stdin through a pipe: a file passed as it is could carry output past the
+// cap (a terminal, a socket, a file opened for writing, or a read-only file
+// reopened for writing through /proc/self/fd where Landlock is off). The
+// read end of a pipe can carry nothing back to the host: reopened for
+// writing, it feeds the command's own stdin. ExtraFiles are the caller's
+// explicit channels and are not capped.
+//
+// The ends the init gets are in p.childStdio, for the caller to close once
+// they are sent.
 func (p *Process) stdio(cmd *Cmd) ([]*os.File, error) {
 	var null *os.File
 	devNull := func() (*os.File, error) {
@@ -28,14 +37,15 @@ func (p *Process) stdio(cmd *Cmd) ([]*os.File, error) {
 	}
 	files := make([]*os.File, 0, 3+len(cmd.ExtraFiles))
 
-	switch in := cmd.Stdin.(type) {
-	case nil:
+	in, isFile := cmd.Stdin.(*os.File)
+	switch {
+	case cmd.Stdin == nil:
 		f, err := devNull()
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, f)
-	case *os.File:
+	case isFile && p.out == nil:
 		files = append(files, in)
 	default:
 		// Our own pipe, not one tied to Wait: the copy must not keep Wait
@@ -47,7 +57,7 @@ func (p *Process) stdio(cmd *Cmd) ([]*os.File, error) {
 		p.childStdio = append(p.childStdio, r)
 		p.stdin = w
 		go func() {
-			io.Copy(w, in)
+			io.Copy(w, cmd.Stdin)
 			w.Close()
 		}()
 		files = append(files, r)

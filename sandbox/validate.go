@@ -178,6 +178,30 @@ func (c *Cmd) validate() error {
 			return &OptionError{fmt.Sprintf("Cmd.ExtraFiles[%d]", i), nil, "must not be nil"}
 		}
 	}
+	for field, v := range map[string]any{"Cmd.Stdin": c.Stdin, "Cmd.Stdout": c.Stdout, "Cmd.Stderr": c.Stderr} {
+		if err := notDir(field, v); err != nil {
+			return err
+		}
+	}
+	for i, f := range c.ExtraFiles {
+		if err := notDir(fmt.Sprintf("Cmd.ExtraFiles[%d]", i), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notDir refuses a directory passed as one of the command's files: its fd
+// would open the host's tree around it (openat(fd, "..")), which is what
+// binds are for.
+func notDir(field string, v any) error {
+	f, ok := v.(*os.File)
+	if !ok || f == nil {
+		return nil
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return &OptionError{field, f.Name(), "must not be a directory: its fd would open the host's file tree around it; bind the directory instead"}
+	}
 	return nil
 }
 

@@ -4,6 +4,11 @@
 //	corral run [flags] -- COMMAND [ARG...]
 //	corral check
 //
+// The command's stdin, stdout and stderr are pipes that corral copies from
+// and to its own, so that the command cannot change corral's files or
+// terminal; --stdio inherit passes them as they are. --json-fd N writes the
+// result as JSON to fd N, where the command cannot write.
+//
 // Exit status: the command's own; 128+N when a signal N killed it; 125 when
 // the sandbox could not be set up (bad flags included); 126 when the command
 // cannot be executed; 127 when it is not found.
@@ -12,6 +17,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/corral-dev/corral/sandbox"
 )
@@ -31,6 +38,10 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "run":
+		// A write to a closed stdout or stderr then fails with EPIPE
+		// instead of killing corral: the copy stops, and the command gets
+		// its SIGPIPE at its next write, as it would without a sandbox.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 		os.Exit(run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "check":
 		os.Exit(check(os.Stdout))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"maps"
 	"os"
 	"path/filepath"
@@ -153,12 +152,7 @@ func TestRunJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := corral(t, "", "--json", "--", "sh", "-c", tt.script)
-			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			var got map[string]any
-			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
-				t.Fatalf("last line of stderr %q is not JSON: %v", r.stderr, err)
-			}
+			_, got := corralJSON(t, "", "--", "sh", "-c", tt.script)
 			keys := slices.Sorted(maps.Keys(got))
 			if want := []string{"cgroup", "cpu_ms", "degraded", "exit_code", "limit", "memory_peak_bytes", "oom_killed",
 				"output_truncated", "pids_limit_hit", "signal", "timed_out", "wall_ms"}; !slices.Equal(keys, want) {
@@ -331,15 +325,9 @@ func TestRunLimits(t *testing.T) {
 		{[]string{"--cpu-time", "200ms", "--", "sh", "-c", "while :; do :; done"}, "cpu-time"},
 		{[]string{"--output", "100", "--", "yes"}, "output"},
 	} {
-		args := append([]string{"--json", "--cgroup-parent", parent}, tc.flags...)
-		r := corral(t, "", args...)
-		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		var got map[string]any
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
-			t.Fatalf("%q: last line of stderr %q is not JSON: %v", tc.flags, r.stderr, err)
-		}
+		_, got := corralJSON(t, "", append([]string{"--cgroup-parent", parent}, tc.flags...)...)
 		if got["limit"] != tc.limit {
-			t.Errorf("%q: limit %v; want %s (%s)", tc.flags, got["limit"], tc.limit, lines[len(lines)-1])
+			t.Errorf("%q: limit %v; want %s (%v)", tc.flags, got["limit"], tc.limit, got)
 		}
 	}
 	corral(t, "", "--memory", "12Q", "--", "true").expect(t, 125, "-memory")

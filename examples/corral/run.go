@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/corral-dev/corral/sandbox"
 )
 
@@ -57,7 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
 	network := fl.String("net", "none", "network: none or host")
 	seccompFlag := fl.String("seccomp", "default", "system-call filter: default, off (none) or the rules in a profile `FILE`, applied over the default (format: go doc sandbox.ParseSeccompProfile)")
-	asJSON := fl.Bool("json", false, "print the result as one JSON object on stderr after the command ends")
+	jsonFD := fl.Int("json-fd", -1, "write the result as one JSON object to file descriptor `FD` (3 or above, e.g. 3>result.json) after the command ends; the command cannot write there")
+	stdio := fl.String("stdio", "pipe", "the command's stdin, stdout and stderr: pipe (copied through pipes; corral's own files stay out of its reach) or inherit (corral's own, passed as they are)")
 	var lim sandbox.Limits
 	fl.Func("memory", "memory limit `SIZE`, e.g. 64M (swap off)", sizeFlag(&lim.Memory))
 	fl.Int64Var(&lim.Pids, "pids", 0, "most processes and threads `N`")
@@ -82,6 +85,30 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if fl.NArg() == 0 {
 		fmt.Fprintln(stderr, "corral: no command given; usage: corral run [flags] -- COMMAND [ARG...]")
+		return exitSetup
+	}
+	var result *os.File // where --json-fd writes
+	if *jsonFD != -1 {
+		f, err := resultFile(*jsonFD)
+		if err != nil {
+			fmt.Fprintln(stderr, "corral:", err)
+			return exitSetup
+		}
+		defer f.Close()
+		result = f
+	}
+	switch *stdio {
+	case "pipe":
+		// Hidden behind other types, corral's files are copied through
+		// pipes: the command cannot change them (their mode, size, times,
+		// terminal settings) nor reopen them.
+		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
+			stdin = foreground{f}
+		}
+		stdin, stdout, stderr = reader{stdin}, writer{stdout}, writer{stderr}
+	case "inherit":
+	default:
+		fmt.Fprintf(stderr, "corral: --stdio %q: want pipe or inherit\n", *stdio)
 		return exitSetup
 	}
 	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade, Capabilities: caps}
@@ -162,11 +189,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	res, err := p.Wait()
 	signal.Stop(sigc)
 	close(sigc)
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.EPIPE) { // a closed stdout ends the command as it would without corral
 		fmt.Fprintln(stderr, "corral:", err)
 	}
-	if *asJSON {
-		json.NewEncoder(stderr).Encode(map[string]any{
+	if result != nil {
+		err := json.NewEncoder(result).Encode(map[string]any{
 			"exit_code":         res.ExitCode,
 			"signal":            res.SignalName(),
 			"oom_killed":        res.OOMKilled,
@@ -180,11 +207,59 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"cgroup":            res.Cgroup,
 			"degraded":          res.Degraded,
 		})
+		if err != nil {
+			fmt.Fprintln(stderr, "corral: --json-fd:", err)
+		}
 	}
 	if res.Signal != 0 {
 		return 128 + int(res.Signal)
 	}
 	return res.ExitCode
+}
+
+// reader and writer hide an *os.File from the library, which then gives
+// the command a pipe instead of the file.
+type (
+	reader struct{ io.Reader }
+	writer struct{ io.Writer }
+)
+
+// foreground reads a terminal only while corral is in its foreground
+// process group: in the background, a read would stop corral (SIGTTIN)
+// even when the command never reads its stdin.
+type foreground struct{ f *os.File }
+
+func (r foreground) Read(p []byte) (int, error) {
+	fd := int(r.f.Fd())
+	for {
+		// ENOTTY: not corral's controlling terminal, which reads never stop.
+		pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+		if err != nil || pg == unix.Getpgrp() {
+			return r.f.Read(p)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// resultFile returns a file for --json-fd: a close-on-exec duplicate of fd,
+// which is itself made close-on-exec so that not even the sandbox's init
+// holds it. The command's stdio (0, 1 and 2) is refused: the command could
+// write there.
+func resultFile(fd int) (*os.File, error) {
+	if fd <= 2 {
+		return nil, fmt.Errorf("--json-fd %d: the command writes to fds 0, 1 and 2; open another, e.g. --json-fd 3 3>result.json", fd)
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return nil, fmt.Errorf("--json-fd %d: %w", fd, err)
+	}
+	unix.CloseOnExec(fd)
+	return os.NewFile(uintptr(dup), fmt.Sprintf("--json-fd %d", fd)), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
