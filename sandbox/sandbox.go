@@ -228,12 +228,15 @@ func (s *Sandbox) rlimits() []isolate.Rlimit {
 	add(unix.RLIMIT_FSIZE, uint64(r.FileSize))
 	add(unix.RLIMIT_STACK, uint64(r.Stack))
 	for _, l := range userRlimits {
-		// Never above the caller's own hard limit, which the init could
-		// not raise.
-		v := l.max
-		var have unix.Rlimit
-		if unix.Getrlimit(l.resource, &have) == nil && have.Max < v {
-			v = have.Max
+		v := l.set(r)
+		if v == 0 {
+			// The default, never above the caller's own hard limit, which
+			// the init could not raise.
+			v = l.max
+			var have unix.Rlimit
+			if unix.Getrlimit(l.resource, &have) == nil && have.Max < v {
+				v = have.Max
+			}
 		}
 		out = append(out, isolate.Rlimit{Resource: l.resource, Cur: v, Max: v})
 	}
@@ -242,24 +245,25 @@ func (s *Sandbox) rlimits() []isolate.Rlimit {
 
 // userRlimits bound what the kernel counts per user but charges to no
 // cgroup: queued signals, POSIX message queue bytes and memory locked by
-// SHM_LOCK (and io_uring's registered buffers). Since Linux 5.14 each is
-// counted per user namespace as well, charged to the sandbox's namespace
-// and to the caller's uid above it, and checked against the rlimit of the
-// process that adds to it: so a hard limit on the command bounds what the
-// whole sandbox can take from the caller's share. The caller's usual
-// limits are 8 MiB of locked memory, 800 KiB of message queues and
-// tens of thousands of signals (scaled by memory); a sandbox gets an eighth
-// of the first, a quarter of the second (two queues of the default size)
-// and 1,024 signals, which programs that queue signals (a JVM, a Go or
-// Node runtime) never come near. Memory the command locks with mlock is
-// counted per process against RLIMIT_MEMLOCK and charged to its cgroup.
+// SHM_LOCK. Since Linux 5.14 each is counted per user namespace as well,
+// charged to the sandbox's namespace and to the caller's uid above it, and
+// checked against the rlimit of the process that adds to it: so a hard
+// limit on the command bounds what the whole sandbox can take from the
+// caller's share. The caller's usual limits are 8 MiB of locked memory,
+// 800 KiB of message queues and tens of thousands of signals (scaled by
+// memory); a sandbox gets an eighth of the first, a quarter of the second
+// (two queues of the default size) and 1,024 signals, which programs that
+// queue signals (a JVM, a Go or Node runtime) never come near. Memory
+// locked with mlock is counted per process against the same rlimit, and
+// charged to the cgroup as any memory.
 var userRlimits = []struct {
 	resource int
 	max      uint64
+	set      func(Rlimits) uint64 // the caller's choice, 0 for the default
 }{
-	{unix.RLIMIT_SIGPENDING, 1024},
-	{unix.RLIMIT_MSGQUEUE, 200 << 10},
-	{unix.RLIMIT_MEMLOCK, 1 << 20},
+	{unix.RLIMIT_SIGPENDING, 1024, func(r Rlimits) uint64 { return r.PendingSignals }},
+	{unix.RLIMIT_MSGQUEUE, 200 << 10, func(r Rlimits) uint64 { return uint64(r.MessageQueues) }},
+	{unix.RLIMIT_MEMLOCK, 1 << 20, func(r Rlimits) uint64 { return uint64(r.LockedMemory) }},
 }
 
 // canonicalSources resolves the symlinks in the mounts' host paths now,
