@@ -168,7 +168,7 @@ func (b *builtState) reset() error {
 func setup(spec *protocol.Spec) (*launcher, error) {
 	// With a filter, no user namespace may be created inside this one at
 	// all: clone3's flags are out of the filter's reach.
-	if err := isolate.LimitUserCounts(spec.Filter != nil); err != nil {
+	if err := isolate.LimitUserCounts(spec.UserCounts, spec.Filter != nil); err != nil {
 		return nil, err
 	}
 	if err := isolate.MakePrivate(); err != nil {

@@ -185,6 +185,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
 		Reuse:        s.opts.Reuse,
+		UserCounts:   userCounts(),
 	}
 }
 
@@ -241,29 +242,6 @@ func (s *Sandbox) rlimits() []isolate.Rlimit {
 		out = append(out, isolate.Rlimit{Resource: l.resource, Cur: v, Max: v})
 	}
 	return out
-}
-
-// userRlimits bound what the kernel counts per user but charges to no
-// cgroup: queued signals, POSIX message queue bytes and memory locked by
-// SHM_LOCK. Since Linux 5.14 each is counted per user namespace as well,
-// charged to the sandbox's namespace and to the caller's uid above it, and
-// checked against the rlimit of the process that adds to it: so a hard
-// limit on the command bounds what the whole sandbox can take from the
-// caller's share. The caller's usual limits are 8 MiB of locked memory,
-// 800 KiB of message queues and tens of thousands of signals (scaled by
-// memory); a sandbox gets an eighth of the first, a quarter of the second
-// (two queues of the default size) and 1,024 signals, which programs that
-// queue signals (a JVM, a Go or Node runtime) never come near. Memory
-// locked with mlock is counted per process against the same rlimit, and
-// charged to the cgroup as any memory.
-var userRlimits = []struct {
-	resource int
-	max      uint64
-	set      func(Rlimits) uint64 // the caller's choice, 0 for the default
-}{
-	{unix.RLIMIT_SIGPENDING, 1024, func(r Rlimits) uint64 { return r.PendingSignals }},
-	{unix.RLIMIT_MSGQUEUE, 200 << 10, func(r Rlimits) uint64 { return uint64(r.MessageQueues) }},
-	{unix.RLIMIT_MEMLOCK, 1 << 20, func(r Rlimits) uint64 { return uint64(r.LockedMemory) }},
 }
 
 // canonicalSources resolves the symlinks in the mounts' host paths now,
