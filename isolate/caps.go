@@ -86,21 +86,6 @@ func ClearCapabilities() error {
 	return stepErr("drop privileges", "capset", unix.Capset(&hdr, &data[0]))
 }
 
-// LimitUserNamespaces sets user.max_user_namespaces to 0 in the current
-// user namespace, so that no process in it can create another (clone3's
-// flags cannot be checked by a seccomp filter). It must run before /proc/sys
-// is made read-only; the limit is this namespace's, not the host's.
-func LimitUserNamespaces() error {
-	const p = "/proc/sys/user/max_user_namespaces"
-	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return stepErr("limit user namespaces", p, err)
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte("0\n"))
-	return stepErr("limit user namespaces", p, err)
-}
-
 // CapabilityNames are the capabilities' names, indexed by number.
 var CapabilityNames = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",

@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,13 +17,23 @@ const (
 	Device  Kind = "device"  // a host device node Source, bound read-only without nodev
 	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode
 	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
-	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666)
+	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666) of at most MaxPTYs terminals
 	Mqueue  Kind = "mqueue"  // the POSIX message queues of the sandbox's IPC namespace
 	Rebind  Kind = "rebind"  // Target bound onto itself read-only (e.g. /proc/sys)
 	Mask    Kind = "mask"    // Target hidden: an unopenable /dev/null (nodev) over a file, an empty read-only tmpfs over a directory
 	Symlink Kind = "symlink" // Target made a symlink to Data
 	File    Kind = "file"    // Target made a regular file holding Data, with Mode
 )
+
+// MaxPTYs is the most pseudo-terminals a Devpts instance holds at once:
+// the kernel's pool (kernel.pty.max, 4096 by default, less
+// kernel.pty.reserve, 1024, kept for the host's own devpts) is shared by
+// every devpts instance, so without a bound one sandbox could take all of
+// it. 64 is more than an interactive shell, a terminal multiplexer or a
+// test suite driving programs through ptys uses at once; it takes 48
+// sandboxes holding their last terminal to empty the shared pool, and the
+// host's reserve stays out of their reach.
+const MaxPTYs = 64
 
 // Mount is one entry of the sandbox's filesystem. Entries are applied in
 // order, so a mount must come after any mount whose Target contains its own;
@@ -265,7 +276,7 @@ func attach(rootfd int, m Mount, srcfd int) error {
 		}
 		return stepErr(step, m.Target, err)
 	case Devpts:
-		opts := [][2]string{{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}}
+		opts := [][2]string{{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}, {"max", strconv.Itoa(MaxPTYs)}}
 		return stepErr(step, m.Target, mountFS(tfd, "devpts", opts, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC))
 	case Mqueue:
 		return stepErr(step, m.Target, mountFS(tfd, "mqueue", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC))

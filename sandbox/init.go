@@ -177,12 +177,10 @@ func (b *builtState) reset(applied []isolate.Rlimit) error {
 // setup builds the sandbox and prepares the thread that will start the
 // command.
 func setup(spec *protocol.Spec) (*launcher, error) {
-	if spec.Filter != nil {
-		// clone3's flags are out of the filter's reach: no user namespace
-		// may be created inside this one at all.
-		if err := isolate.LimitUserNamespaces(); err != nil {
-			return nil, err
-		}
+	// With a filter, no user namespace may be created inside this one at
+	// all: clone3's flags are out of the filter's reach.
+	if err := isolate.LimitUserCounts(spec.UserCounts, spec.Filter != nil); err != nil {
+		return nil, err
 	}
 	if err := isolate.MakePrivate(); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // limited returns default options with lim and the test's cgroup parent.
@@ -256,5 +257,28 @@ func TestOwnCgroupV2(t *testing.T) {
 	rel := strings.TrimPrefix(dir, "/sys/fs/cgroup")
 	if !strings.HasPrefix(out.String(), "cgroup "+rel+"/corral-") {
 		t.Errorf("sandbox cgroup %q; want one beneath %s", out.String(), rel)
+	}
+}
+
+// TestUserRlimits: the rlimits that bound per-user counts are set by
+// default, never above the caller's hard limit, and can be chosen.
+func TestUserRlimits(t *testing.T) {
+	script := `awk '/^Max (pending signals|locked memory|msgqueue size)/ {print $(NF-2), $(NF-1)}' /proc/self/limits`
+	hard := func(res int, def uint64) uint64 {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(res, &rl); err == nil && rl.Max < def {
+			return rl.Max
+		}
+		return def
+	}
+	// In the order of /proc/self/limits: locked memory, pending signals, msgqueue.
+	line := func(v uint64) string { return fmt.Sprintf("%d %d\n", v, v) }
+	want := line(hard(unix.RLIMIT_MEMLOCK, 1<<20)) + line(hard(unix.RLIMIT_SIGPENDING, 1024)) + line(hard(unix.RLIMIT_MSGQUEUE, 200<<10))
+	if got := sh(t, sandbox.Options{}, script); got != want {
+		t.Errorf("default limits (locked memory, pending signals, msgqueue): %q; want %q", got, want)
+	}
+	opts := sandbox.Options{Rlimits: sandbox.Rlimits{LockedMemory: 64 << 10, PendingSignals: 16, MessageQueues: 8 << 10}}
+	if got, want := sh(t, opts, script), line(64<<10)+line(16)+line(8<<10); got != want {
+		t.Errorf("chosen limits: %q; want %q", got, want)
 	}
 }

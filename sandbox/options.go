@@ -171,10 +171,17 @@ func Tmpfs(dst string, size int64) Mount {
 
 // Rlimits are per-process resource limits (setrlimit) for the command. A
 // zero field leaves the limit as the caller has it, except Core: core dumps
-// are off unless Core allows them.
+// are off unless Core allows them; and the last three, which bound what the
+// kernel counts per user rather than per cgroup, so that one sandbox cannot
+// take all of the caller's share: zero is the sandbox's default, never more
+// than the caller's own hard limit.
 type Rlimits struct {
 	Core      int64  // largest core dump in bytes; 0: no core dumps
 	OpenFiles uint64 // most open file descriptors (RLIMIT_NOFILE)
 	FileSize  int64  // largest file the command may write, in bytes (RLIMIT_FSIZE)
 	Stack     int64  // stack size in bytes (RLIMIT_STACK)
+
+	LockedMemory   int64  // bytes locked by mlock or SHM_LOCK (RLIMIT_MEMLOCK); 0: 1 MiB
+	PendingSignals uint64 // signals queued and not yet delivered (RLIMIT_SIGPENDING); 0: 1024
+	MessageQueues  int64  // bytes of POSIX message queues (RLIMIT_MSGQUEUE); 0: 200 KiB
 }

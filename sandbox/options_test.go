@@ -68,6 +68,7 @@ func TestValidate(t *testing.T) {
 		{"capabilities", Options{Capabilities: []string{"CAP_NET_RAW", "sys_admin"}}, ""},
 		{"bad capability", Options{Capabilities: []string{"CAP_NET_RAW", "CAP_FLY"}}, "Options.Capabilities[1]"},
 		{"negative core", Options{Rlimits: Rlimits{Core: -1}}, "Options.Rlimits.Core"},
+		{"negative locked memory", Options{Rlimits: Rlimits{LockedMemory: -1}}, "Options.Rlimits.LockedMemory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.opts.validate()

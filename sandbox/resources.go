@@ -1,7 +1,8 @@
 package sandbox
 
 // The host side of limits: the sandbox's cgroup, the rlimits that stand in
-// for it in degraded mode, and the output cap.
+// for it in degraded mode, the bounds on what the kernel counts per user,
+// and the output cap.
 
 import (
 	"errors"
@@ -9,6 +10,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/corral-dev/corral/internal/cgroup"
@@ -80,6 +84,55 @@ func (r *resources) degrade(lim Limits, why string) {
 		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_CPU, Cur: sec, Max: sec + 1, AfterStart: true})
 		r.degraded = append(r.degraded, fmt.Sprintf("cpu-time: RLIMIT_CPU of %d s for each process, not summed over processes", sec))
 	}
+}
+
+// userRlimits bound what the kernel counts per user but charges to no
+// cgroup: queued signals, POSIX message queue bytes and memory locked by
+// SHM_LOCK. Since Linux 5.14 each is counted per user namespace as well,
+// charged to the sandbox's namespace and to the caller's uid above it, and
+// checked against the rlimit of the process that adds to it: so a hard
+// limit on the command bounds what the whole sandbox can take from the
+// caller's share. The caller's usual limits are 8 MiB of locked memory,
+// 800 KiB of message queues and tens of thousands of signals (scaled by
+// memory); a sandbox gets an eighth of the first, a quarter of the second
+// (two queues of the default size) and 1,024 signals, which programs that
+// queue signals (a JVM, a Go or Node runtime) never come near. Memory
+// locked with mlock is counted per process against the same rlimit, and
+// charged to the cgroup as any memory.
+var userRlimits = []struct {
+	resource int
+	max      uint64
+	set      func(Rlimits) uint64 // the caller's choice, 0 for the default
+}{
+	{unix.RLIMIT_SIGPENDING, 1024, func(r Rlimits) uint64 { return r.PendingSignals }},
+	{unix.RLIMIT_MSGQUEUE, 200 << 10, func(r Rlimits) uint64 { return uint64(r.MessageQueues) }},
+	{unix.RLIMIT_MEMLOCK, 1 << 20, func(r Rlimits) uint64 { return uint64(r.LockedMemory) }},
+}
+
+// userCounts are the per-user counts to bound in the sandbox's user
+// namespace: isolate's defaults, but never more than a quarter of the
+// caller's own limit, so that a host with low limits keeps most of them
+// for the caller and its other sandboxes. Read once.
+var userCounts = sync.OnceValue(func() []isolate.UserCount {
+	out := slices.Clone(isolate.UserCountDefaults)
+	for i, c := range out {
+		out[i].Max = userCountLimit(c.Name, c.Max)
+	}
+	return out
+})
+
+// userCountLimit is the limit a sandbox gets for the count name of
+// /proc/sys/user: def, or a quarter of the caller's own limit if less.
+func userCountLimit(name string, def int) int {
+	b, err := os.ReadFile("/proc/sys/user/" + name)
+	if err != nil {
+		return def
+	}
+	host, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return def
+	}
+	return min(def, host/4)
 }
 
 // files returns the cgroup files the init needs to place the command, to

@@ -185,6 +185,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
 		Reuse:        s.opts.Reuse,
+		UserCounts:   userCounts(),
 	}
 }
 
@@ -227,6 +228,19 @@ func (s *Sandbox) rlimits() []isolate.Rlimit {
 	add(unix.RLIMIT_NOFILE, r.OpenFiles)
 	add(unix.RLIMIT_FSIZE, uint64(r.FileSize))
 	add(unix.RLIMIT_STACK, uint64(r.Stack))
+	for _, l := range userRlimits {
+		v := l.set(r)
+		if v == 0 {
+			// The default, never above the caller's own hard limit, which
+			// the init could not raise.
+			v = l.max
+			var have unix.Rlimit
+			if unix.Getrlimit(l.resource, &have) == nil && have.Max < v {
+				v = have.Max
+			}
+		}
+		out = append(out, isolate.Rlimit{Resource: l.resource, Cur: v, Max: v})
+	}
 	return out
 }
 

@@ -68,7 +68,8 @@ func (o *Options) validate() error {
 	for _, f := range []struct {
 		name string
 		v    int64
-	}{{"Core", o.Rlimits.Core}, {"FileSize", o.Rlimits.FileSize}, {"Stack", o.Rlimits.Stack}} {
+	}{{"Core", o.Rlimits.Core}, {"FileSize", o.Rlimits.FileSize}, {"Stack", o.Rlimits.Stack},
+		{"LockedMemory", o.Rlimits.LockedMemory}, {"MessageQueues", o.Rlimits.MessageQueues}} {
 		if f.v < 0 {
 			return &OptionError{"Options.Rlimits." + f.name, f.v, "must be zero or positive"}
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +21,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var escResourceCases = []escapeCase{
+var escResourceCases = slices.Concat(escLimitCases, escUserCountCases)
+
+var escLimitCases = []escapeCase{
 	// A real fork bomb (every process forks for ever, in raw clones) under
 	// Limits.Pids: forks fail with EAGAIN inside, and the host can still fork.
 	{name: "fork-bomb", victim: func([]string) int {
@@ -127,6 +130,78 @@ var escResourceCases = []escapeCase{
 			f.Close()
 		}
 	}},
+	// Socket buffers: loopback TCP connections, written to and never read,
+	// pin kernel memory the sandbox's memory limit must count (cgroup v1
+	// counts it only with a TCP limit). The victim stops at 128 MiB.
+	{name: "tcp-buffers", victim: escTCPFill, test: func(t *testing.T, name string) {
+		const limit, conns = 32 << 20, 64
+		// Control: what a few connections pin without a cgroup, to know the
+		// attack would pass the limit here without the charge.
+		ctl := escAttack(t, name, escRun{args: []string{"4"}})
+		var per int
+		if _, err := fmt.Sscanf(ctl.verdict, "written=%d", &per); err != nil {
+			t.Fatalf("control: verdict %q; %v", ctl.verdict, ctl)
+		}
+		per /= 4
+		if per*conns < 2*limit {
+			t.Skipf("%d connections pin only %d bytes here: the attack does not pass a %d-byte limit", conns, per*conns, limit)
+		}
+		o := escAttack(t, name, escRun{args: []string{strconv.Itoa(conns)}, opts: escLimited(sandbox.Limits{Memory: limit, Time: 20 * time.Second})})
+		if o.res.OOMKilled { // cgroup v2 may end it at the limit
+			return
+		}
+		var written int
+		if _, err := fmt.Sscanf(o.verdict, "written=%d", &written); err != nil || !o.res.Success() {
+			t.Fatalf("verdict %q; %v", o.verdict, o)
+		}
+		if written > limit*5/4 {
+			t.Errorf("%d connections pinned %d bytes under a %d-byte memory limit (%d without a limit for each)", conns, written, limit, per)
+		}
+	}},
+}
+
+// escTCPFill is a victim that opens args[0] loopback TCP connections and
+// writes into each, never reading, until every write would block or 128
+// MiB are written; it reports how much it wrote.
+func escTCPFill(args []string) int {
+	n, _ := strconv.Atoi(args[0])
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return escReport("socket:" + escErr(err))
+	}
+	lo := &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}
+	if err := unix.Bind(ln, lo); err != nil {
+		return escReport("bind:" + escErr(err))
+	}
+	unix.Listen(ln, n)
+	sa, _ := unix.Getsockname(ln)
+	var clients []int
+	for range n {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Connect(c, sa)
+		}
+		if err != nil {
+			return escReport("connect:" + escErr(err))
+		}
+		if _, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC); err != nil {
+			return escReport("accept:" + escErr(err))
+		}
+		unix.SetNonblock(c, true)
+		clients = append(clients, c)
+	}
+	chunk := make([]byte, 64<<10)
+	written := 0
+	for open := len(clients); open > 0 && written < 128<<20; {
+		open = 0
+		for _, c := range clients {
+			if w, err := unix.Write(c, chunk); err == nil {
+				written += w
+				open++
+			}
+		}
+	}
+	return escReport("written=" + strconv.Itoa(written))
 }
 
 // escFill is a victim that writes args[0] until the write fails, and

@@ -165,6 +165,16 @@ func v1Resources(lim Limits) *specs.LinuxResources {
 	if lim.Memory > 0 {
 		// Swap is memory+swap on v1: the same figure means no swap.
 		r.Memory = &specs.LinuxMemory{Limit: &lim.Memory, Swap: &lim.Memory}
+		if tcpAccounting() {
+			// v1 charges socket buffers (TCP, UDP) only to a cgroup with a
+			// TCP limit, and to that counter alone, apart from the memory
+			// limit; without one they escape it entirely and can pin the
+			// host's tcp_mem. The same figure: a program may use all of its
+			// memory for sockets, as on v2, and at worst holds twice the
+			// limit in all. Unix socket buffers are kernel memory, charged
+			// to the memory limit itself (measured on Linux 6.18).
+			r.Memory.KernelTCP = &lim.Memory
+		}
 	}
 	if lim.Pids > 0 {
 		r.Pids = &specs.LinuxPids{Limit: &lim.Pids}
@@ -174,6 +184,12 @@ func v1Resources(lim Limits) *specs.LinuxResources {
 		r.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
 	}
 	return r
+}
+
+// tcpAccounting reports whether the v1 memory controller has
+// memory.kmem.tcp.limit_in_bytes (a kernel with kernel memory accounting).
+func tcpAccounting() bool {
+	return exists(filepath.Join(mountRoot, string(cgroup1.Memory), "memory.kmem.tcp.limit_in_bytes"))
 }
 
 func (s *v1) Version() int { return 1 }

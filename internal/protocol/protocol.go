@@ -62,6 +62,9 @@ type Spec struct {
 	// Reuse: after a run the init kills what is left, resets the sandbox
 	// and reports Ready again, for the next Exec.
 	Reuse bool
+	// UserCounts are set in the sandbox's user namespace: they bound what
+	// the kernel counts per user (inotify, fanotify).
+	UserCounts []isolate.UserCount
 	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
 	// command's own tasks: the init adds its own threads.
 	Rlimits []isolate.Rlimit

@@ -70,3 +70,17 @@ func InChild(cl [3]uintptr, nr, a1 uintptr) syscall.Errno {
 		}
 	}
 }
+
+// QueueSignal queues sig with sigqueue's code (SI_QUEUE), which the kernel
+// counts against RLIMIT_SIGPENDING: to the thread tid of process pid
+// (rt_tgsigqueueinfo), or to the process when tid is 0 (rt_sigqueueinfo).
+func QueueSignal(pid, tid int, sig syscall.Signal) syscall.Errno {
+	info := unix.Siginfo{Signo: int32(sig), Code: -1} // SI_QUEUE
+	var e syscall.Errno
+	if tid == 0 {
+		_, _, e = unix.Syscall(unix.SYS_RT_SIGQUEUEINFO, uintptr(pid), uintptr(sig), uintptr(unsafe.Pointer(&info)))
+	} else {
+		_, _, e = unix.Syscall6(unix.SYS_RT_TGSIGQUEUEINFO, uintptr(pid), uintptr(tid), uintptr(sig), uintptr(unsafe.Pointer(&info)), 0, 0)
+	}
+	return e
+}
