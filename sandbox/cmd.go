@@ -48,8 +48,8 @@ import (
 // Limits.Output that is what Stdin, Stdout and Stderr get anyway.
 //
 // A directory is refused (an *OptionError): its fd would open the host's
-// file tree around it (openat(fd, "..")) whatever the mounts say; bind the
-// directory instead.
+// file tree around it (openat(fd, "..")) whatever the mounts say, stopped
+// only by Landlock where it is on; bind the directory instead.
 type Cmd struct {
 	// Path is the program to run: an absolute path inside the sandbox, or a
 	// name looked up in the PATH of Env (default isolate.DefaultPath).

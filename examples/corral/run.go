@@ -105,7 +105,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
 			stdin = foreground{f}
 		}
+		same := sameFile(stdout, stderr)
 		stdin, stdout, stderr = reader{stdin}, writer{stdout}, writer{stderr}
+		if same { // 2>&1, or one terminal: one pipe keeps the order of the lines
+			stderr = stdout
+		}
 	case "inherit":
 	default:
 		fmt.Fprintf(stderr, "corral: --stdio %q: want pipe or inherit\n", *stdio)
@@ -239,6 +243,18 @@ func (r foreground) Read(p []byte) (int, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// sameFile reports whether a and b are files of the same inode.
+func sameFile(a, b io.Writer) bool {
+	fa, ok := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if !ok || !ok2 {
+		return false
+	}
+	sa, err := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 func isTerminal(f *os.File) bool {

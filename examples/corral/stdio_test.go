@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/internal/testutil"
 )
 
 // corralJSON calls run with --json-fd and args, as "corral run --json-fd
@@ -63,7 +66,7 @@ func TestRunStdio(t *testing.T) {
 	needSandbox(t)
 	dir := t.TempDir()
 	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	script := `cat; for fd in 0 1 2; do stat -L -c %F /proc/self/fd/$fd; done
+	script := `cat; for fd in 0 1 2; do stat -L -c %F /proc/self/fd/$fd; echo stderr >&2; done
 		chmod 0606 /proc/self/fd/0 /proc/self/fd/1 && touch -d @0 /proc/self/fd/0 /proc/self/fd/1`
 	for _, mode := range []string{"pipe", "inherit"} {
 		t.Run(mode, func(t *testing.T) {
@@ -93,7 +96,8 @@ func TestRunStdio(t *testing.T) {
 			code := run(args, stdin, stdout, stdout)
 			b, _ := os.ReadFile(out)
 			kind := map[string]string{"pipe": "fifo", "inherit": "regular file"}[mode]
-			if want := "input\ninput\n" + strings.Repeat(kind+"\n", 3); code != 0 || string(b) != want {
+			// Stdout and stderr are one file: in order, through one pipe.
+			if want := "input\ninput\n" + strings.Repeat(kind+"\nstderr\n", 3); code != 0 || string(b) != want {
 				t.Errorf("exit %d, output file %q; want 0, %q", code, b, want)
 			}
 			for _, name := range []string{in, out} {
@@ -114,4 +118,48 @@ func TestRunStdio(t *testing.T) {
 		})
 	}
 	corral(t, "", "--stdio", "tty", "--", "true").expect(t, exitSetup, "--stdio")
+}
+
+// TestRunPipeSemantics: through pipes, corral ends when the command ends,
+// even when its own stdin stays open (a pipe, a terminal nobody types
+// into), and a closed stdout gives the command SIGPIPE, as without corral.
+func TestRunPipeSemantics(t *testing.T) {
+	needSandbox(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	_, pts := testutil.OpenPTY(t)
+	for name, stdin := range map[string]*os.File{"open pipe": r, "terminal": pts} {
+		out, err := os.CreateTemp(t.TempDir(), "out")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan int, 1)
+		go func() { done <- run([]string{"--", "sh", "-c", "echo hi; exit 4"}, stdin, out, out) }()
+		select {
+		case code := <-done:
+			b, _ := os.ReadFile(out.Name())
+			if code != 4 || string(b) != "hi\n" {
+				t.Errorf("stdin an %s: exit %d, output %q; want 4, %q", name, code, b, "hi\n")
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("stdin an %s: corral still runs 20 s after its command exited", name)
+		}
+		out.Close()
+	}
+
+	// A closed stdout: the copy stops, the command gets SIGPIPE.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	defer pw.Close()
+	var stderr strings.Builder
+	if code := run([]string{"--", "yes"}, strings.NewReader(""), pw, &stderr); code != 128+int(syscall.SIGPIPE) || stderr.Len() != 0 {
+		t.Errorf("yes into a closed pipe: exit %d, stderr %q; want %d and nothing", code, stderr.String(), 128+int(syscall.SIGPIPE))
+	}
 }
