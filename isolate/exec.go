@@ -149,9 +149,9 @@ func Start(c *Command) (int, error) {
 // confined caller's filter refuses: the kernel's getcwd marks a working
 // directory the root does not reach "(unreachable)" (getcwd(2)), and then
 // the working directory goes back to the root. The directory is opened
-// with the caller's own rights; getcwd runs on another thread (the working
-// directory is the process's), so that a filter on the caller that
-// refuses getcwd (a caller's rule) cannot get in the way.
+// with the caller's own rights. Should the caller's filter refuse getcwd
+// (a caller's rule may), another thread asks: the working directory is
+// the process's.
 func chdirInside(dir string) error {
 	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -165,14 +165,13 @@ func chdirInside(dir string) error {
 	err = unix.Fchdir(fd)
 	unix.Close(fd)
 	if err == nil {
-		err = onOtherThread(func() error {
-			var buf [unix.PathMax]byte
-			n, err := unix.Getcwd(buf[:])
-			if err == nil && (n == 0 || buf[0] != '/') {
-				err = unix.EXDEV // outside the root
-			}
-			return err
-		})
+		var reached bool
+		if reached, err = cwdInRoot(); err != nil {
+			err = onOtherThread(func() (err error) { reached, err = cwdInRoot(); return err })
+		}
+		if err == nil && !reached {
+			err = unix.EXDEV
+		}
 		if err != nil {
 			unix.Fchdir(root)
 		}
@@ -181,6 +180,13 @@ func chdirInside(dir string) error {
 		return &Error{Step: "chdir", Path: dir, Err: err}
 	}
 	return nil
+}
+
+// cwdInRoot reports whether the root reaches the working directory.
+func cwdInRoot() (bool, error) {
+	var buf [unix.PathMax]byte
+	n, err := unix.Getcwd(buf[:])
+	return err == nil && n > 0 && buf[0] == '/', err // else "(unreachable)/..."
 }
 
 // onOtherThread runs f in a new goroutine and returns its error. When the

@@ -235,7 +235,10 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 }
 
 // confine drops privileges and applies Landlock and the seccomp filter to
-// the calling thread.
+// the calling thread. What the launcher does afterwards runs under them
+// too: isolate.Start makes no call the default profile refuses (openat2,
+// prlimit on another process), and asks another thread where a caller's
+// rule may refuse one (getcwd).
 func confine(spec *protocol.Spec) error {
 	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
 		return err

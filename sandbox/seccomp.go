@@ -31,7 +31,8 @@ import (
 // stdio, an extra file) or reaches through a writable bind, which as root
 // would be a set-uid-root program on the host. Programs that install
 // set-id files (tar -p, cp -p, install -m 4755, mkdir -m 2775) get EPERM
-// for those. A CAP_FSETID kept in Options.Capabilities changes nothing.
+// for those. A CAP_FSETID kept in Options.Capabilities changes nothing; a
+// rule of the caller's for one of these calls replaces this, as for any.
 // openat2 fails with ENOSYS: its mode is in memory a filter cannot read,
 // and libraries fall back to openat. prlimit sets only the caller's own
 // limits (pid 0; a process naming itself by its pid is refused too) and
