@@ -23,7 +23,6 @@ const setidPath = "/tmp/setid"
 // setidCall is a call that gives a file a mode.
 type setidCall struct {
 	name string
-	off  string // the outcome without the filter, when not "ok"
 	call func(mode uint64) errno
 }
 
