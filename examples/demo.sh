@@ -47,9 +47,9 @@ step "A private root: only system dirs, a minimal /etc, /tmp and /work"
 sb 'ls -A /; for p in /home /root /etc/shadow; do [ -e $p ] && echo "VISIBLE $p" || echo "absent $p"; done'
 check "host's /home, /root, /etc/shadow invisible" eval '! has VISIBLE'
 
-step "Own processes (pid namespace): pid 1 is the sandbox's init"
-sb 'ps -eo pid,args; echo "numeric /proc entries:" $(ls /proc | grep -cE "^[0-9]+$")'
-check "pid 1 is corral-init" has '^ +1 corral-init'
+step "Own processes (pid namespace); the sandbox's init (pid 1) is hidden"
+sb 'echo "self $$"; ps -eo pid,args; echo "numeric /proc entries:" $(ls /proc | grep -cE "^[0-9]+$")'
+check "the command sees itself, not pid 1" eval 'has "^ +$(sed -n "s/^self //p" <<<"$out") " && ! has "^ +1 "'
 check "only a handful of processes (the host has $(find /proc -maxdepth 1 -regex '/proc/[0-9]+' | wc -l))" \
 	eval '(( $(sed -n "s/^numeric .*: //p" <<<"$out") < 10 ))'
 

@@ -58,12 +58,16 @@ func RecordInherited(tid int) (*Inherited, error) {
 			return nil, stepErr("record", "rlimit "+strconv.Itoa(r), err)
 		}
 	}
-	var err error
-	if s.OOMScoreAdj, err = os.ReadFile("/proc/self/oom_score_adj"); err != nil {
-		return nil, stepErr("record", "oom_score_adj", err)
-	}
-	if s.CoredumpFilter, err = os.ReadFile("/proc/self/coredump_filter"); err != nil {
-		return nil, stepErr("record", "coredump_filter", err)
+	var buf [64]byte
+	for _, f := range []struct {
+		name string
+		b    *[]byte
+	}{{"oom_score_adj", &s.OOMScoreAdj}, {"coredump_filter", &s.CoredumpFilter}} {
+		n, err := readProc(f.name, buf[:])
+		if err != nil {
+			return nil, stepErr("record", f.name, err)
+		}
+		*f.b = append([]byte(nil), buf[:n]...)
 	}
 	if err := readThread(tid, &s.Thread); err != nil {
 		return nil, stepErr("record", "thread "+strconv.Itoa(tid), err)
@@ -95,17 +99,17 @@ func (s *Inherited) Restore(set []Rlimit) error {
 			}
 		}
 	}
+	var buf [64]byte
 	for _, f := range []struct {
 		name string
 		want []byte
 	}{{"oom_score_adj", s.OOMScoreAdj}, {"coredump_filter", s.CoredumpFilter}} {
-		p := "/proc/self/" + f.name
-		got, err := os.ReadFile(p)
+		n, err := readProc(f.name, buf[:])
 		if err != nil {
 			return stepErr("reset", f.name, err)
 		}
-		if !bytes.Equal(got, f.want) {
-			if err := os.WriteFile(p, f.want, 0); err != nil {
+		if got := buf[:n]; !bytes.Equal(got, f.want) {
+			if err := os.WriteFile("/proc/self/"+f.name, f.want, 0); err != nil {
 				return stepErr("reset", f.name+" changed to "+string(bytes.TrimSpace(got)), err)
 			}
 		}
@@ -166,4 +170,16 @@ func writeThread(tid int, want, got *ThreadState) error {
 		}
 	}
 	return nil
+}
+
+// readProc reads the file name of /proc/self into buf (one read: these
+// files are a line each) and returns its length.
+func readProc(name string, buf []byte) (int, error) {
+	fd, err := unix.Open("/proc/self/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	return n, err
 }

@@ -262,13 +262,15 @@ func attach(rootfd int, m Mount, srcfd int) error {
 	case Tmpfs:
 		return stepErr(step, m.Target, mountTmpfs(tfd, "", m.Size, m.Mode, m.ReadOnly))
 	case Proc:
-		// hidepid=invisible: a process sees in /proc only the processes it
+		// hidepid=ptraceable: a process sees in /proc only the processes it
 		// may ptrace, so the command does not see its init (not dumpable)
-		// and cannot write its files (oom_score_adj, coredump_filter), which
-		// every later command of a reused sandbox would inherit. A kernel
-		// that refuses the option (every one since 5.8 takes it per proc
-		// instance) gets a plain proc: a reuse's reset still checks the
-		// init's state.
+		// nor its threads, and cannot write their files (oom_score_adj,
+		// coredump_filter), which every later command of a reused sandbox
+		// would inherit. Not hidepid=invisible: it exempts the members of
+		// its gid= group, root's by default, which a command of a sandbox
+		// started by root is. A kernel that refuses the option (those
+		// before 5.8, which have no per-instance proc options) gets a plain
+		// proc: a reuse's reset still checks the init's state.
 		attrs := unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
 		err := mountFS(tfd, "proc", [][2]string{{"hidepid", "ptraceable"}}, attrs)
 		if err == unix.EINVAL {

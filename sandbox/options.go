@@ -88,15 +88,27 @@ type Options struct {
 	// another. When a run ends (before Wait returns) every process it left
 	// is killed; then, off Wait's path, its writable tmpfs mounts (/tmp,
 	// /work, /dev/shm and Tmpfs mounts) are emptied down to what they held
-	// when built, the next command gets a new cgroup and IPC namespace, and
-	// the sandbox goes back into the pool. A sandbox whose reset fails
-	// (a file it was built with was removed or changed, its mount table
-	// changed), or whose run was killed by Kill, a limit or the context, is
-	// not reused. Runs still share what a reset does not renew: the pid
-	// namespace (pids keep counting up), the network namespace (sockets
-	// close with the run's processes, but TIME_WAIT entries of its TCP
-	// connections may stay up to a minute) and BindWritable directories,
-	// which are the host's. Needs Pool > 0, and
+	// when built, their roots and the entries they were built with (and the
+	// /dev/pts instance's) get back their mode, extended attributes and
+	// access and modification times, the init gets back the state a command
+	// could change and the next would inherit (its rlimits, oom_score_adj,
+	// coredump_filter, and the scheduling policy, nice, CPU affinity and I/O
+	// priority of the thread commands start from), the next command gets a
+	// new cgroup and IPC namespace, and the sandbox goes back into the pool.
+	// A command does not see its init in /proc (hidepid), and so cannot
+	// write its files there. A sandbox whose reset fails (a file it was
+	// built with was removed or changed, its mount table changed, a tmpfs
+	// lacks free space a run's leftovers still hold, an init limit was
+	// lowered past what it may raise back), or whose run was killed by
+	// Kill, a limit or the context, is not reused. Runs still share what a
+	// reset does not renew: the pid namespace (pids keep counting up), the
+	// network namespace (sockets close with the run's processes, but
+	// TIME_WAIT entries of its TCP connections may stay up to a minute),
+	// BindWritable directories, which are the host's, and counters of the
+	// tmpfs mounts a later run can read: inode numbers keep counting up,
+	// and so do a directory's readdir offsets (how many files earlier runs
+	// made there), and the change times of the roots and built entries are
+	// the last reset's. Needs Pool > 0, and
 	// neither Capabilities (a command with capabilities could change what a
 	// reset cannot restore) nor a disabled filter (the filter keeps a run
 	// from leaving keys in the user's keyrings).
