@@ -35,8 +35,7 @@ type launcher struct {
 func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	l := &launcher{jobs: make(chan func())}
 	ready := make(chan error)
-	go func() {
-		runtime.LockOSThread()
+	serve := func() {
 		if err := confine(spec); err != nil {
 			ready <- err
 			return
@@ -45,6 +44,25 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 		for f := range l.jobs {
 			f()
 		}
+	}
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			serve()
+			return
+		}
+		// The main thread: it leads the init's thread group, and a
+		// signal to the init as a whole is judged by its Landlock domain
+		// (the signal scope), which must not be the command's. The main
+		// thread stays locked here until another has locked itself.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+			serve()
+		}()
+		<-locked
+		runtime.UnlockOSThread()
 	}()
 	return l, <-ready
 }
@@ -224,6 +242,11 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 			rlimits[i].Cur, rlimits[i].Max = l.nproc, l.nproc
 		}
 	}
+	// The command starts with no signal blocked (the fork copies this
+	// thread's mask); signals left pending from the last run arrive here,
+	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
+	unblockSignals()
+	defer blockSignals()
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
@@ -236,8 +259,8 @@ func confine(spec *protocol.Spec) error {
 	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
 		return err
 	}
-	if spec.Landlock != nil {
-		if _, err := isolate.Landlock(spec.Landlock); err != nil {
+	if spec.Landlock != nil || spec.Scopes != 0 {
+		if _, err := isolate.Landlock(spec.Landlock, spec.Scopes); err != nil {
 			return err
 		}
 	}
@@ -246,7 +269,30 @@ func confine(spec *protocol.Spec) error {
 			return err
 		}
 	}
+	// The signal scope keeps the command from signalling the init, but
+	// for this thread, which shares the command's Landlock domain: it
+	// blocks every signal, so that none the command sends its thread id
+	// wakes the init (signals to the init as a whole go to its other
+	// threads, the host's). Each fork unblocks them (start), for the
+	// command does not inherit a blocked mask.
+	return blockSignals()
+}
+
+// blockSignals blocks every signal on the calling thread.
+func blockSignals() error {
+	all := unix.Sigset_t{}
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, nil); err != nil {
+		return &isolate.Error{Step: "sigprocmask", Err: err}
+	}
 	return nil
+}
+
+// unblockSignals unblocks every signal on the calling thread.
+func unblockSignals() {
+	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 }
 
 // killAll kills every process of the sandbox but the init and reaps them.

@@ -85,6 +85,8 @@ func helper(name string, args []string) int {
 		}
 		_, err := unix.SysvShmGet(0x5eed, 4096, flags)
 		fmt.Println("shm:", err)
+	case "flood-init": // inside: signal the init and its threads for 1.5 s (floodInit)
+		return floodInit()
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/isolate"
+	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,9 +97,10 @@ var escProcessCases = []escapeCase{
 	}, test: func(t *testing.T, name string) {
 		escWant(t, escAttack(t, name, escRun{}), "EACCES,EACCES,EACCES,EACCES")
 	}},
-	// kill -9 1 from inside: the kernel drops SIGKILL and SIGSTOP sent to a
-	// namespace's init from inside; the init swallows the rest. It lives on
-	// and reports the command's exit.
+	// kill -9 1 from inside: Landlock's signal scope refuses every signal
+	// to the init (Linux 6.12); without it, the kernel drops SIGKILL and
+	// SIGSTOP sent to a namespace's init from inside and the init swallows
+	// the rest. It lives on and reports the command's exit.
 	{name: "kill-sandbox-init", victim: func([]string) int {
 		r := []string{
 			escErr(unix.Kill(1, unix.SIGKILL)),
@@ -116,7 +119,38 @@ var escProcessCases = []escapeCase{
 		return escReport(append(r, "init="+state)...)
 	}, test: func(t *testing.T, name string) {
 		o := escAttack(t, name, escRun{})
-		escWant(t, o, "ok,ok,ok,ok,ok,init=S", "ok,ok,ok,ok,ok,init=R")
+		if escSignalScoped() {
+			escWant(t, o, "EPERM,EPERM,EPERM,EPERM,EPERM,init=S", "EPERM,EPERM,EPERM,EPERM,EPERM,init=R")
+		} else {
+			escWant(t, o, "ok,ok,ok,ok,ok,init=S", "ok,ok,ok,ok,ok,init=R")
+		}
+	}},
+	// A flood of signals at the init, as a whole and at each of its
+	// threads: its Go runtime wakes for each signal it gets, on CPU time
+	// outside the command's cgroup. With Landlock's signal scope the init
+	// gets none (its launcher thread, in the command's domain, blocks
+	// them) and spends next to nothing; without it, its CPU time during the
+	// run counts in the command's.
+	{name: "signal-flood-init", victim: escFloodInit, test: func(t *testing.T, name string) {
+		o := escAttack(t, name, escRun{opts: escLimited(sandbox.Limits{CPUTime: time.Minute})})
+		v := escFields(o.verdict)
+		initCPU, selfCPU := escMillis(t, v, "init"), escMillis(t, v, "self")
+		if selfCPU < 300 {
+			t.Fatalf("the flood used %d ms of CPU, want >= 300 ms: it did not run; %v", selfCPU, o)
+		}
+		if escSignalScoped() {
+			if v["kill"] != "EPERM" || initCPU > 100 {
+				t.Errorf("with the signal scope: kill(1) %s, want EPERM; the init spent %d ms, want <= 100 ms", v["kill"], initCPU)
+			}
+			return
+		}
+		if o.res.Cgroup == "" {
+			t.Skipf("no cgroup to account the init's %d ms to (%v)", initCPU, o.res.Degraded)
+		}
+		// The figures are in clock ticks (10 ms): allow 3 of them.
+		if got, want := o.res.CPUTime.Milliseconds(), selfCPU+initCPU-30; got < want {
+			t.Errorf("Result.CPUTime %d ms, want >= %d ms: the command's %d ms and the init's %d ms", got, want, selfCPU, initCPU)
+		}
 	}},
 	// kill(-1, SIGKILL) inside ends every process of the sandbox but the
 	// caller and the init; a host process of the same user lives on.
@@ -186,4 +220,74 @@ func escCaps() string {
 		return "0"
 	}
 	return strings.Join(set, "+")
+}
+
+// escSignalScoped reports whether the kernel has Landlock's signal scope,
+// which the sandbox then applies.
+func escSignalScoped() bool {
+	return isolate.LandlockScopes(isolate.LandlockABI())&isolate.ScopeSignal != 0
+}
+
+// escFloodInit signals the init and each of its threads for 1.5 s, and
+// reports kill(1)'s error and the CPU time the init and the flood spent,
+// in ms.
+func escFloodInit([]string) int {
+	initCPU := func() int64 {
+		b, err := os.ReadFile("/proc/1/stat")
+		if err != nil {
+			return -1
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		utime, _ := strconv.ParseInt(f[11], 10, 64) // fields 14 and 15 of stat(5)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		return (utime + stime) * 10 // USER_HZ is 100
+	}
+	var tids []int
+	ms, _ := filepath.Glob("/proc/1/task/[0-9]*")
+	for _, m := range ms {
+		tid, _ := strconv.Atoi(filepath.Base(m))
+		tids = append(tids, tid)
+	}
+	before := initCPU()
+	var killErr error
+	sigs := []unix.Signal{unix.SIGPWR, unix.SIGURG, unix.SIGIO}
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		for i := 0; i < 100; i++ {
+			sig := sigs[i%len(sigs)]
+			if err := unix.Kill(1, sig); err != nil {
+				killErr = err
+			}
+			for _, tid := range tids {
+				unix.Tgkill(1, tid, sig)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the init catches up
+	after := initCPU()
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	self := ru.Utime.Sec*1000 + ru.Utime.Usec/1000 + ru.Stime.Sec*1000 + ru.Stime.Usec/1000
+	return escReport("kill="+escErr(killErr), fmt.Sprintf("init=%d", after-before), fmt.Sprintf("self=%d", self),
+		fmt.Sprintf("threads=%d", len(tids)))
+}
+
+// escFields splits a verdict of key=value parts.
+func escFields(verdict string) map[string]string {
+	m := map[string]string{}
+	for _, p := range strings.Split(verdict, ",") {
+		if k, v, ok := strings.Cut(p, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// escMillis is the verdict's number under key.
+func escMillis(t *testing.T, v map[string]string, key string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(v[key], 10, 64)
+	if err != nil || n < 0 {
+		t.Fatalf("verdict %v: no %s figure", v, key)
+	}
+	return n
 }
