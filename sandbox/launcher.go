@@ -29,6 +29,7 @@ import (
 type launcher struct {
 	jobs    chan func()
 	threads int    // the init's threads when it began to serve
+	tid     int    // the launcher thread's id
 	nproc   uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
 }
 
@@ -36,6 +37,7 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	l := &launcher{jobs: make(chan func())}
 	ready := make(chan error)
 	serve := func() {
+		l.tid = unix.Gettid()
 		if err := confine(spec); err != nil {
 			ready <- err
 			return
@@ -100,23 +102,12 @@ func (l *launcher) runs(s *server) int {
 		s.conn.Send(protocol.Message{Failed: f})
 		return 125
 	}
-	// Each run of a reused sandbox has an IPC namespace of its own: the
-	// launcher takes a new one before a run is handed to it, off that
-	// run's path, and the command inherits it. Not the init's own: its
-	// other threads would keep what the first run left there alive for as
-	// long as the sandbox lives. When the run ends and the launcher moves
-	// on, nothing holds the old one, and the kernel frees its objects.
-	// The launcher keeps CAP_SYS_ADMIN in the sandbox's user namespace
-	// until each command's execve (see confine); validation keeps the
-	// caller's filter rules from refusing it unshare.
+	// Each run of a reused sandbox has namespaces of its own (renew).
 	renewIPC := func() error {
 		if !s.spec.Reuse {
 			return nil
 		}
-		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
-			return &isolate.Error{Step: "unshare ipc", Err: err}
-		}
-		return nil
+		return l.renew(s.spec, false) // the init's network namespace is new
 	}
 	if err := renewIPC(); err != nil {
 		return fail("", err)
@@ -156,7 +147,7 @@ func (l *launcher) runs(s *server) int {
 			}
 			return ex.ExitCode
 		}
-		if err := renewIPC(); err != nil {
+		if err := l.renew(s.spec, true); err != nil {
 			return fail("reset", err)
 		}
 		// The reset walks the tmpfs mounts, which Landlock may keep from
