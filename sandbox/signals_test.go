@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -96,4 +97,9 @@ func TestSignalFloodAccounted(t *testing.T) {
 	if got, bound := selfMs+initMs, int64(cpus*1550*1.2)+30; got > bound {
 		t.Errorf("the flood and the init spent %d ms in 1.55 s, want <= %d ms (%.1f cores)", got, bound, cpus)
 	}
+}
+
+// signalScoped reports whether the kernel has Landlock's signal scope.
+func signalScoped() bool {
+	return isolate.LandlockScopes(isolate.LandlockABI())&isolate.ScopeSignal != 0
 }
