@@ -30,6 +30,7 @@ type launcher struct {
 	jobs    chan func()
 	threads int    // the init's threads when it began to serve
 	tid     int    // the launcher thread's id
+	netBase []byte // netState after the last renewal (renew)
 	nproc   uint64 // the RLIMIT_NPROC the commands get (degraded Pids), once set
 }
 

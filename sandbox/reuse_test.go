@@ -294,10 +294,10 @@ func tcpHelper(mode string) int {
 	return 0
 }
 
-// TestReuseNetworkNamespacePerRun: each run of a reused NetworkNone
-// sandbox has a network namespace of its own, loopback up: a run's
-// TIME_WAIT entries neither keep the next from binding their port nor
-// show in its /proc/net/tcp.
+// TestReuseNetworkNamespacePerRun: a run of a reused NetworkNone sandbox
+// that used the network leaves the next a network namespace of its own,
+// loopback up: its TIME_WAIT entries neither keep the next run from binding
+// their port nor show in its /proc/net/tcp.
 func TestReuseNetworkNamespacePerRun(t *testing.T) {
 	requireSandbox(t)
 	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Mounts: []sandbox.Mount{probe(t)}})
@@ -328,5 +328,29 @@ func TestReuseNetworkNamespacePerRun(t *testing.T) {
 	}
 	if !strings.Contains(out, "bind: <nil>") || !strings.Contains(out, "entries: 0") {
 		t.Errorf("second run, same sandbox:\n%s", out)
+	}
+	// The namespace is renewed only after a run that left a trace in it
+	// (its cost): runs that use no network share it, as the run above
+	// (which only bound a port) does with the next.
+	ns := func() string {
+		t.Helper()
+		prewarm(t, sb)
+		var out strings.Builder
+		c := sandbox.Command("/bin/readlink", "/proc/self/ns/net")
+		c.Stdout, c.Stderr = &out, &out
+		p, err := sb.Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.Wait(); err != nil || !res.Success() || p.Pid() != init {
+			t.Fatalf("readlink: %v, %v (init %d, want %d)\n%s", res, err, p.Pid(), init, out.String())
+		}
+		return out.String()
+	}
+	quiet1, quiet2 := ns(), ns()
+	tcp("leave")
+	after := ns()
+	if quiet1 != quiet2 || after == quiet2 {
+		t.Errorf("network namespaces of two quiet runs, then of one after a connection: %q, %q, %q; want the same twice, then another", quiet1, quiet2, after)
 	}
 }
