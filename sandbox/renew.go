@@ -25,14 +25,14 @@ import (
 // validation keeps the caller's filter rules from refusing it unshare.
 //
 // A network namespace costs ~0.25 ms of CPU to make and more to free
-// (measured: a quarter of the throughput of reused sandboxes running
+// (measured: 16-30% of the throughput of reused sandboxes running
 // /bin/true), so it is renewed only after a run that left sockets in it:
 // TIME_WAIT and orphaned TCP sockets, or any other still open (what shows
 // in /proc/net/tcp, udp, ...), as /proc/net/sockstat counts them. Reading
 // it costs ~0.03 ms; the SNMP counters too would cost as much as a new
 // namespace. A run that left no socket thus leaves the next the traffic
-// counters (/proc/net/snmp, netstat) it moved and what the kernel learnt
-// from its connections (TCP metrics of loopback peers), not its tuples.
+// counters (/proc/net/snmp, netstat) it moved, and the TCP metrics of
+// connections it reset (which leave no TIME_WAIT), not its tuples.
 func (l *launcher) renew(spec *protocol.Spec, net bool) error {
 	watch := spec.Loopback && spec.Reuse
 	flags := unix.CLONE_NEWIPC
