@@ -44,19 +44,44 @@ func handledAccess(abi int) uint64 {
 	return h
 }
 
+// ScopeSignal is the Landlock scope that keeps a domain's processes from
+// signalling any process outside the domain (LANDLOCK_SCOPE_SIGNAL).
+const ScopeSignal = unix.LANDLOCK_SCOPE_SIGNAL
+
+// LandlockScopes returns the Landlock scopes the kernel's ABI knows: the
+// signal and abstract unix socket scopes from ABI 6 (Linux 6.12), else none.
+func LandlockScopes(abi int) uint64 {
+	if abi >= 6 {
+		return unix.LANDLOCK_SCOPE_SIGNAL | unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+	}
+	return 0
+}
+
 // Landlock restricts the calling thread (and what it starts) to the rules:
 // every filesystem right the kernel's Landlock ABI knows is denied except
-// where a rule grants it. The thread needs no_new_privs. It returns the ABI
+// where a rule grants it; with nil rules, no filesystem right is. It also
+// scopes the thread's domain by scopes (ScopeSignal), of which it applies
+// those the kernel knows. The thread needs no_new_privs. It returns the ABI
 // used; with no Landlock it returns an error wrapping EOPNOTSUPP or ENOSYS.
-func Landlock(rules []LandlockRule) (int, error) {
+func Landlock(rules []LandlockRule, scopes uint64) (int, error) {
 	abi := LandlockABI()
 	if abi == 0 {
 		_, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 		return 0, &Error{Step: "landlock", Err: errno}
 	}
-	handled := handledAccess(abi)
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled}
-	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), 8, 0)
+	handled := uint64(0)
+	if rules != nil {
+		handled = handledAccess(abi)
+	}
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled, Scoped: scopes & LandlockScopes(abi)}
+	size := uintptr(8) // the ABI 1 struct, which every kernel with Landlock reads
+	if attr.Scoped != 0 {
+		size = 24 // up to scoped (ABI 6)
+	}
+	if handled == 0 && attr.Scoped == 0 {
+		return abi, nil // nothing to restrict
+	}
+	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
 	if errno != 0 {
 		return 0, &Error{Step: "landlock", Err: errno}
 	}

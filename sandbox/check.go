@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
 
@@ -276,6 +277,11 @@ func landlockFeature(abi int, errno unix.Errno) Feature {
 	switch {
 	case errno == 0 && abi > 0:
 		f.Available, f.Detail = true, fmt.Sprintf("Landlock ABI %d", abi)
+		if isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0 {
+			f.Detail += "; signal scoping: the command cannot signal its init"
+		} else {
+			f.Detail += "; no signal scoping (ABI 6, Linux 6.12): the init's CPU time counts in the command's"
+		}
 	case errno == unix.ENOSYS:
 		f.Detail, f.Fix = "kernel lacks Landlock", "use Linux 5.13 or newer built with CONFIG_SECURITY_LANDLOCK"
 	case errno == unix.EOPNOTSUPP:

@@ -116,7 +116,8 @@ func TestLandlockFeature(t *testing.T) {
 		available bool
 		substr    string
 	}{
-		{6, 0, true, "Landlock ABI 6"},
+		{6, 0, true, "Landlock ABI 6; signal scoping"},
+		{5, 0, true, "Landlock ABI 5; no signal scoping"},
 		{-1, unix.ENOSYS, false, "5.13"},
 		{-1, unix.EOPNOTSUPP, false, "lsm="},
 		{-1, unix.EPERM, false, "seccomp"},

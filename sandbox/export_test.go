@@ -5,3 +5,10 @@ func SetMainCalled(v bool) (old bool) {
 	old, mainCalled = mainCalled, v
 	return old
 }
+
+// SetSignalScope turns Landlock's signal scope on or off for the
+// sandboxes made from now on, so that tests can see what happens without.
+func SetSignalScope(on bool) (old bool) {
+	old, noSignalScope = !noSignalScope, !on
+	return old
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -255,7 +256,11 @@ func TestLandlock(t *testing.T) {
 		{sandbox.LandlockOff, "0\nok\ntmp-ok\n"}, // the test can fail: the mount allows it
 	} {
 		out, errs, res := run(t, sandbox.Options{Landlock: tc.mode}, sandbox.Command("/bin/sh", "-c", script))
-		if out != tc.want || len(res.Degraded) > 0 {
+		// Where the kernel lacks the signal scope, Auto and Required say so.
+		degraded := slices.DeleteFunc(slices.Clone(res.Degraded), func(d string) bool {
+			return strings.HasPrefix(d, "landlock: no signal scoping") && !signalScoped()
+		})
+		if out != tc.want || len(degraded) > 0 {
 			t.Errorf("Landlock %v: %q (stderr %q, degraded %q); want %q", tc.mode, out, errs, res.Degraded, tc.want)
 		}
 	}

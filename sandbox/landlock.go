@@ -35,17 +35,48 @@ func (m LandlockMode) String() string {
 	return "LandlockMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// landlock returns the rules the init applies, or nil, and what was weakened.
-func (s *Sandbox) landlock() ([]isolate.LandlockRule, string, error) {
-	if s.opts.Landlock == LandlockOff {
-		return nil, "", nil
+// landlock returns the rules and the scopes the init applies (nil and 0:
+// none), and what was weakened.
+//
+// The signal scope is applied wherever the kernel has it (Landlock ABI 6,
+// Linux 6.12), with LandlockOff too, as a ruleset that restricts no
+// filesystem right: the command then cannot signal its init (whose Go
+// runtime wakes for every signal, on CPU time outside the command's
+// cgroup), only its own processes. Where the kernel lacks it, the init's
+// CPU time during a run counts in the command's (see Limits.CPUs), and
+// LandlockAuto and LandlockRequired say so in Result.Degraded.
+//
+// The abstract unix socket scope is not applied: with NetworkNone the
+// sandbox's network namespace holds no abstract socket but the command's
+// own, and with NetworkHost those of the host are part of the host's
+// network the caller asked for, as its loopback services are.
+func (s *Sandbox) landlock() ([]isolate.LandlockRule, uint64, []string, error) {
+	abi := isolate.LandlockABI()
+	var scopes uint64
+	if isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0 && !noSignalScope {
+		scopes = isolate.ScopeSignal
 	}
-	if isolate.LandlockABI() == 0 {
+	if s.opts.Landlock == LandlockOff {
+		return nil, scopes, nil, nil
+	}
+	if abi == 0 {
 		f, _ := Check().Feature("landlock")
 		if s.opts.Landlock == LandlockRequired {
-			return nil, "", &FeatureError{Feature: "landlock", Reason: f.Detail, Fix: f.Fix + "; or use LandlockAuto"}
+			return nil, 0, nil, &FeatureError{Feature: "landlock", Reason: f.Detail, Fix: f.Fix + "; or use LandlockAuto"}
 		}
-		return nil, "landlock: not available (" + f.Detail + "); the mounts alone confine the filesystem", nil
+		return nil, 0, []string{"landlock: not available (" + f.Detail + "); the mounts alone confine the filesystem", noScopeNote}, nil
 	}
-	return isolate.LandlockRules(s.mounts), "", nil
+	var notes []string
+	if scopes == 0 {
+		notes = append(notes, noScopeNote)
+	}
+	return isolate.LandlockRules(s.mounts), scopes, notes, nil
 }
+
+// noScopeNote is the Result.Degraded entry of a kernel without Landlock's
+// signal scope.
+const noScopeNote = "landlock: no signal scoping (Linux 6.12, Landlock ABI 6); the command can signal its init, whose CPU time counts in the command's"
+
+// noSignalScope turns the signal scope off, for tests of what happens
+// without it.
+var noSignalScope bool

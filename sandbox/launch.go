@@ -164,6 +164,7 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 		return p.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
 	}
 	p.cmdPid = m.Started.Pid
+	p.initStarted()
 	go p.read()
 	if cg := p.res.cg; cg != nil {
 		if err := cg.Settle(); err != nil {

@@ -30,6 +30,7 @@ type launcher struct {
 	jobs    chan func()
 	tid     int              // the launcher thread's id
 	threads int              // the init's threads when it began to serve
+	netBase []byte           // netState after the last renewal (renew)
 	nproc   uint64           // the RLIMIT_NPROC the commands get (degraded Pids), once set
 	applied []isolate.Rlimit // the limits the last start set on the init itself
 }
@@ -37,8 +38,7 @@ type launcher struct {
 func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	l := &launcher{jobs: make(chan func())}
 	ready := make(chan error)
-	go func() {
-		runtime.LockOSThread()
+	serve := func() {
 		l.tid = unix.Gettid()
 		if err := confine(spec); err != nil {
 			ready <- err
@@ -48,6 +48,25 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 		for f := range l.jobs {
 			f()
 		}
+	}
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			serve()
+			return
+		}
+		// The main thread: it leads the init's thread group, and a
+		// signal to the init as a whole is judged by its Landlock domain
+		// (the signal scope), which must not be the command's. The main
+		// thread stays locked here until another has locked itself.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+			serve()
+		}()
+		<-locked
+		runtime.UnlockOSThread()
 	}()
 	return l, <-ready
 }
@@ -85,23 +104,12 @@ func (l *launcher) runs(s *server) int {
 		s.conn.Send(protocol.Message{Failed: f})
 		return 125
 	}
-	// Each run of a reused sandbox has an IPC namespace of its own: the
-	// launcher takes a new one before a run is handed to it, off that
-	// run's path, and the command inherits it. Not the init's own: its
-	// other threads would keep what the first run left there alive for as
-	// long as the sandbox lives. When the run ends and the launcher moves
-	// on, nothing holds the old one, and the kernel frees its objects.
-	// The launcher keeps CAP_SYS_ADMIN in the sandbox's user namespace
-	// until each command's execve (see confine); validation keeps the
-	// caller's filter rules from refusing it unshare.
+	// Each run of a reused sandbox has namespaces of its own (renew).
 	renewIPC := func() error {
 		if !s.spec.Reuse {
 			return nil
 		}
-		if err := unix.Unshare(unix.CLONE_NEWIPC); err != nil {
-			return &isolate.Error{Step: "unshare ipc", Err: err}
-		}
-		return nil
+		return l.renew(s.spec, false) // the init's network namespace is new
 	}
 	if err := renewIPC(); err != nil {
 		return fail("", err)
@@ -141,7 +149,7 @@ func (l *launcher) runs(s *server) int {
 			}
 			return ex.ExitCode
 		}
-		if err := renewIPC(); err != nil {
+		if err := l.renew(s.spec, true); err != nil {
 			return fail("reset", err)
 		}
 		// The reset walks the tmpfs mounts, which Landlock may keep from
@@ -228,6 +236,11 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 		}
 	}
 	l.applied = rlimits
+	// The command starts with no signal blocked (the fork copies this
+	// thread's mask); signals left pending from the last run arrive here,
+	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
+	unblockSignals()
+	defer blockSignals()
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
@@ -243,8 +256,8 @@ func confine(spec *protocol.Spec) error {
 	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
 		return err
 	}
-	if spec.Landlock != nil {
-		if _, err := isolate.Landlock(spec.Landlock); err != nil {
+	if spec.Landlock != nil || spec.Scopes != 0 {
+		if _, err := isolate.Landlock(spec.Landlock, spec.Scopes); err != nil {
 			return err
 		}
 	}
@@ -253,7 +266,30 @@ func confine(spec *protocol.Spec) error {
 			return err
 		}
 	}
+	// The signal scope keeps the command from signalling the init, but
+	// for this thread, which shares the command's Landlock domain: it
+	// blocks every signal, so that none the command sends its thread id
+	// wakes the init (signals to the init as a whole go to its other
+	// threads, the host's). Each fork unblocks them (start), for the
+	// command does not inherit a blocked mask.
+	return blockSignals()
+}
+
+// blockSignals blocks every signal on the calling thread.
+func blockSignals() error {
+	all := unix.Sigset_t{}
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, nil); err != nil {
+		return &isolate.Error{Step: "sigprocmask", Err: err}
+	}
 	return nil
+}
+
+// unblockSignals unblocks every signal on the calling thread.
+func unblockSignals() {
+	unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil)
 }
 
 // killAll kills every process of the sandbox but the init and reaps them.

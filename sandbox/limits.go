@@ -16,13 +16,17 @@ type Limits struct {
 	// Pids is the most processes and threads the command may have at once;
 	// past it fork and clone fail (Result.Limit "pids" if the run then ends).
 	Pids int64
-	// CPUs is the CPU bandwidth, in cores (0.5 is half of one core).
+	// CPUs is the CPU bandwidth, in cores (0.5 is half of one core). From
+	// the command's start it also bounds the sandbox's init and the command
+	// together, on cgroup v2 (on v1 most of the init is outside the
+	// sandbox's cgroup, and its CPU time is only counted, see CPUTime).
 	CPUs float64
 	// Time is the wall-clock time after which the whole sandbox is killed
 	// (Result.Limit "time").
 	Time time.Duration
-	// CPUTime is the CPU time, summed over every process of the command,
-	// after which the whole sandbox is killed (Result.Limit "cpu-time").
+	// CPUTime is the CPU time, summed over every process of the command
+	// and the sandbox's init during the run (see Result.CPUTime), after
+	// which the whole sandbox is killed (Result.Limit "cpu-time").
 	// It is checked often enough to end the run within 100 ms of the limit.
 	CPUTime time.Duration
 	// Output is the most bytes of stdout and stderr together that reach the

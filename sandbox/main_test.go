@@ -105,6 +105,10 @@ func helper(name string, args []string) int {
 		return inheritedHelper()
 	case "taint": // inside: change args[0]'s part of the init's state (see taintHelper)
 		return taintHelper(args[0])
+	case "flood-init": // inside: signal the init and its threads for 1.5 s (floodInit)
+		return floodInit()
+	case "tcp": // inside: args[0] "leave" leaves a TIME_WAIT on a loopback port; both then bind it and list /proc/net/tcp (tcpHelper)
+		return tcpHelper(args[0])
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options

@@ -26,6 +26,10 @@ type Process struct {
 	owner   *Sandbox // whose pool a reusable sandbox goes back to
 	slot    func()   // for a warm run: has its place in the pool refilled (once)
 	start   time.Time
+	// The init's CPU clock as the command started, and its CPU time over
+	// the run (see initCPU).
+	initCPU0, initUsed time.Duration
+	initCPUOK          bool
 
 	sendMu sync.Mutex
 	exited chan *protocol.Exited // the init's last word, if any
@@ -168,6 +172,7 @@ func (p *Process) Kill() error {
 func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
 		ex := <-p.exited // nil when the init died without a report
+		p.initUsed = p.initSpent()
 		wall := time.Since(p.start)
 		// The init reports only once every process of the run is gone; a
 		// reusable sandbox's init lives on, any other's ends with its sandbox.

@@ -39,7 +39,10 @@ type Result struct {
 	// PidsLimitHit reports that forks were refused at Limits.Pids.
 	PidsLimitHit bool
 	// CPUTime is the CPU time (user and system) of every process of the
-	// command, from its cgroup; without one, UserTime+SystemTime.
+	// command, from its cgroup (without one, UserTime+SystemTime), and of
+	// the sandbox's init from the command's start to its end: what the
+	// command makes the init do (signals to it, where the kernel lacks
+	// Landlock's signal scope) counts as the command's.
 	CPUTime time.Duration
 	// MemoryPeak is the command's peak memory in bytes, from its cgroup
 	// (memory.peak, or memory.max_usage_in_bytes on cgroup v1); without

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -246,5 +247,110 @@ func TestReuseDiscardsWhatItCannotRestore(t *testing.T) {
 			t.Errorf("after %q the sandbox was reused", script)
 		}
 		p.Wait()
+	}
+}
+
+// tcpPort is the loopback port the tcp helper uses.
+const tcpPort = 4243
+
+// tcpHelper, with mode "leave", makes a loopback connection to tcpPort and
+// closes the server's end first, leaving it in TIME_WAIT; then, in any
+// mode, it binds tcpPort (without SO_REUSEADDR) and prints the outcome and
+// the entries of /proc/net/tcp.
+func tcpHelper(mode string) int {
+	if mode == "leave" {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort))
+		if err != nil {
+			fmt.Println("listen:", err)
+			return 1
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			fmt.Println("dial:", err)
+			return 1
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			fmt.Println("accept:", err)
+			return 1
+		}
+		s.Close() // the active close: TIME_WAIT on this side, port tcpPort
+		c.Read(make([]byte, 1))
+		c.Close()
+		ln.Close()
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: tcpPort, Addr: [4]byte{127, 0, 0, 1}})
+		unix.Close(fd)
+	}
+	fmt.Println("bind:", err)
+	b, _ := os.ReadFile("/proc/net/tcp")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	fmt.Println("entries:", len(lines)-1)
+	for _, l := range lines[1:] {
+		fmt.Println(l)
+	}
+	return 0
+}
+
+// TestReuseNetworkNamespacePerRun: a run of a reused NetworkNone sandbox
+// that used the network leaves the next a network namespace of its own,
+// loopback up: its TIME_WAIT entries neither keep the next run from binding
+// their port nor show in its /proc/net/tcp.
+func TestReuseNetworkNamespacePerRun(t *testing.T) {
+	requireSandbox(t)
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Mounts: []sandbox.Mount{probe(t)}})
+	defer sb.Close()
+	tcp := func(mode string) (string, int) {
+		t.Helper()
+		prewarm(t, sb)
+		c := helperCmd("tcp", mode)
+		var out strings.Builder
+		c.Stdout, c.Stderr = &out, &out
+		p, err := sb.Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.Wait(); err != nil || !res.Success() || !res.Warm {
+			t.Fatalf("%s: %v, %v\n%s", mode, res, err, out.String())
+		}
+		return out.String(), p.Pid()
+	}
+	out, init := tcp("leave")
+	// The control: the first run's own bind fails on its TIME_WAIT entry.
+	if !strings.Contains(out, "bind: address already in use") || !strings.Contains(out, fmt.Sprintf(":%04X", tcpPort)) {
+		t.Fatalf("first run:\n%s", out)
+	}
+	out, again := tcp("check")
+	if again != init {
+		t.Fatalf("the second run had another sandbox (init %d, then %d)", init, again)
+	}
+	if !strings.Contains(out, "bind: <nil>") || !strings.Contains(out, "entries: 0") {
+		t.Errorf("second run, same sandbox:\n%s", out)
+	}
+	// The namespace is renewed only after a run that left a trace in it
+	// (its cost): runs that use no network share it, as the run above
+	// (which only bound a port) does with the next.
+	ns := func() string {
+		t.Helper()
+		prewarm(t, sb)
+		var out strings.Builder
+		c := sandbox.Command("/bin/readlink", "/proc/self/ns/net")
+		c.Stdout, c.Stderr = &out, &out
+		p, err := sb.Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.Wait(); err != nil || !res.Success() || p.Pid() != init {
+			t.Fatalf("readlink: %v, %v (init %d, want %d)\n%s", res, err, p.Pid(), init, out.String())
+		}
+		return out.String()
+	}
+	quiet1, quiet2 := ns(), ns()
+	tcp("leave")
+	after := ns()
+	if quiet1 != quiet2 || after == quiet2 {
+		t.Errorf("network namespaces of two quiet runs, then of one after a connection: %q, %q, %q; want the same twice, then another", quiet1, quiet2, after)
 	}
 }

@@ -21,8 +21,9 @@ type Sandbox struct {
 	filter        func() ([]byte, error) // the compiled seccomp filter (nil bytes when disabled), compiling since New
 	compiled      chan struct{}          // closed when filter has its result
 	caps          []int                  // capabilities the command keeps
-	landlockRules []isolate.LandlockRule // nil: no Landlock
-	landlockNote  string                 // what LandlockAuto could not do here
+	landlockRules []isolate.LandlockRule // nil: no Landlock filesystem rules
+	landlockScope uint64                 // Landlock scopes (isolate.ScopeSignal)
+	landlockNotes []string               // what Landlock could not do here
 	capNames      []string               // and their names
 	err           error                  // from validation; returned by every Run
 	pool          *pool                  // nil without Options.Pool
@@ -49,7 +50,7 @@ func New(opts Options) *Sandbox {
 		s.caps = append(s.caps, n)
 		s.capNames = append(s.capNames, isolate.CapabilityNames[n])
 	}
-	if s.landlockRules, s.landlockNote, s.err = s.landlock(); s.err != nil {
+	if s.landlockRules, s.landlockScope, s.landlockNotes, s.err = s.landlock(); s.err != nil {
 		return s
 	}
 	// The filter compiles in the background (the default one once per
@@ -159,9 +160,7 @@ func (s *Sandbox) boot0() (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.landlockNote != "" {
-		res.degraded = append(res.degraded, s.landlockNote)
-	}
+	res.degraded = append(res.degraded, s.landlockNotes...)
 	p, err := s.boot(res)
 	if err != nil {
 		res.close()
@@ -184,6 +183,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Mounts:       s.mounts,
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
+		Scopes:       s.landlockScope,
 		Reuse:        s.opts.Reuse,
 		UserCounts:   userCounts(),
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/isolate"
+	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,9 +98,10 @@ var escProcessCases = []escapeCase{
 	}, test: func(t *testing.T, name string) {
 		escWant(t, escAttack(t, name, escRun{}), "EPERM,EPERM,EPERM,EPERM")
 	}},
-	// kill -9 1 from inside: the kernel drops SIGKILL and SIGSTOP sent to a
-	// namespace's init from inside; the init swallows the rest. It lives on
-	// and reports the command's exit.
+	// kill -9 1 from inside: Landlock's signal scope refuses every signal
+	// to the init (Linux 6.12); without it, the kernel drops SIGKILL and
+	// SIGSTOP sent to a namespace's init from inside and the init swallows
+	// the rest. It lives on and reports the command's exit.
 	{name: "kill-sandbox-init", victim: func([]string) int {
 		r := []string{
 			escErr(unix.Kill(1, unix.SIGKILL)),
@@ -114,7 +117,38 @@ var escProcessCases = []escapeCase{
 		return escReport(append(r, "init=alive")...)
 	}, test: func(t *testing.T, name string) {
 		o := escAttack(t, name, escRun{})
-		escWant(t, o, "ok,ok,ok,ok,ok,init=alive")
+		if escSignalScoped() {
+			escWant(t, o, "EPERM,EPERM,EPERM,EPERM,EPERM,init=alive")
+		} else {
+			escWant(t, o, "ok,ok,ok,ok,ok,init=alive")
+		}
+	}},
+	// A flood of signals at the init, as a whole and at each of its
+	// threads: its Go runtime wakes for each signal it gets, on CPU time
+	// outside the command's cgroup. With Landlock's signal scope the init
+	// gets none (its launcher thread, in the command's domain, blocks
+	// them) and spends next to nothing; without it, its CPU time during the
+	// run counts in the command's.
+	{name: "signal-flood-init", victim: escFloodInit, test: func(t *testing.T, name string) {
+		o := escAttack(t, name, escRun{opts: escLimited(sandbox.Limits{CPUTime: time.Minute}), initCPU: true})
+		v := escFields(o.verdict)
+		initCPU, selfCPU := o.initCPU, escMillis(t, v, "self")
+		if selfCPU < 300 {
+			t.Fatalf("the flood used %d ms of CPU, want >= 300 ms: it did not run; %v", selfCPU, o)
+		}
+		if escSignalScoped() {
+			if v["kill"] != "EPERM" || initCPU > 100 {
+				t.Errorf("with the signal scope: kill(1) %s, want EPERM; the init spent %d ms, want <= 100 ms", v["kill"], initCPU)
+			}
+			return
+		}
+		if o.res.Cgroup == "" {
+			t.Skipf("no cgroup to account the init's %d ms to (%v)", initCPU, o.res.Degraded)
+		}
+		// The figures are in clock ticks (10 ms): allow 3 of them.
+		if got, want := o.res.CPUTime.Milliseconds(), selfCPU+initCPU-30; got < want {
+			t.Errorf("Result.CPUTime %d ms, want >= %d ms: the command's %d ms and the init's %d ms", got, want, selfCPU, initCPU)
+		}
 	}},
 	// kill(-1, SIGKILL) inside ends every process of the sandbox but the
 	// caller and the init; a host process of the same user lives on.
@@ -184,4 +218,62 @@ func escCaps() string {
 		return "0"
 	}
 	return strings.Join(set, "+")
+}
+
+// escSignalScoped reports whether the kernel has Landlock's signal scope,
+// which the sandbox then applies.
+func escSignalScoped() bool {
+	return isolate.LandlockScopes(isolate.LandlockABI())&isolate.ScopeSignal != 0
+}
+
+// escFloodInit signals the init and each of its threads for 1.5 s, and
+// reports kill(1)'s error and the CPU time the init and the flood spent,
+// in ms.
+func escFloodInit([]string) int {
+	// The init's threads are hidden (hidepid); in a new pid namespace
+	// their ids are small: try each, tgkill fails with ESRCH where none is.
+	var killErr error
+	threads := 0
+	sigs := []unix.Signal{unix.SIGPWR, unix.SIGURG, unix.SIGIO}
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		for i := 0; i < 100; i++ {
+			sig := sigs[i%len(sigs)]
+			if err := unix.Kill(1, sig); err != nil {
+				killErr = err
+			}
+		}
+		n := 0
+		for tid := 2; tid <= 64; tid++ {
+			if unix.Tgkill(1, tid, sigs[tid%len(sigs)]) != unix.ESRCH {
+				n++
+			}
+		}
+		threads = n
+	}
+	time.Sleep(50 * time.Millisecond) // the init catches up
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	self := ru.Utime.Sec*1000 + ru.Utime.Usec/1000 + ru.Stime.Sec*1000 + ru.Stime.Usec/1000
+	return escReport("kill="+escErr(killErr), fmt.Sprintf("self=%d", self), fmt.Sprintf("threads=%d", threads))
+}
+
+// escFields splits a verdict of key=value parts.
+func escFields(verdict string) map[string]string {
+	m := map[string]string{}
+	for _, p := range strings.Split(verdict, ",") {
+		if k, v, ok := strings.Cut(p, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// escMillis is the verdict's number under key.
+func escMillis(t *testing.T, v map[string]string, key string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(v[key], 10, 64)
+	if err != nil || n < 0 {
+		t.Fatalf("verdict %v: no %s figure", v, key)
+	}
+	return n
 }

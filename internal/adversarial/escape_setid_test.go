@@ -98,11 +98,12 @@ var escSetIDCases = []escapeCase{
 			escErr(unix.Prlimit(1, unix.RLIMIT_FSIZE, &low, nil)),
 			escErr(unix.Prlimit(1, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 8, Max: 8}, nil)),
 		}
-		if es, err := os.ReadDir("/proc/1/task"); err == nil {
-			for _, e := range es {
-				if tid, _ := strconv.Atoi(e.Name()); tid > 1 {
-					r = append(r, "tid:"+escErr(unix.Prlimit(tid, unix.RLIMIT_FSIZE, &low, nil)))
-				}
+		// The init's threads are hidden (hidepid), but their ids are small
+		// in a new pid namespace: every other task that exists there (its
+		// limits can be read) is refused a new limit.
+		for tid := 2; tid <= 32; tid++ {
+			if tid != os.Getpid() && unix.Prlimit(tid, unix.RLIMIT_FSIZE, nil, &old) == nil {
+				r = append(r, "tid:"+escErr(unix.Prlimit(tid, unix.RLIMIT_FSIZE, &low, nil)))
 			}
 		}
 		r = append(r, "read:"+escErr(unix.Prlimit(1, unix.RLIMIT_FSIZE, nil, &old)),

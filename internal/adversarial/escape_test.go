@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -95,6 +96,9 @@ type escRun struct {
 	stdin io.Reader
 	extra []*os.File
 	env   []string
+	// initCPU measures, from the host, the CPU time the sandbox's init
+	// spends while the command runs (escOut.initCPU).
+	initCPU bool
 }
 
 // escOut is what a run of the victim gave.
@@ -102,6 +106,7 @@ type escOut struct {
 	verdict        string // the text after "RESULT " on the victim's last RESULT line
 	stdout, stderr string
 	res            *sandbox.Result
+	initCPU        int64 // ms, with escRun.initCPU
 }
 
 func (o escOut) String() string {
@@ -133,11 +138,21 @@ func escTry(t *testing.T, name string, r escRun) (escOut, error) {
 	if err != nil {
 		return escOut{}, err
 	}
+	var initCPU chan int64
+	waited := make(chan struct{})
+	if r.initCPU {
+		initCPU = make(chan int64, 1)
+		go func() { initCPU <- testutil.CPUUntil(p.Pid(), waited) }()
+	}
 	res, err := p.Wait()
+	close(waited)
 	if err != nil {
 		t.Fatalf("Wait: %v (stdout %q, stderr %q)", err, stdout.String(), stderr.String())
 	}
 	o := escOut{stdout: stdout.String(), stderr: stderr.String(), res: res}
+	if initCPU != nil {
+		o.initCPU = <-initCPU
+	}
 	for _, l := range strings.Split(o.stdout, "\n") {
 		if v, ok := strings.CutPrefix(l, "RESULT "); ok {
 			o.verdict = v

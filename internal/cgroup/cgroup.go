@@ -70,7 +70,8 @@ type Sandbox interface {
 	CommandFiles() (dir *os.File, enter, leave []*os.File)
 	// Settle is called once the command runs, to finish what its start
 	// needed (v1 starts it with one more pid allowed, for the init's thread
-	// that forks it).
+	// that forks it), and to bound S's CPU bandwidth too (see cpu.go; the
+	// init's set-up is not throttled).
 	Settle() error
 	// CPU is the command's CPU time so far.
 	CPU() (time.Duration, error)

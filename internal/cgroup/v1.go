@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -24,6 +23,7 @@ type v1 struct {
 	cmd         cgroup1.Cgroup
 	enter       []*os.File
 	leave       []*os.File
+	sBounded    bool // S has the CPU bandwidth limit (Settle)
 }
 
 // parentsV1 resolves the parent in every hierarchy this process can write to.
@@ -217,15 +217,13 @@ func (s *v1) file(h cgroup1.Name, name string) string {
 }
 
 func (s *v1) Settle() error {
+	if err := s.boundS(); err != nil {
+		return err
+	}
 	if s.lim.Pids == 0 {
 		return nil
 	}
 	return s.cmd.Update(v1Resources(Limits{Pids: s.lim.Pids}))
-}
-
-func (s *v1) CPU() (time.Duration, error) {
-	ns, err := readUint(s.file(cgroup1.Cpuacct, "cpuacct.usage"))
-	return time.Duration(ns), err
 }
 
 func (s *v1) Stats() Stats {

@@ -110,6 +110,7 @@ type v2 struct {
 	controllers    []string
 	initFD, cmdFD  *os.File
 	cmdMgr, initMg *cgroup2.Manager
+	sBounded       bool // S has the CPU bandwidth limit (Settle)
 }
 
 func createV2(parent string, lim Limits) (Sandbox, error) {
@@ -223,13 +224,7 @@ func (s *v2) Version() int                                     { return 2 }
 func (s *v2) Path() string                                     { return s.path }
 func (s *v2) Controllers() []string                            { return s.controllers }
 func (s *v2) InitFD() *os.File                                 { return s.initFD }
-func (s *v2) Settle() error                                    { return nil }
 func (s *v2) CommandFiles() (*os.File, []*os.File, []*os.File) { return s.cmdFD, nil, nil }
-
-func (s *v2) CPU() (time.Duration, error) {
-	us, err := readKey(filepath.Join(s.dir, "cmd", "cpu.stat"), "usage_usec")
-	return time.Duration(us) * time.Microsecond, err
-}
 
 func (s *v2) Stats() Stats {
 	var st Stats

@@ -75,6 +75,9 @@ type Spec struct {
 	Capabilities []int
 	// Landlock rules to confine the command with; nil means none.
 	Landlock []isolate.LandlockRule
+	// Scopes are the Landlock scopes (isolate.ScopeSignal) of the command's
+	// domain, applied with the rules or alone.
+	Scopes uint64
 }
 
 // Command is the program to run inside the sandbox.
