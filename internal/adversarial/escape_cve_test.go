@@ -113,50 +113,27 @@ var escCVECases = []escapeCase{
 		}
 		t.Logf("%d of 10 runs with Cmd.Dir /proc/self/fd/N started", started)
 	}},
-	// CVE-2024-21626 with a host directory the init surely holds: one
-	// passed in ExtraFiles (the init holds the command's files while it
-	// starts it; on cgroup v1 it holds no cgroup directory). Cmd.Dir
-	// /proc/self/fd/N naming it must fail (EXDEV: the root does not reach
-	// it), never start the command there; the other N start it inside or
-	// fail. The command itself has the directory as its fd 3 (its caller
-	// passed it); that is not what is tested here.
+	// CVE-2024-21626 with a host directory the init would surely hold: one
+	// passed in ExtraFiles. Run refuses a directory among the command's
+	// files (its fd would open the host's tree around it), before any
+	// sandbox starts, so neither the init nor the command ever holds it.
+	// (The getcwd check that stops Cmd.Dir through an fd the init holds
+	// is tested by isolate's TestChdirInside and, on cgroup v2, where the
+	// init holds the cgroup's directory, by the case above.)
 	{name: "cve-2024-21626-passed-dir", victim: func([]string) int {
-		cwd, err := unix.Getwd()
-		if err != nil {
-			cwd = escErr(err)
-		}
-		var fs unix.Statfs_t
-		unix.Statfs(".", &fs)
-		return escReport("cwd="+cwd, "fs="+strconv.FormatInt(fs.Type, 16))
+		return escReport("started")
 	}, test: func(t *testing.T, name string) {
 		d, err := os.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		started, refused := 0, 0
-		for fd := 3; fd <= 20; fd++ {
-			dir := "/proc/self/fd/" + strconv.Itoa(fd)
+		for _, dir := range []string{"/proc/self/fd/3", "/proc/self/fd/4", ""} {
 			o, err := escTry(t, name, escRun{dir: dir, extra: []*os.File{d}})
-			if err != nil {
-				var se *sandbox.SetupError
-				if !errors.As(err, &se) {
-					t.Errorf("Cmd.Dir %s: not a clean failure: %v", dir, err)
-				}
-				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ELOOP) { // ELOOP: openat2's RESOLVE_NO_MAGICLINKS, before
-					refused++
-				}
-				t.Logf("Cmd.Dir %s: %v", dir, err)
-				continue
+			var oe *sandbox.OptionError
+			if !errors.As(err, &oe) || !strings.Contains(oe.Field, "ExtraFiles") {
+				t.Errorf("Cmd.Dir %q with a directory in ExtraFiles: %v (verdict %q), want an *OptionError naming ExtraFiles", dir, err, o.verdict)
 			}
-			started++
-			if want := "fs=" + strconv.FormatInt(unix.TMPFS_MAGIC, 16); !strings.HasPrefix(o.verdict, "cwd=/") || !strings.HasSuffix(o.verdict, ","+want) {
-				t.Errorf("Cmd.Dir %s: the command started outside the sandbox: %q, want cwd=/...,%s", dir, o.verdict, want)
-			}
-		}
-		t.Logf("%d of 18 runs started, %d refused as outside the root", started, refused)
-		if refused == 0 {
-			t.Error("no Cmd.Dir /proc/self/fd/N was refused as outside the root: none named the passed directory, or the check is gone")
 		}
 	}},
 	// CVE-2022-0492: cgroup v1's release_agent runs a program as host root;

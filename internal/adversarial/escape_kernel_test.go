@@ -194,7 +194,7 @@ var escKernelCases = []escapeCase{
 		if len(blocks) == 0 {
 			t.Skip("the host has no block device in /dev")
 		}
-		dev := []string{"fd", "ptmx", "pts", "shm", "stderr", "stdin", "stdout"}
+		dev := []string{"fd", "mqueue", "ptmx", "pts", "shm", "stderr", "stdin", "stdout"}
 		for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 			if _, err := os.Stat("/dev/" + d); err == nil {
 				dev = append(dev, d)
