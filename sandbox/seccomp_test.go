@@ -269,6 +269,13 @@ func TestSeccompBlocks(t *testing.T) {
 			if a.hostRefuses(t, got) {
 				return
 			}
+			if got == "ENOSYS" && a.def == "ok" {
+				// The filter let it through; a kernel without the call
+				// (fchmodat2 before 6.6) answers ENOSYS itself.
+				if off := outcome(t, sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}, a.name, a.tty); off == "ENOSYS" {
+					t.Skipf("this kernel has no such call (ENOSYS without the filter too)")
+				}
+			}
 			if got != a.def {
 				t.Errorf("default profile: %s gives %s, want %s", a.name, got, a.def)
 			}
