@@ -42,7 +42,11 @@ func (m LandlockMode) String() string {
 // Linux 6.12), with LandlockOff too, as a ruleset that restricts no
 // filesystem right: the command then cannot signal its init (whose Go
 // runtime wakes for every signal, on CPU time outside the command's
-// cgroup), only its own processes. Where the kernel lacks it, the init's
+// cgroup), only its own processes. The kernel's own notices to the init
+// are not signals the scope sees: SIGCHLD when one of its children (the
+// command, orphans) stops, continues or exits; a command can still make
+// the init wake that way, which is why the init's CPU time during a run
+// counts in the command's everywhere. Where the kernel lacks it, the init's
 // CPU time during a run counts in the command's (see Limits.CPUs), and
 // LandlockAuto and LandlockRequired say so in Result.Degraded.
 //

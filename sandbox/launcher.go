@@ -275,7 +275,10 @@ func confine(spec *protocol.Spec) error {
 	return blockSignals()
 }
 
-// blockSignals blocks every signal on the calling thread.
+// blockSignals blocks every signal on the calling thread. The fault
+// signals too (SIGSEGV, SIGBUS, ...): a fault on this thread then kills the
+// init at once, with no Go stack, and the host sees an init that died
+// without a report; unblocked, a command could wake the init with them.
 func blockSignals() error {
 	all := unix.Sigset_t{}
 	for i := range all.Val {

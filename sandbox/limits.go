@@ -36,7 +36,11 @@ type Limits struct {
 	// writable stdin (a terminal, a socket, a file opened for writing)
 	// carries output past the cap. Cmd.ExtraFiles are the caller's explicit
 	// channels and are not capped, nor are writes to writable mounts or,
-	// with NetworkHost, to the network.
+	// with NetworkHost, to the network. The copy of an *os.File Stdin, like
+	// os/exec's copy of any reader, may still be blocked reading it when
+	// Wait returns, and the bytes its last read takes are lost: give a
+	// command under Output a reader of its own (not the caller's terminal
+	// or long-lived socket) when later reads of that file matter.
 	Output int64
 }
 

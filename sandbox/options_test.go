@@ -31,6 +31,7 @@ func TestValidate(t *testing.T) {
 		{"negative pool", Options{Pool: -1}, "Options.Pool"},
 		{"huge pool", Options{Pool: MaxPool + 1}, "Options.Pool"},
 		{"reuse without pool", Options{Reuse: true}, "Options.Reuse"},
+		{"CAP_SETFCAP, root or not", Options{Capabilities: []string{"setfcap"}}, map[bool]string{true: "Options.Capabilities[0]", false: ""}[os.Geteuid() == 0]},
 		{"reuse with capabilities", Options{Pool: 1, Reuse: true, Capabilities: []string{"CAP_NET_BIND_SERVICE"}}, "Options.Reuse"},
 		{"reuse without filter", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Disabled: true}}, "Options.Reuse"},
 		{"reuse with unshare refused", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{

@@ -89,13 +89,41 @@ func loopbackUpIn(tid int) error {
 	return err
 }
 
-// netState is what /proc/net/sockstat counts in the calling thread's
-// network namespace: sockets in use, TIME_WAIT and orphaned ones included;
-// or nil if it cannot be read.
+// netState is what /proc/net/sockstat and sockstat6 count in the calling
+// thread's network namespace: sockets in use, TIME_WAIT ones included; or
+// nil if it cannot be read. Only the namespace's own counts ("used",
+// "inuse", "tw"): the others there (orphan, alloc, mem, memory) are the
+// whole host's, and would change with any socket anywhere.
 func netState() []byte {
-	b, err := os.ReadFile("/proc/thread-self/net/sockstat")
-	if err != nil {
-		return nil // the namespace is renewed every time
+	var out []byte
+	for _, f := range []string{"/proc/thread-self/net/sockstat", "/proc/thread-self/net/sockstat6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil // the namespace is renewed every time
+		}
+		out = append(out, ownCounts(b)...)
 	}
-	return b
+	return out
+}
+
+// ownCounts keeps, of sockstat lines ("TCP: inuse 1 orphan 0 tw 0 ..."),
+// each protocol's name and its used, inuse and tw figures.
+func ownCounts(b []byte) []byte {
+	var out []byte
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		f := bytes.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		out = append(out, f[0]...)
+		for i := 1; i+1 < len(f); i += 2 {
+			switch string(f[i]) {
+			case "used", "inuse", "tw":
+				out = append(append(append(out, ' '), f[i]...), ' ')
+				out = append(out, f[i+1]...)
+			}
+		}
+		out = append(out, '\n')
+	}
+	return out
 }

@@ -2,13 +2,13 @@ package sandbox
 
 import (
 	"fmt"
-
 	"os"
 	"path"
 	"strings"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
 )
 
 // validate checks the options before anything is created. Every error
@@ -63,6 +63,14 @@ func (o *Options) validate() error {
 	for i, c := range o.Capabilities {
 		if capability(c) < 0 {
 			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c, "is not a capability name (e.g. CAP_NET_BIND_SERVICE)"}
+		}
+		// A file capability written in the sandbox's user namespace is
+		// owned by its root, the caller outside: when that is host root,
+		// the kernel honours it on the host, and a command could leave a
+		// privileged program in a file it is given (as set-uid bits would).
+		if capability(c) == unix.CAP_SETFCAP && os.Geteuid() == 0 {
+			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c,
+				"cannot be kept when the caller is root: file capabilities the command set would be honoured on the host; run as an ordinary user to keep it"}
 		}
 	}
 	for _, f := range []struct {
