@@ -63,6 +63,10 @@ type Command struct {
 	// reused sandbox's runs do not share SysV objects). The calling thread
 	// needs CAP_SYS_ADMIN, as for CgroupNamespace.
 	IPCNamespace bool
+	// Landlock is a Landlock ruleset fd (Ruleset.For) that the command
+	// restricts itself to just before its execve, in a domain of its own
+	// nested in the calling thread's; -1 or 0 means none.
+	Landlock int
 }
 
 // Placement says how the command enters its cgroup.
@@ -121,7 +125,13 @@ func Start(c *Command) (int, error) {
 			return 0, &Error{Step: "enter cgroup", Err: err}
 		}
 	}
-	pid, err := syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Env: c.Env, Files: c.Files, Sys: sys})
+	var pid int
+	var err error
+	if c.Landlock > 0 {
+		pid, err = startRestricted(c, sys)
+	} else {
+		pid, err = syscall.ForkExec(c.Path, c.Args, &syscall.ProcAttr{Env: c.Env, Files: c.Files, Sys: sys})
+	}
 	for _, fd := range c.Cgroup.Leave {
 		unix.Write(fd, self)
 	}

@@ -57,7 +57,8 @@ func LandlockScopes(abi int) uint64 {
 	return 0
 }
 
-// Landlock restricts the calling thread (and what it starts) to the rules:
+// Landlock restricts the calling thread (and what it starts) to the rules
+// (see Ruleset for a command's own domain):
 // every filesystem right the kernel's Landlock ABI knows is denied except
 // where a rule grants it; with nil rules, no filesystem right is. It also
 // scopes the thread's domain by scopes (ScopeSignal), of which it applies
@@ -94,13 +95,7 @@ func Landlock(rules []LandlockRule, scopes uint64) (int, error) {
 		if err != nil {
 			return 0, &Error{Step: "landlock", Path: r.Path, Err: err}
 		}
-		allowed := uint64(llRead)
-		switch {
-		case r.Write:
-			allowed = handled
-		case r.Devices:
-			allowed |= llWrites | unix.LANDLOCK_ACCESS_FS_IOCTL_DEV
-		}
+		allowed := r.allowed(handled)
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			allowed &= llFile

@@ -33,6 +33,7 @@ type launcher struct {
 	netBase []byte           // netState after the last renewal (renew)
 	nproc   uint64           // the RLIMIT_NPROC the commands get (degraded Pids), once set
 	applied []isolate.Rlimit // the limits the last start set on the init itself
+	rules   *isolate.Ruleset // the Landlock filesystem rules, nil without
 }
 
 func newLauncher(spec *protocol.Spec) (*launcher, error) {
@@ -40,7 +41,7 @@ func newLauncher(spec *protocol.Spec) (*launcher, error) {
 	ready := make(chan error)
 	serve := func() {
 		l.tid = unix.Gettid()
-		if err := confine(spec); err != nil {
+		if err := l.confine(spec); err != nil {
 			ready <- err
 			return
 		}
@@ -241,25 +242,83 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
 	unblockSignals()
 	defer blockSignals()
+	ruleset, err := l.ruleset(fds, spec)
+	if err != nil {
+		return 0, err
+	}
+	if ruleset.fresh {
+		defer unix.Close(ruleset.fd)
+	}
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
+		Landlock: ruleset.fd,
 	})
 }
 
-// confine drops privileges and applies Landlock and the seccomp filter to
-// the calling thread. What the launcher does afterwards runs under them
-// too: isolate.Start makes no call the default profile refuses (openat2,
-// prlimit on another process), and asks another thread where a caller's
-// rule may refuse one (getcwd).
-func confine(spec *protocol.Spec) error {
+// runRuleset is the Landlock ruleset of one run: fd, to be closed after
+// the start when fresh; fd -1 means none.
+type runRuleset struct {
+	fd    int
+	fresh bool
+}
+
+// ruleset returns the Landlock ruleset for a command passed files: the
+// mounts' rules and one per passed regular file or device, with the access
+// its fd has (isolate.Ruleset.For), so that the command can reopen its
+// stdio by path (/dev/stdin) as it can use it, and no further. The command
+// restricts itself to it before its execve (isolate.Start): a domain of
+// its own for each run, which is why the launcher is not confined by the
+// rules itself (Landlock layers only narrow, and a launcher's domain would
+// hold no run's files). Where the caller's filter may refuse the launcher
+// the calls that build a ruleset, another, unfiltered, thread builds it.
+func (l *launcher) ruleset(fds []uintptr, spec *protocol.Spec) (runRuleset, error) {
+	if l.rules == nil {
+		return runRuleset{fd: -1}, nil
+	}
+	var r runRuleset
+	var err error
+	build := func() error {
+		r.fd, r.fresh, err = l.rules.For(fds)
+		return err
+	}
+	if spec.RulesetElsewhere {
+		err = onOtherThread(build)
+	} else {
+		err = build()
+	}
+	return r, err
+}
+
+// onOtherThread runs f in a new goroutine, on a thread other than the
+// launcher's (which is locked), and returns its error.
+func onOtherThread(f func() error) error {
+	done := make(chan error)
+	go func() { done <- f() }()
+	return <-done
+}
+
+// confine drops privileges, applies the Landlock scopes and the seccomp
+// filter to the calling thread, and opens the Landlock filesystem rules
+// that each command applies to itself (ruleset). What the launcher does
+// afterwards runs under the filter too: isolate.Start makes no call the
+// default profile refuses (openat2, prlimit on another process), and asks
+// another thread where a caller's rule may refuse one (getcwd).
+func (l *launcher) confine(spec *protocol.Spec) error {
 	if err := isolate.DropPrivileges(spec.Capabilities...); err != nil {
 		return err
 	}
-	if spec.Landlock != nil || spec.Scopes != 0 {
-		if _, err := isolate.Landlock(spec.Landlock, spec.Scopes); err != nil {
+	if spec.Scopes != 0 {
+		if _, err := isolate.Landlock(nil, spec.Scopes); err != nil {
 			return err
 		}
+	}
+	if spec.Landlock != nil {
+		rules, err := isolate.NewRuleset(spec.Landlock)
+		if err != nil {
+			return err
+		}
+		l.rules = rules
 	}
 	if spec.Filter != nil {
 		if err := isolate.InstallFilter(spec.Filter); err != nil {

@@ -184,8 +184,10 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Capabilities: s.caps,
 		Landlock:     s.landlockRules,
 		Scopes:       s.landlockScope,
-		Reuse:        s.opts.Reuse,
-		UserCounts:   userCounts(),
+		// Seccomp.Disabled leaves no filter to refuse anything.
+		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && s.opts.Seccomp.refusesRuleset(),
+		Reuse:            s.opts.Reuse,
+		UserCounts:       userCounts(),
 	}
 }
 

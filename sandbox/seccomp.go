@@ -157,6 +157,20 @@ func (s *Seccomp) compile(caps []string) ([]byte, error) {
 	return compileFilter(s.Rules, caps)
 }
 
+// forced is the filter's last layer, which the caller's rules cannot
+// change: each command calls landlock_restrict_self under the filter, to
+// confine itself with its run's Landlock rules just before its execve.
+// The call can only narrow what the caller can do.
+var forced = []seccomp.Rule{{Names: []string{"landlock_restrict_self"}, Action: seccomp.Action{Kind: seccomp.Allow}}}
+
+// refusesRuleset reports whether the caller's rules may refuse the calls
+// that build a Landlock ruleset, which the init's launcher makes under
+// the filter for each run that is passed a file (or else leaves to an
+// unfiltered thread, which costs a thread switch).
+func (s *Seccomp) refusesRuleset() bool {
+	return s.refusing("landlock_create_ruleset") >= 0 || s.refusing("landlock_add_rule") >= 0
+}
+
 func compileFilter(rules []SeccompRule, caps []string) ([]byte, error) {
 	layers, err := seccomp.Default(caps)
 	if err != nil {
@@ -170,7 +184,7 @@ func compileFilter(rules []SeccompRule, caps []string) ([]byte, error) {
 		}
 		custom = append(custom, cr)
 	}
-	strict := make([]bool, len(layers)+1)
+	strict := make([]bool, len(layers)+2)
 	strict[len(layers)] = true
-	return seccomp.Compile(append(layers, custom), strict)
+	return seccomp.Compile(append(layers, custom, forced), strict)
 }

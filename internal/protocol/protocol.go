@@ -73,8 +73,14 @@ type Spec struct {
 	Filter []byte
 	// Capabilities the command keeps (numbers).
 	Capabilities []int
-	// Landlock rules to confine the command with; nil means none.
+	// Landlock rules to confine the command with; nil means none. Each
+	// command applies them to itself, with a rule for each file passed to
+	// it, in a domain of its own.
 	Landlock []isolate.LandlockRule
+	// RulesetElsewhere: the filter may refuse the launcher the calls that
+	// build a Landlock ruleset (the caller's rules name them); another
+	// thread builds each run's.
+	RulesetElsewhere bool
 	// Scopes are the Landlock scopes (isolate.ScopeSignal) of the command's
 	// domain, applied with the rules or alone.
 	Scopes uint64
