@@ -89,7 +89,9 @@ func (r LandlockRule) allowed(handled uint64) uint64 {
 // /proc/self/fd (/dev/stdin) as it could use the fd, and no further;
 // Landlock cannot tell O_APPEND, so an fd open for appending reopens for
 // writing anywhere, which the fd's holder can do anyway (ftruncate, then
-// write). Where no file needs a rule, it returns the ruleset of the rules
+// write). Rules on one inode add up: two fds of one file, one read-only
+// and one write-only, reopen for both, as the command can use both. Where
+// no file needs a rule, it returns the ruleset of the rules
 // alone, which stays the Ruleset's; fresh says the caller must close fd.
 func (r *Ruleset) For(files []uintptr) (fd int, fresh bool, err error) {
 	var extra []heldRule

@@ -109,6 +109,8 @@ func helper(name string, args []string) int {
 		return floodInit()
 	case "tcp": // inside: args[0] "leave" leaves a TIME_WAIT on a loopback port; both then bind it and list /proc/net/tcp (tcpHelper)
 		return tcpHelper(args[0])
+	case "reopen": // inside: reopen fds by path, each arg "fd:op" (reopenHelper)
+		return reopenHelper(args)
 	case "host": // outside: a host program that starts a sandbox and then blocks
 		signal.Ignore(syscall.SIGPIPE)
 		var opts sandbox.Options
