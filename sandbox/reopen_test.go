@@ -44,6 +44,11 @@ func reopenHelper(args []string) int {
 			open(unix.O_WRONLY | unix.O_TRUNC)
 		case "trunc":
 			err = unix.Truncate(path, 0)
+		case "landlock": // fd is ignored: may the command build a ruleset of its own?
+			_, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+			if e != 0 {
+				err = e
+			}
 		case "ioctl":
 			var f int
 			if f, err = unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err == nil {
@@ -218,6 +223,33 @@ func TestReopenByPathPerRun(t *testing.T) {
 		f.Close()
 		if !res.Success() || strings.TrimSpace(out) != tt.want {
 			t.Errorf("passed with flags %#o: %v, %q; want %q", tt.flag, res, out, tt.want)
+		}
+	}
+}
+
+// TestReopenByPathCallerRefusesLandlock: a caller's seccomp rules that
+// refuse the Landlock calls do not break the per-run domain (the launcher
+// builds the ruleset elsewhere, and landlock_restrict_self is always
+// allowed, as it can only narrow), and still hold for the command itself.
+// The control shows the command may build a ruleset without the rule.
+func TestReopenByPathCallerRefusesLandlock(t *testing.T) {
+	requireLandlock(t)
+	for _, refuse := range []bool{true, false} {
+		opts := sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}
+		want := "0:r=ok 0:w=EACCES 0:landlock=ok"
+		if refuse {
+			opts.Seccomp.Rules = []sandbox.SeccompRule{{
+				Syscalls: []string{"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"},
+				Action:   sandbox.SeccompErrno(unix.ENOSYS),
+			}}
+			want = "0:r=ok 0:w=EACCES 0:landlock=ENOSYS"
+		}
+		f, _ := passedFile(t, "data", os.O_RDONLY)
+		c := helperCmd("reopen", "0:r", "0:w", "0:landlock")
+		c.Stdin = f
+		out, errs, res := run(t, opts, c)
+		if !res.Success() || strings.TrimSpace(out) != want {
+			t.Errorf("caller refuses the Landlock calls: %v; %v, %q (stderr %q); want %q", refuse, res, out, errs, want)
 		}
 	}
 }
