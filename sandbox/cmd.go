@@ -29,9 +29,16 @@ import (
 //     and set-gid bits), its times, its group to the caller's group, its
 //     POSIX ACLs and inode flags; and set user extended attributes when the
 //     caller may write it;
-//   - reopen it through /proc/self/fd with any mode the file's permissions
-//     give the caller; Landlock, where the kernel has it and it is not
-//     off, refuses that outside the sandbox's mounts;
+//   - reopen it by its path in /proc/self/fd (which /dev/stdin,
+//     /dev/stdout and /dev/stderr name) with the access the fd has:
+//     where Landlock is on, each command's Landlock domain, made as it
+//     starts, has a rule for each regular file or device passed to it
+//     that grants reading for an fd open for reading, writing and
+//     truncating for one open for writing, device ioctls on a device, and
+//     nothing for an O_PATH fd (rules on one file add up, and O_APPEND is
+//     not told apart: its holder can truncate and write anyway); where
+//     Landlock is off or missing, with any mode the file's permissions
+//     give the caller;
 //   - on a terminal: change its modes and window size (TIOCSTI and
 //     TIOCLINUX are refused; the command is in a session of its own and
 //     cannot take it as its controlling terminal while another session

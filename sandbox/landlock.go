@@ -9,7 +9,10 @@ import (
 // LandlockMode says whether the command is also confined by Landlock, a
 // second filesystem layer under the mounts: rules derived from them let it
 // read and execute everywhere it can see, write only to its writable mounts,
-// and use only its device nodes, even if a mount were subverted.
+// and use only its device nodes, even if a mount were subverted. Each
+// command gets a domain of its own as it starts, with a rule for each file
+// passed to it, which it can then reopen by path (/dev/stdin) with the
+// access its fd has and no more (see Cmd).
 type LandlockMode int
 
 const (

@@ -18,8 +18,10 @@ import (
 )
 
 // launcher is the thread the commands start from. It drops its privileges
-// and installs Landlock and the filter ahead of time (a pooled sandbox pays
-// for that before its Run), and every command inherits them. It then runs
+// and installs the Landlock scopes and the filter ahead of time (a pooled
+// sandbox pays for that before its Run), and every command inherits them;
+// it opens the Landlock rules then too, and each command confines itself
+// with them, and the files passed to it, as it starts (ruleset). It then runs
 // the whole of each run itself: it waits for the command on the fd socket,
 // starts it, reports it started, reaps it and reports its end, so a command
 // reaches it, and its end reaches the host, with no hand-off between the
@@ -84,8 +86,8 @@ type server struct {
 // serve runs the sandbox's runs on the launcher thread and returns the
 // init's exit code.
 func (l *launcher) serve(s *server) int {
-	// Counted here, on an unconfined thread (Landlock may hide /proc from
-	// the launcher), once the init's goroutines have their threads.
+	// Counted here, on an unconfined thread (the launcher's confinement
+	// may keep /proc from it), once the init's goroutines have their threads.
 	if tasks, err := os.ReadDir("/proc/self/task"); err == nil {
 		l.threads = len(tasks)
 	}
@@ -153,8 +155,8 @@ func (l *launcher) runs(s *server) int {
 		if err := l.renew(s.spec, true); err != nil {
 			return fail("reset", err)
 		}
-		// The reset walks the tmpfs mounts, which Landlock may keep from
-		// this thread: another, unconfined, does it.
+		// The reset walks the tmpfs mounts, which the launcher's
+		// confinement may keep from it: another, unconfined, thread does it.
 		reset := make(chan error)
 		go func() { reset <- s.built.reset(l.applied) }()
 		if err := <-reset; err != nil {
@@ -325,12 +327,14 @@ func (l *launcher) confine(spec *protocol.Spec) error {
 			return err
 		}
 	}
-	// The signal scope keeps the command from signalling the init, but
-	// for this thread, which shares the command's Landlock domain: it
-	// blocks every signal, so that none the command sends its thread id
-	// wakes the init (signals to the init as a whole go to its other
-	// threads, the host's). Each fork unblocks them (start), for the
-	// command does not inherit a blocked mask.
+	// The signal scope keeps the command, whose Landlock domain is nested
+	// in this thread's, from signalling the init, this thread too. Where
+	// the kernel lacks the scope, and for a command with no domain of its
+	// own (LandlockOff), this thread blocks every signal besides, so that
+	// none the command sends its thread id wakes the init (signals to the
+	// init as a whole go to its other threads, the host's). Each fork
+	// unblocks them (start), for the command does not inherit a blocked
+	// mask.
 	return blockSignals()
 }
 

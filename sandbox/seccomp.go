@@ -48,6 +48,12 @@ type Seccomp struct {
 	// conditions, a call matching none of them fails with EPERM, and an
 	// unconditional rule for the call overrides its conditional ones. To
 	// treat the other cases differently, cover them with conditions too.
+	// landlock_restrict_self is always allowed, whatever the rules say:
+	// each command calls it under the filter, to confine itself with its
+	// Landlock rules just before its execve, and it can only narrow what a
+	// process may do. Rules refusing landlock_create_ruleset or
+	// landlock_add_rule hold for the command (the init builds its rulesets
+	// on an unfiltered thread then).
 	Rules []SeccompRule
 }
 
