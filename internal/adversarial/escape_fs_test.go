@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -122,6 +123,39 @@ var escFSCases = []escapeCase{
 		o := escAttack(t, name, escRun{args: []string{secret}, opts: sandbox.Options{Mounts: []sandbox.Mount{sandbox.Bind(dir, "/data")}}})
 		escWant(t, o, "EROFS,EPERM,EROFS,ENOENT")
 		escCheckBoundDir(t, dir)
+	}},
+	// A host file of the caller's passed read-only (fd 3) cannot be
+	// rewritten by reopening it through /proc/self/fd, nor truncated by
+	// that path (Landlock ABI 3: below, the kernel cannot refuse
+	// truncate(2) by path); it can be reopened for reading, as its fd
+	// allows. Without Landlock all of it would pass: the caller owns the file.
+	{name: "rewrite-passed-readonly-file", victim: func(args []string) int {
+		p := "/proc/self/fd/3"
+		r := []string{escOpen(p, unix.O_RDONLY), escOpen(p, unix.O_WRONLY), escOpen(p, unix.O_RDWR),
+			escOpen(p, unix.O_WRONLY|unix.O_APPEND), escOpen(p, unix.O_WRONLY|unix.O_TRUNC)}
+		if args[0] == "truncate" {
+			r = append(r, escErr(unix.Truncate(p, 0)))
+		}
+		return escReport(r...)
+	}, test: func(t *testing.T, name string) {
+		abi := escLandlockABI(t)
+		file := filepath.Join(t.TempDir(), "passed")
+		if err := os.WriteFile(file, []byte("host data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		arg, want := "no-truncate", "OPENED,EACCES,EACCES,EACCES,EACCES"
+		if abi >= 3 {
+			arg, want = "truncate", want+",EACCES"
+		}
+		escWant(t, escAttack(t, name, escRun{args: []string{arg}, extra: []*os.File{f}}), want)
+		if b, _ := os.ReadFile(file); string(b) != "host data" {
+			t.Errorf("the file passed read-only now holds %q", b)
+		}
 	}},
 	// Symlinks in a bound directory resolve inside the sandbox, never on
 	// the host: absolute, relative past the bind, and to /etc/shadow.
@@ -447,4 +481,15 @@ func escStat(t *testing.T, p string) unix.Stat_t {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// escLandlockABI returns the kernel's Landlock ABI, or skips a case that
+// attacks what Landlock alone stops, saying why.
+func escLandlockABI(t *testing.T) int {
+	t.Helper()
+	abi := isolate.LandlockABI()
+	if abi == 0 {
+		t.Skip("the kernel has no Landlock: a file the caller passes is reopened as its permissions allow (documented)")
+	}
+	return abi
 }
