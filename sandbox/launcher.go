@@ -239,11 +239,6 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 		}
 	}
 	l.applied = rlimits
-	// The command starts with no signal blocked (the fork copies this
-	// thread's mask); signals left pending from the last run arrive here,
-	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
-	unblockSignals()
-	defer blockSignals()
 	ruleset, err := l.ruleset(fds, spec)
 	if err != nil {
 		return 0, err
@@ -251,6 +246,11 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 	if ruleset.fresh {
 		defer unix.Close(ruleset.fd)
 	}
+	// The command starts with no signal blocked (the fork copies this
+	// thread's mask); signals left pending from the last run arrive here,
+	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
+	unblockSignals()
+	defer blockSignals()
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
