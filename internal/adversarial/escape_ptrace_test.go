@@ -29,11 +29,10 @@ import (
 var escPtraceCases = []escapeCase{
 	{name: "trace-init", victim: escTraceInit, test: func(t *testing.T, name string) {
 		// The rest of the verdict: kcmp, pidfd_getfd and process_madvise at
-		// the init, and the control. kcmp and pidfd_getfd at a sibling:
-		// refused by the filter, or
-		// allowed by the kernel where the filter lets them through. The
-		// kernel answers process_madvise at the init with EACCES (its
-		// memory is out of reach), the filter with EPERM.
+		// the init, and the control. kcmp and pidfd_getfd at a sibling are
+		// refused by the filter, or allowed by the kernel where the filter
+		// lets them through. The kernel answers process_madvise at the init
+		// with EACCES (its memory is out of reach), the filter with EPERM.
 		// A kernel built without kcmp (CONFIG_KCMP) answers ENOSYS to both.
 		kcmpInit, kcmpSibling := "EPERM", "ok"
 		if e := testutil.Syscall(unix.SYS_KCMP, os.Getpid(), os.Getpid(), kcmpVM, 0, 0); e == unix.ENOSYS {
@@ -45,7 +44,7 @@ var escPtraceCases = []escapeCase{
 			Syscalls: []string{"kcmp", "pidfd_getfd", "process_madvise"}, Action: sandbox.SeccompAllow}}}
 		for _, c := range []struct {
 			name, rest string
-			opts          sandbox.Options
+			opts       sandbox.Options
 		}{
 			{"default", filtered, sandbox.Options{}},
 			{"landlock-off", filtered, sandbox.Options{Landlock: sandbox.LandlockOff}},
