@@ -61,7 +61,9 @@ type Options struct {
 	// the sandbox's user namespace only: power over its own namespaces and
 	// files, never over the host's. The default seccomp profile allows the
 	// calls that Docker's profile allows with them, except those it always
-	// refuses (see Seccomp).
+	// refuses (see Seccomp). CAP_SYS_PTRACE cannot be kept: it would let
+	// the command trace the sandbox's init (debuggers need no capability to
+	// trace the command's own processes).
 	Capabilities []string
 
 	// Degrade lets Run keep going without a cgroup when Limits need one,

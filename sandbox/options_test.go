@@ -32,6 +32,10 @@ func TestValidate(t *testing.T) {
 		{"huge pool", Options{Pool: MaxPool + 1}, "Options.Pool"},
 		{"reuse without pool", Options{Reuse: true}, "Options.Reuse"},
 		{"CAP_SETFCAP, root or not", Options{Capabilities: []string{"setfcap"}}, map[bool]string{true: "Options.Capabilities[0]", false: ""}[os.Geteuid() == 0]},
+		// CAP_SYS_PTRACE would reach the init (not dumpable, holding
+		// capabilities): refused for every caller, in any spelling.
+		{"CAP_SYS_PTRACE", Options{Capabilities: []string{"CAP_NET_BIND_SERVICE", "sys_ptrace"}}, "Options.Capabilities[1]"},
+		{"CAP_SYS_PTRACE without the filter", Options{Capabilities: []string{"CAP_SYS_PTRACE"}, Seccomp: Seccomp{Disabled: true}}, "Options.Capabilities[0]"},
 		{"reuse with capabilities", Options{Pool: 1, Reuse: true, Capabilities: []string{"CAP_NET_BIND_SERVICE"}}, "Options.Reuse"},
 		{"reuse without filter", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Disabled: true}}, "Options.Reuse"},
 		{"reuse with unshare refused", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{

@@ -16,10 +16,10 @@ import (
 // so libraries fall back. It always refuses (EPERM): new user namespaces
 // (clone and unshare with CLONE_NEWUSER; clone3 is stopped by the sandbox's
 // user.max_user_namespaces of 0), setns, the mount family and pivot_root,
-// keyctl, add_key, request_key, bpf, perf_event_open, ptrace,
-// process_vm_readv/writev, userfaultfd, io_uring, kexec, module loading,
-// reboot, swapon, open_by_handle_at, the TIOCSTI and TIOCLINUX ioctls, and
-// personality other than the default. Socket families other than unix,
+// keyctl, add_key, request_key, bpf, perf_event_open, kcmp, pidfd_getfd,
+// process_madvise, userfaultfd, io_uring, kexec, module loading, reboot,
+// swapon, open_by_handle_at, the TIOCSTI and TIOCLINUX ioctls, and
+// personality other than the default and ADDR_NO_RANDOMIZE. Socket families other than unix,
 // inet, inet6 and netlink fail with EAFNOSUPPORT. Other ABIs (i386 and x32
 // on x86_64) kill the process.
 //
@@ -38,6 +38,17 @@ import (
 // limits (pid 0; a process naming itself by its pid is refused too) and
 // reads anyone's: a command cannot change the limits of the sandbox's init,
 // which later commands of a reused sandbox would inherit.
+//
+// Debuggers and sanitizers (gdb, strace, LeakSanitizer) work among the
+// command's own processes: ptrace and process_vm_readv/writev are allowed
+// from Linux 4.8 as in Docker's profile (before 4.8 a tracer could change
+// a call after the filter checked it, and they stay refused), and so is
+// personality(ADDR_NO_RANDOMIZE), which only changes the caller's own
+// later programs. The kernel's ptrace access check keeps the sandbox's
+// init out of reach: it is not dumpable and holds capabilities the command
+// lacks (Options.Capabilities refuses CAP_SYS_PTRACE, which would override
+// that). kcmp, pidfd_getfd and process_madvise, which Docker allows only
+// with CAP_SYS_PTRACE, stay refused; the same check guards them.
 type Seccomp struct {
 	// Disabled turns the filter off. Use it only for commands that need
 	// what the profile refuses.

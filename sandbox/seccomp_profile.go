@@ -45,7 +45,7 @@ import (
 //
 // For example:
 //
-//	allow ptrace                              # let debuggers work
+//	allow kcmp                                # compare file descriptors
 //	errno EXDEV getcwd                        # fail getcwd with EXDEV
 //	kill getppid, bpf                         # kill the process that calls either
 //	log openat                                # run openat and audit-log it

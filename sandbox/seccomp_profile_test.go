@@ -199,7 +199,7 @@ func TestParseSeccompProfileReadError(t *testing.T) {
 func ExampleParseSeccompProfile() {
 	profile := `
 # applied over the default profile, in order
-allow ptrace                        # let debuggers work
+allow kcmp                          # compare file descriptors
 errno EXDEV getcwd
 kill getppid, bpf
 errno EAFNOSUPPORT socket arg0 == 2 # no AF_INET sockets
@@ -237,7 +237,7 @@ allow personality arg0 &= 0xffffffff == 0
 	res, _ := p.Wait()
 	fmt.Println(res)
 	// Output:
-	// allow ptrace
+	// allow kcmp
 	// errno EXDEV getcwd
 	// kill getppid,bpf
 	// errno EAFNOSUPPORT socket arg0 == 2

@@ -91,8 +91,14 @@ var attempts = []attempt{
 	{name: "bpf", def: "EPERM", off: "EBADF|EPERM", sys: "bpf", call: sc(unix.SYS_BPF, unix.BPF_MAP_LOOKUP_ELEM, unsafe.Pointer(&bpfAttr), 32)},
 	// perf: EACCES where kernel.perf_event_paranoid is 3 (Debian).
 	{name: "perf_event_open", def: "EPERM", off: "ok|EACCES", sys: "perf_event_open", call: sc(unix.SYS_PERF_EVENT_OPEN, unsafe.Pointer(&perfAttr), 0, -1, -1, 0)},
-	{name: "ptrace-traceme", def: "EPERM", off: "ok", call: func() errno { return testutil.InChild(testutil.Fork, unix.SYS_PTRACE, unix.PTRACE_TRACEME) }},
-	{name: "process_vm_readv", def: "EPERM", off: "ok", sys: "process_vm_readv", call: sc(unix.SYS_PROCESS_VM_READV, unix.Getpid(), unsafe.Pointer(&vmIov[0]), 1, unsafe.Pointer(&vmIov[1]), 1, 0)},
+	// ptrace and process_vm_readv among the command's processes (Docker's
+	// profile from Linux 4.8); the calls Docker keeps for CAP_SYS_PTRACE
+	// stay refused: kcmp of two of the caller's own fds, pidfd_getfd of
+	// the caller's own fd 0.
+	{name: "ptrace-traceme", def: "ok", off: "ok", call: func() errno { return testutil.InChild(testutil.Fork, unix.SYS_PTRACE, unix.PTRACE_TRACEME) }},
+	{name: "process_vm_readv", def: "ok", off: "ok", call: sc(unix.SYS_PROCESS_VM_READV, unix.Getpid(), unsafe.Pointer(&vmIov[0]), 1, unsafe.Pointer(&vmIov[1]), 1, 0)},
+	{name: "kcmp", def: "EPERM", off: "ok|ENOSYS", sys: "kcmp", call: sc(unix.SYS_KCMP, unix.Getpid(), unix.Getpid(), 0, 1, 2)}, // KCMP_FILE; ENOSYS: built without kcmp
+	{name: "pidfd_getfd", def: "EPERM", off: "ok", sys: "pidfd_getfd", call: pidfdGetfd},
 	{name: "userfaultfd", def: "EPERM", off: "ok", sys: "userfaultfd", call: sc(unix.SYS_USERFAULTFD, 1|unix.O_CLOEXEC)}, // UFFD_USER_MODE_ONLY
 	// io_uring: EPERM where kernel.io_uring_disabled is set.
 	{name: "io_uring_setup", def: "EPERM", off: "ok|EPERM", sys: "io_uring_setup", call: sc(unix.SYS_IO_URING_SETUP, 4, unsafe.Pointer(&ioParams))},
@@ -117,6 +123,9 @@ var attempts = []attempt{
 	{name: "personality-linux32", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 8)},
 	{name: "personality-linux32-high", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, uint64(1<<32|8))},
 	{name: "personality-query", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0xffffffff)},
+	// ADDR_NO_RANDOMIZE (setarch -R, gdb), alone; not with PER_LINUX32.
+	{name: "personality-no-randomize", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0040000)},
+	{name: "personality-no-randomize-linux32", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0040008)},
 	// Without the filter AF_VSOCK gives ok or EAFNOSUPPORT, as the kernel
 	// has it; with a bad type the kernel says EINVAL before it looks at the
 	// family. AF_PACKET needs CAP_NET_RAW.
@@ -182,6 +191,16 @@ func sc(nr uintptr, args ...any) func() errno {
 }
 
 func sock(family uint64, typ int) func() errno { return sc(unix.SYS_SOCKET, family, typ, 0) }
+
+// pidfdGetfd duplicates the caller's own fd 0 through a pidfd of itself.
+func pidfdGetfd() errno {
+	pidfd, err := unix.PidfdOpen(unix.Getpid(), 0)
+	if err != nil {
+		return err.(errno)
+	}
+	defer unix.Close(pidfd)
+	return testutil.Syscall(unix.SYS_PIDFD_GETFD, pidfd, 0, 0)
+}
 
 // ioctl makes the request on stdin.
 func ioctl(req uint64) func() errno { return sc(unix.SYS_IOCTL, 0, req, unsafe.Pointer(&ioParams)) }
@@ -349,7 +368,7 @@ func TestSeccompCustomRules(t *testing.T) {
 		rules rules
 		want  map[string]string
 	}{
-		{"allow ptrace", rules{rule(sandbox.SeccompAllow, "ptrace")}, map[string]string{"ptrace-traceme": "ok"}},
+		{"allow pidfd_getfd", rules{rule(sandbox.SeccompAllow, "pidfd_getfd")}, map[string]string{"pidfd_getfd": "ok"}},
 		{"errno", rules{rule(exdev, "getcwd")}, map[string]string{"getcwd": "EXDEV", "getppid": "ok"}},
 		{"kill", rules{rule(sandbox.SeccompKill, "getppid")}, map[string]string{"getppid": "SIGSYS", "getcwd": "ok"}},
 		{"log", rules{rule(sandbox.SeccompLog, "getcwd")}, map[string]string{"getcwd": "ok"}},

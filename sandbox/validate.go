@@ -68,6 +68,15 @@ func (o *Options) validate() error {
 		// owned by its root, the caller outside: when that is host root,
 		// the kernel honours it on the host, and a command could leave a
 		// privileged program in a file it is given (as set-uid bits would).
+		// The init shares the command's user namespace, and only its not
+		// being dumpable and its capabilities keep the command from
+		// tracing it; CAP_SYS_PTRACE overrides both, and the launcher
+		// thread shares the command's Landlock domain. Debuggers need no
+		// capability to trace the command's own processes.
+		if capability(c) == unix.CAP_SYS_PTRACE {
+			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c,
+				"cannot be kept: it would let the command trace and rewrite the sandbox's init; ptrace among the command's own processes (gdb, strace, sanitizers) needs no capability, so drop it"}
+		}
 		if capability(c) == unix.CAP_SETFCAP && os.Geteuid() == 0 {
 			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c,
 				"cannot be kept when the caller is root: file capabilities the command set would be honoured on the host; run as an ordinary user to keep it"}

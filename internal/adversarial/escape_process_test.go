@@ -22,7 +22,9 @@ import (
 
 var escProcessCases = []escapeCase{
 	// Host processes are invisible and out of reach of signals, ptrace and
-	// process_vm_readv.
+	// process_vm_readv. The filter allows ptrace and process_vm_readv
+	// (debuggers): a host pid does not exist in the sandbox's pid namespace
+	// (ESRCH), and the init is not dumpable (EPERM; see escape_ptrace_test.go).
 	{name: "see-host-pid", victim: func(args []string) int {
 		pid, _ := strconv.Atoi(args[0])
 		var st unix.Stat_t
@@ -66,7 +68,7 @@ var escProcessCases = []escapeCase{
 	}, test: func(t *testing.T, name string) {
 		sleeper := escSleeper(t)
 		o := escAttack(t, name, escRun{args: []string{strconv.Itoa(sleeper.Process.Pid)}})
-		escWant(t, o, "EPERM,EPERM")
+		escWant(t, o, "ESRCH,EPERM")
 		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", sleeper.Process.Pid)); !bytes.Contains(b, []byte("TracerPid:\t0\n")) {
 			t.Errorf("the host process is traced:\n%s", b)
 		}
@@ -82,7 +84,7 @@ var escProcessCases = []escapeCase{
 		return escReport(escErr(e1), escErr(e2), escErr(e3))
 	}, test: func(t *testing.T, name string) {
 		sleeper := escSleeper(t)
-		escWant(t, escAttack(t, name, escRun{args: []string{strconv.Itoa(sleeper.Process.Pid)}}), "EPERM,EPERM,EPERM")
+		escWant(t, escAttack(t, name, escRun{args: []string{strconv.Itoa(sleeper.Process.Pid)}}), "ESRCH,EPERM,EPERM")
 	}},
 	// The init (the host's binary, with the host's spec in memory) is not
 	// dumpable, so /proc hides it (hidepid=ptraceable): its memory, maps,

@@ -49,7 +49,7 @@ type escapeCase struct {
 
 // escapeCases is every escape case, theme by theme.
 var escapeCases = slices.Concat(escFSCases, escProcessCases, escNetCases,
-	escKernelCases, escHostCases, escResourceCases, escCVECases, escSetIDCases)
+	escKernelCases, escHostCases, escResourceCases, escCVECases, escSetIDCases, escPtraceCases)
 
 func init() {
 	for _, c := range escapeCases {

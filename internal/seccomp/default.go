@@ -32,13 +32,21 @@ func Default(caps []string) ([][]Rule, error) {
 
 // Blocked are the calls the default profile always refuses with EPERM
 // (unless the caller's own rules allow them again): namespaces, mounts,
-// kernel keyrings, BPF, perf, tracing other processes, userfaultfd,
-// io_uring, kernel images and modules, reboot, swap and file handles.
+// kernel keyrings, BPF, perf, userfaultfd, io_uring, kernel images and
+// modules, reboot, swap and file handles, and the process calls Docker
+// keeps for holders of CAP_SYS_PTRACE (kcmp, pidfd_getfd, process_madvise).
+//
+// ptrace and process_vm_readv/writev are not here: Docker's layer allows
+// them from Linux 4.8, where seccomp checks a call again after a tracer
+// changed it (before, a tracer could turn an allowed call of its tracee
+// into any other). The kernel's ptrace access check keeps them among the
+// command's own processes: the sandbox's init is not dumpable and holds
+// capabilities the command lacks, and no command keeps CAP_SYS_PTRACE.
 var Blocked = []string{
 	"setns", "mount", "umount", "umount2", "pivot_root", "move_mount", "open_tree", "open_tree_attr",
 	"fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr",
 	"keyctl", "add_key", "request_key", "bpf", "perf_event_open",
-	"ptrace", "process_vm_readv", "process_vm_writev", "process_madvise", "kcmp", "pidfd_getfd",
+	"process_madvise", "kcmp", "pidfd_getfd",
 	"userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"reboot", "swapon", "swapoff", "open_by_handle_at", "name_to_handle_at",
@@ -51,18 +59,29 @@ var Blocked = []string{
 // EAFNOSUPPORT (so that libraries fall back as on a kernel without it).
 var socketFamilies = []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}
 
+// personalities are the personality(2) arguments a command may pass:
+// PER_LINUX, PER_LINUX|ADDR_NO_RANDOMIZE and the query (0xffffffff).
+// ADDR_NO_RANDOMIZE changes only the layout of the caller's own later
+// programs (the kernel clears it on an exec that gains privileges).
+var personalities = []uint64{0, addrNoRandomize, 0xffffffff}
+
+// addrNoRandomize is ADDR_NO_RANDOMIZE of <linux/personality.h>.
+const addrNoRandomize = 0x0040000
+
 // hardening tightens Docker's profile.
 func hardening() []Rule {
 	eperm := Action{Kind: Errno, Errno: syscall.EPERM}
 	allow := Action{Kind: Allow}
 	rs := []Rule{{Names: Blocked, Action: eperm}}
-	// Only the default personality (and the query). The kernel reads the
-	// argument as 32 bits, so the filter compares those alone.
-	for _, v := range []uint64{0, 0xffffffff} {
+	// Only the default personality, the default without address-space
+	// randomization (setarch -R; gdb runs programs so by default), and the
+	// query. The kernel reads the argument as 32 bits, so the filter
+	// compares those alone.
+	for _, v := range personalities {
 		rs = append(rs, Rule{Names: []string{"personality"}, Action: allow,
 			Args: []Arg{{Index: 0, Op: MaskedEqual, Mask: 0xffffffff, Value: v}}})
 	}
-	rs = append(rs, except32("personality", 0, []uint64{0, 0xffffffff}, 0, eperm)...)
+	rs = append(rs, except32("personality", 0, personalities, 0, eperm)...)
 	// No new user namespace by clone or unshare (other namespaces need
 	// capabilities the command does not have). clone3's flags are in memory
 	// a filter cannot read: the sandbox's user namespace limit
