@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"testing"
 	"testing/fstest"
@@ -108,5 +109,14 @@ func TestPlanEtcExpanded(t *testing.T) {
 	o = Options{Mounts: []Mount{Tmpfs("/etc", 0)}}
 	if ms := o.planEtc("h", debianEtc()); len(ms) != 1 {
 		t.Errorf("with the caller's /etc: %+v", ms)
+	}
+}
+
+// BenchmarkPlanHostEtc is what New spends planning the default root with
+// the host's /etc (its walk included).
+func BenchmarkPlanHostEtc(b *testing.B) {
+	o := Options{}
+	for b.Loop() {
+		o.plan(os.Lstat, os.Readlink)
 	}
 }
