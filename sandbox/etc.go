@@ -276,7 +276,8 @@ func (v *etcView) masks(dir string) []isolate.Mount {
 		}
 	}
 	for _, s := range etcSecrets {
-		if at, beneath := v.hidden(s); in(s) && !beneath && !slices.Contains(v.masked, s) && at {
+		// Not beneath a masked directory, whose mask hides it already.
+		if _, beneath := v.hidden(s); in(s) && !beneath && !slices.Contains(v.masked, s) {
 			ms = append(ms, isolate.Mount{Kind: isolate.Mask, Target: "/etc/" + s, Optional: true})
 		}
 	}
