@@ -97,15 +97,20 @@ func mountTmpfs(dirfd int, path string, size int64, mode uint32, readOnly bool) 
 }
 
 // resolveIn opens p (absolute, inside the root) as an O_PATH fd, resolving
-// every symlink and ".." as if rootfd were "/".
-func resolveIn(rootfd int, p string) (int, error) {
+// every symlink and ".." as if rootfd were "/"; with noFollow, a symlink
+// at the last component is opened itself.
+func resolveIn(rootfd int, p string, noFollow bool) (int, error) {
 	rel := strings.TrimLeft(p, "/")
 	if rel == "" {
 		rel = "."
 	}
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if noFollow {
+		flags |= unix.O_NOFOLLOW
+	}
 	for {
 		fd, err := unix.Openat2(rootfd, rel, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_CLOEXEC,
+			Flags:   flags,
 			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 		})
 		if err != unix.EAGAIN && err != unix.EINTR {
@@ -117,7 +122,7 @@ func resolveIn(rootfd int, p string) (int, error) {
 // mkdirAllIn creates directory p and its parents inside the root and returns
 // an O_PATH fd of it.
 func mkdirAllIn(rootfd int, p string) (int, error) {
-	fd, err := resolveIn(rootfd, p)
+	fd, err := resolveIn(rootfd, p, false)
 	if err != unix.ENOENT {
 		return fd, err
 	}
@@ -130,13 +135,13 @@ func mkdirAllIn(rootfd int, p string) (int, error) {
 	if err := unix.Mkdirat(pfd, base, 0o755); err != nil && err != unix.EEXIST {
 		return -1, err
 	}
-	return resolveIn(rootfd, p)
+	return resolveIn(rootfd, p, false)
 }
 
 // ensureTarget returns an O_PATH fd of the mountpoint for m, creating it (a
 // directory, or an empty file when the source is not a directory) if missing.
 func ensureTarget(rootfd int, p string, m Mount, srcfd int) (int, error) {
-	fd, err := resolveIn(rootfd, p)
+	fd, err := resolveIn(rootfd, p, m.NoFollow)
 	if err != unix.ENOENT {
 		return fd, err
 	}
@@ -154,7 +159,7 @@ func ensureTarget(rootfd int, p string, m Mount, srcfd int) (int, error) {
 	if err := writeFileIn(rootfd, p, nil, 0o644); err != nil {
 		return -1, err
 	}
-	return resolveIn(rootfd, p)
+	return resolveIn(rootfd, p, m.NoFollow)
 }
 
 // writeFileIn creates (or truncates) the file p inside the root with data.

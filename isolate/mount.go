@@ -22,7 +22,7 @@ const (
 	Rebind  Kind = "rebind"  // Target bound onto itself read-only (e.g. /proc/sys)
 	Mask    Kind = "mask"    // Target hidden: an unopenable /dev/null (nodev) over a file, an empty read-only tmpfs over a directory
 	Symlink Kind = "symlink" // Target made a symlink to Data
-	File    Kind = "file"    // Target made a regular file holding Data, with Mode
+	File    Kind = "file"    // Target made a regular file holding Data, with Mode (see Mount)
 )
 
 // MaxPTYs is the most pseudo-terminals a Devpts instance holds at once:
@@ -40,12 +40,21 @@ const MaxPTYs = 64
 // an entry whose Target lies beneath an earlier mount is created inside it.
 // Targets are resolved inside the new root, so they should not pass through
 // symlinks that only later entries make resolvable.
+//
+// A File is written into the root, or into the tmpfs that holds its Target.
+// Beneath any other mount (a bind of a host directory, say) it is not
+// written there: it is written into the root beneath the mountpoint that
+// hides it, and bound read-only over its Target, which must exist in that
+// mount (a missing one fails, or with Optional skips the entry) and whose
+// last component is not followed (see NoFollow). Such a File needs the
+// fresh tmpfs root (Root.Dir empty).
 type Mount struct {
 	Kind     Kind
 	Source   string // host path, for Bind and Device: canonical (no symlinks; see OpenSources)
 	Target   string // absolute path inside the sandbox
 	ReadOnly bool
 	Optional bool   // skip the entry when Source (or, for Mask and Rebind, Target) does not exist
+	NoFollow bool   // a symlink at Target's last component is mounted over itself, not followed
 	Size     int64  // tmpfs size in bytes; 0 means the kernel's default
 	Mode     uint32 // tmpfs root directory mode, or File mode
 	Data     string // Symlink target, or File contents
@@ -150,18 +159,51 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	for i, m := range mounts {
 		skip[i] = m.needsSource() && src.fds[i] < 0
 	}
-	// An entry is nested when an earlier mount covers its target; it is
-	// created inside that mount once the mount is attached.
-	nested := func(i int) bool {
+	// holder returns the index of the innermost earlier mount that covers
+	// entry i's target, or -1: the entry is then created inside that
+	// mount once the mount is attached. Mounts come in nesting order, so
+	// the last one that covers the target is the innermost.
+	holder := func(i int) int {
+		h := -1
 		for j, o := range mounts[:i] {
 			if !skip[j] && o.isMount() && under(mounts[i].Target, o.Target) {
-				return true
+				h = j
 			}
 		}
-		return false
+		return h
 	}
-	// Phase 1: everything that lives directly in the root: mountpoints and files.
+	nested := func(i int) bool { return holder(i) >= 0 }
+	// bound says entry i is a File beneath a mount it must not be written
+	// into (see Mount): its copy in the root is bound over its target.
+	bound := func(i int) bool {
+		h := holder(i)
+		return mounts[i].Kind == File && h >= 0 && mounts[h].Kind != Tmpfs
+	}
+	copies := make([]int, len(mounts)) // detached binds of bound Files' copies
+	for i := range copies {
+		copies[i] = -1
+	}
+	defer func() {
+		for _, fd := range copies {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
+	// Phase 1: everything that lives directly in the root: mountpoints and
+	// files, and the copies of the bound Files beneath their mountpoints.
 	for i, m := range mounts {
+		if bound(i) {
+			if root.Dir != "" {
+				return stepErr("file", m.Target, unix.EINVAL) // never written into a host directory
+			}
+			fd, err := copyFile(rootfd, m)
+			if err != nil {
+				return stepErr("file", m.Target, err)
+			}
+			copies[i] = fd
+			continue
+		}
 		if skip[i] || nested(i) || m.Kind == Mask || m.Kind == Rebind {
 			continue
 		}
@@ -176,6 +218,14 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	// Phase 3: attach the mounts in order; entries nested in them are created as we go.
 	for i, m := range mounts {
 		if skip[i] {
+			continue
+		}
+		if copies[i] >= 0 {
+			fd := copies[i]
+			copies[i] = -1
+			if err := attachCopy(rootfd, m, fd); err != nil {
+				return err
+			}
 			continue
 		}
 		if !m.isMount() {
@@ -193,6 +243,36 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		}
 	}
 	return nil
+}
+
+// copyFile writes the File m at its target in the root (beneath the
+// mountpoint that will hide it) and returns a detached bind of it.
+func copyFile(rootfd int, m Mount) (int, error) {
+	if err := writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode); err != nil {
+		return -1, err
+	}
+	fd, err := resolveIn(rootfd, m.Target, true)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(fd)
+	return unix.OpenTree(fd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+}
+
+// attachCopy binds the copy fd of the File m over its target, read-only.
+func attachCopy(rootfd int, m Mount, fd int) error {
+	tfd, err := resolveIn(rootfd, m.Target, true)
+	if err == unix.ENOENT && m.Optional {
+		unix.Close(fd)
+		return nil
+	}
+	if err != nil {
+		unix.Close(fd)
+		return stepErr("mountpoint", m.Target, err)
+	}
+	defer unix.Close(tfd)
+	attrs := uint64(unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC)
+	return stepErr("file", m.Target, graft(fd, attrs, tfd))
 }
 
 // under reports whether p is strictly beneath dir.
@@ -229,7 +309,7 @@ func attach(rootfd int, m Mount, srcfd int) error {
 	var tfd int
 	var err error
 	if m.Kind == Mask || m.Kind == Rebind {
-		tfd, err = resolveIn(rootfd, m.Target)
+		tfd, err = resolveIn(rootfd, m.Target, m.NoFollow)
 		if err == unix.ENOENT && m.Optional {
 			if srcfd >= 0 {
 				unix.Close(srcfd)

@@ -25,9 +25,10 @@
 // # The default sandbox
 //
 // The zero Options give the strict default: a read-only tmpfs root holding
-// read-only binds of the host's /usr, /bin, /lib* and /sbin, a minimal /etc
-// (generated passwd, group, hosts and hostname; the host's ld.so cache,
-// resolv.conf, certificates and alternatives), a fresh /proc with its kernel
+// read-only binds of the host's /usr, /bin, /lib* and /sbin, the host's /etc
+// read-only with what an unprivileged user could not read masked (shadow,
+// private keys) and the sandbox's own passwd, group, hostname, hosts and
+// machine-id over the host's, a fresh /proc with its kernel
 // knobs read-only, a minimal /dev, and writable 64 MiB tmpfs mounts at /tmp
 // and /work, where the command starts. The network namespace holds only
 // loopback. Everything else of the host is invisible.

@@ -12,3 +12,10 @@ func SetSignalScope(on bool) (old bool) {
 	old, noSignalScope = !noSignalScope, !on
 	return old
 }
+
+// SetHostEtc makes the default root's /etc show dir instead of the host's
+// /etc, for the sandboxes made from now on (tests build a fake /etc).
+func SetHostEtc(dir string) (old string) {
+	old, hostEtc = hostEtc, dir
+	return old
+}

@@ -18,7 +18,8 @@ func TestHostPathsInvisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
-	for _, p := range []string{secret, filepath.Dir(secret), "/etc/shadow", "/root", "/home", "/var", "/sys", wd, "/etc/ssh", "/boot"} {
+	// (The host's /etc is shown, its secrets hidden: see etc_test.go.)
+	for _, p := range []string{secret, filepath.Dir(secret), "/root", "/home", "/var", "/sys", wd, "/boot"} {
 		c := sandbox.Command("/bin/sh", "-c", `if test -e "$1"; then echo VISIBLE; else echo absent; fi`, "sh", p)
 		got, _, _ := run(t, sandbox.Options{}, c)
 		if got != "absent\n" {
@@ -217,9 +218,6 @@ func TestDevicesReadOnly(t *testing.T) {
 		for d in /dev/null /dev/full /dev/zero /dev/tty; do chmod 0600 $d 2>/dev/null && echo "CHMOD $d"; touch $d 2>/dev/null && echo "TOUCH $d"; done; true`)
 	if out != "4\n" {
 		t.Errorf("device nodes: %q; want usable devices whose inodes cannot change", out)
-	}
-	if got := sh(t, sandbox.Options{}, `ls /etc/ssl 2>&1`); strings.Contains(got, "private") {
-		t.Errorf("/etc/ssl/private is visible: %s", got)
 	}
 }
 

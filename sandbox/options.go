@@ -9,8 +9,11 @@ import "strconv"
 type Options struct {
 	// Root is a host directory to use as the root filesystem (an unpacked
 	// image, say), bound read-only. Empty means a fresh tmpfs holding
-	// read-only binds of the host's /usr, /bin, /lib* and /sbin and a
-	// minimal /etc. Mountpoints that Root lacks are created in it.
+	// read-only binds of the host's /usr, /bin, /lib* and /sbin and the
+	// host's /etc, read-only, with what an unprivileged user could not read
+	// masked and the sandbox's own passwd, group, hostname, hosts and
+	// machine-id (see the package documentation and README). Mountpoints
+	// that Root lacks are created in it.
 	Root string
 
 	// Mounts are applied in order after the defaults, so a mount must be
@@ -21,7 +24,10 @@ type Options struct {
 	// merged-/usr host) is mounted where the symlink points (/usr/bin).
 	// Missing mountpoints are created inside the sandbox's own tmpfs mounts;
 	// inside a bind they are created in the bound host directory, and inside
-	// a read-only bind they cannot be created.
+	// a read-only bind they cannot be created. The default /etc is the
+	// exception: a mount at a path the host's /etc lacks works, at the cost
+	// of a mount per entry of the host's /etc (see README); a mount beneath
+	// /etc covers a symlink there instead of following it.
 	Mounts []Mount
 
 	// Network selects the network namespace. The default, NetworkNone, is a

@@ -19,14 +19,6 @@ const (
 // host symlink (merged /usr) is recreated as the same symlink.
 var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}
 
-// etcFiles are the parts of the host's /etc that programs need to run; the
-// rest of /etc (shadow, ssh keys, ...) stays invisible.
-var etcFiles = []string{
-	"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-	"/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/protocols", "/etc/services",
-	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates", "/etc/localtime", "/etc/mime.types",
-}
-
 // procReadOnly and procMasked harden the sandbox's /proc the way container
 // runtimes do: kernel knobs read-only, kernel internals hidden.
 var (
@@ -58,15 +50,9 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 				add(isolate.Mount{Kind: isolate.Bind, Source: d, Target: d, ReadOnly: true, Optional: true})
 			}
 		}
-		for _, f := range etcFiles {
-			add(isolate.Mount{Kind: isolate.Bind, Source: f, Target: f, ReadOnly: true, Optional: true})
+		for _, m := range o.planEtc(hostname, etcFS()) {
+			add(m)
 		}
-		add(isolate.Mount{Kind: isolate.File, Target: "/etc/passwd", Mode: 0o644,
-			Data: "root:x:0:0:root:" + WorkDir + ":/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"})
-		add(isolate.Mount{Kind: isolate.File, Target: "/etc/group", Mode: 0o644, Data: "root:x:0:\nnogroup:x:65534:\n"})
-		add(isolate.Mount{Kind: isolate.File, Target: "/etc/hostname", Mode: 0o644, Data: hostname + "\n"})
-		add(isolate.Mount{Kind: isolate.File, Target: "/etc/hosts", Mode: 0o644,
-			Data: "127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"})
 	}
 	add(isolate.Mount{Kind: isolate.Proc, Target: "/proc"})
 	for _, p := range procReadOnly {
@@ -98,7 +84,9 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	defaults := len(ms)
 	for _, m := range o.Mounts {
 		dest := throughSymlinks(ms[:defaults], m.Destination)
-		e := isolate.Mount{Target: dest}
+		// In the default root, a mount in /etc covers a symlink there (the
+		// host's /etc/localtime) instead of what it points to.
+		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && under(dest, "/etc")}
 		switch m.Type {
 		case BindMount:
 			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable

@@ -48,7 +48,7 @@ type escapeCase struct {
 }
 
 // escapeCases is every escape case, theme by theme.
-var escapeCases = slices.Concat(escFSCases, escProcessCases, escNetCases,
+var escapeCases = slices.Concat(escFSCases, escEtcCases, escProcessCases, escNetCases,
 	escKernelCases, escHostCases, escResourceCases, escCVECases, escSetIDCases, escPtraceCases)
 
 func init() {

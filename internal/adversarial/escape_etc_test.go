@@ -1,0 +1,86 @@
+package adversarial
+
+// Escape cases: the host's /etc, shown with its secrets masked.
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+var escEtcCases = []escapeCase{
+	// Every way around a mask over /etc/shadow: through a directory fd,
+	// an O_PATH fd reopened by /proc/self/fd, /proc/self/root, lifting the
+	// mask (umount), a non-recursive clone of /etc (which would show what
+	// lies beneath the masks), and a file handle. For a root caller the
+	// host's permissions would let uid 0 read the file; only the mask stops
+	// it.
+	{name: "etc-mask-bypass", victim: func(args []string) int {
+		read := func(fd int) string {
+			defer unix.Close(fd)
+			b := make([]byte, 64)
+			n, err := unix.Read(fd, b)
+			if err != nil {
+				return escErr(err)
+			}
+			return "READ:" + escSafe(string(b[:n]))
+		}
+		open := func(dirfd int, p string) string {
+			fd, err := unix.Openat(dirfd, p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return escErr(err)
+			}
+			return read(fd)
+		}
+		var r []string
+		r = append(r, open(unix.AT_FDCWD, "/etc/shadow"))
+		if dfd, err := unix.Open("/etc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			r = append(r, open(dfd, "shadow"))
+			unix.Close(dfd)
+		} else {
+			r = append(r, "open-etc:"+escErr(err))
+		}
+		if pfd, err := unix.Open("/etc/shadow", unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+			r = append(r, open(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(pfd)))
+			unix.Close(pfd)
+		} else {
+			r = append(r, escErr(err))
+		}
+		r = append(r, open(unix.AT_FDCWD, "/proc/self/root/etc/shadow"))
+		r = append(r, "umount:"+escErr(unix.Unmount("/etc/shadow", unix.MNT_DETACH)))
+		r = append(r, open(unix.AT_FDCWD, "/etc/shadow"))
+		if tree, err := unix.OpenTree(unix.AT_FDCWD, "/etc", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err == nil {
+			r = append(r, "clone:"+open(tree, "shadow"))
+			unix.Close(tree)
+		} else {
+			r = append(r, "clone:"+escErr(err))
+		}
+		// A file handle of /etc, the host's directory beneath the masks
+		// (one of shadow could be forged from it): opening any handle
+		// needs CAP_DAC_READ_SEARCH.
+		if h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, "/etc", 0); err == nil {
+			mfd, _ := unix.Open("/etc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if fd, err := unix.OpenByHandleAt(mfd, h, unix.O_RDONLY|unix.O_DIRECTORY); err == nil {
+				r = append(r, "handle:"+open(fd, "shadow"))
+				unix.Close(fd)
+			} else {
+				r = append(r, "handle:"+escErr(err))
+			}
+			unix.Close(mfd)
+		} else {
+			r = append(r, "handle:"+escErr(err))
+		}
+		return escReport(r...)
+	}, test: func(t *testing.T, name string) {
+		if _, err := os.Lstat("/etc/shadow"); err != nil {
+			t.Skip("the host has no /etc/shadow")
+		}
+		o := escAttack(t, name, escRun{})
+		if !o.res.Success() || o.verdict == "" || strings.Contains(o.verdict, "READ") {
+			t.Errorf("verdict %q: the mask over /etc/shadow was passed; %v", o.verdict, o)
+		}
+	}},
+}
