@@ -100,8 +100,9 @@ func TestTmpfsDefaultSizes(t *testing.T) {
 		{"memory limit", sandbox.Limits{Memory: 96 << 20}, 96 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := sandbox.Options{Limits: tc.lim, Degrade: true,
-				Mounts: []sandbox.Mount{sandbox.Tmpfs("/scratch", 0), sandbox.Tmpfs("/small", 8<<20)}}
+			opts := limited(tc.lim)
+			opts.Degrade = true
+			opts.Mounts = []sandbox.Mount{sandbox.Tmpfs("/scratch", 0), sandbox.Tmpfs("/small", 8<<20)}
 			out, errs, res := run(t, opts, sandbox.Command("/bin/sh", "-c", script))
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 			if res.ExitCode != 0 || len(lines) != 5 {
@@ -137,9 +138,9 @@ func TestSysfsAllowlist(t *testing.T) {
 		t.Skipf("the host shows no /sys/devices/system/cpu/online (%v): nothing to compare with", err)
 	}
 	hpage, _ := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
-	script := `cat /sys/devices/system/cpu/online
-cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size 2>/dev/null || echo none
-ls -A /sys | tr '\n' ' '; echo
+	script := `echo "$(cat /sys/devices/system/cpu/online)"
+echo "$(cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size)"
+echo $(ls -A /sys)
 echo x > /sys/kernel/mm/transparent_hugepage/enabled && echo wrote-thp
 touch /sys/x && echo wrote-sys
 cat /proc/self/mountinfo`
