@@ -53,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.Func("ro", "read-only bind `SRC[:DST]` (repeatable)", mounts.add("ro"))
 	fl.Func("rw", "read-write bind `SRC[:DST]` (repeatable)", mounts.add("rw"))
 	fl.Func("tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)", mounts.add("tmpfs"))
-	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable)")
+	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable); nothing of corral's environment is passed but TERM with --stdio inherit on a terminal, and PATH, HOME (/work), USER, LOGNAME and LANG default as a login sets them")
 	root := fl.String("root", "", "use `DIR` as the root filesystem")
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
