@@ -15,7 +15,7 @@ type Kind string
 const (
 	Bind    Kind = "bind"    // the host path Source, recursively bound
 	Device  Kind = "device"  // a host device node Source, bound read-only without nodev
-	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode
+	Tmpfs   Kind = "tmpfs"   // a fresh tmpfs of Size bytes and Mode; with ReadOnly, made read-only once the entries in it are built
 	Proc    Kind = "proc"    // a fresh proc for the sandbox's pid namespace
 	Devpts  Kind = "devpts"  // a new devpts instance (ptmx mode 0666) of at most MaxPTYs terminals
 	Mqueue  Kind = "mqueue"  // the POSIX message queues of the sandbox's IPC namespace
@@ -216,6 +216,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		return stepErr("remount read-only", "/", err)
 	}
 	// Phase 3: attach the mounts in order; entries nested in them are created as we go.
+	var readOnly []string // read-only tmpfs mounts, writable until phase 4
 	for i, m := range mounts {
 		if skip[i] {
 			continue
@@ -240,6 +241,16 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		src.fds[i] = -1 // attach owns it now
 		if err := attach(rootfd, m, fd); err != nil {
 			return err
+		}
+		if m.Kind == Tmpfs && m.ReadOnly {
+			readOnly = append(readOnly, m.Target)
+		}
+	}
+	// Phase 4: a read-only tmpfs, now holding its mountpoints and files,
+	// becomes read-only (itself: the mounts on it keep their own flags).
+	for _, t := range readOnly {
+		if err := makeReadOnly(rootfd, t); err != nil {
+			return stepErr("remount read-only", t, err)
 		}
 	}
 	return nil
@@ -273,6 +284,17 @@ func attachCopy(rootfd int, m Mount, fd int) error {
 	defer unix.Close(tfd)
 	attrs := uint64(unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC)
 	return stepErr("file", m.Target, graft(fd, attrs, tfd))
+}
+
+// makeReadOnly makes the mount at p (inside the root) read-only, not the
+// mounts beneath it.
+func makeReadOnly(rootfd int, p string) error {
+	fd, err := resolveIn(rootfd, p, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 }
 
 // under reports whether p is strictly beneath dir.
@@ -340,7 +362,7 @@ func attach(rootfd int, m Mount, srcfd int) error {
 		}
 		return stepErr(step, m.Target, graft(srcfd, attrs, tfd))
 	case Tmpfs:
-		return stepErr(step, m.Target, mountTmpfs(tfd, "", m.Size, m.Mode, m.ReadOnly))
+		return stepErr(step, m.Target, mountTmpfs(tfd, "", m.Size, m.Mode, false)) // read-only in phase 4
 	case Proc:
 		// hidepid=ptraceable: a process sees in /proc only the processes it
 		// may ptrace, so the command does not see its init (not dumpable)

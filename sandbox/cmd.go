@@ -8,7 +8,7 @@ import (
 
 // Cmd is a command to run in a sandbox. Its fields mean what they mean in
 // os/exec.Cmd, with two differences that make the sandbox strict by default:
-// a nil Env gives the command an empty environment (plus PATH), not the
+// a nil Env gives the command a login's environment (see Env), not the
 // host's, and Path is looked up inside the sandbox when it has no slash.
 //
 // # What a command can do with a host file it is given
@@ -64,7 +64,18 @@ type Cmd struct {
 	// Args holds the arguments, including the program name as Args[0].
 	// Empty means []string{Path}.
 	Args []string
-	// Env is the environment, as KEY=value strings. PATH is added when absent.
+	// Env is the environment, as KEY=value strings. Nothing of the
+	// caller's environment is passed. To it, nil or not, the variables a
+	// login sets (login, su -, systemd's User=) are added when it lacks
+	// them: PATH=isolate.DefaultPath, HOME=/work (WorkDir: the home the
+	// generated /etc/passwd gives root, and the sandbox's writable
+	// directory, also with an Options.Root whose own passwd names another
+	// home, since the image is read-only), USER=root and LOGNAME=root (the
+	// command is uid 0 inside), and LANG=C.UTF-8 where the sandbox's
+	// /usr/lib/locale has that locale (glibc's; elsewhere setting it would
+	// make programs warn). A variable Env sets, even to "", is left as it
+	// is. SHELL, TERM and the rest are not set: programs fall back to
+	// /bin/sh and a dumb terminal.
 	Env []string
 	// Dir is the working directory inside the sandbox; empty means /work.
 	Dir string
@@ -87,8 +98,8 @@ func Command(name string, arg ...string) *Cmd {
 
 // FromExec converts an *exec.Cmd (as hashicorp/go-plugin and others build
 // them) to a Cmd. Its SysProcAttr, Cancel and WaitDelay are ignored: the
-// sandbox decides those. A nil Env stays empty rather than inheriting the
-// host's environment.
+// sandbox decides those. A nil Env does not inherit the host's environment:
+// the command gets the defaults Cmd.Env describes, as with any Env.
 func FromExec(c *exec.Cmd) *Cmd {
 	return &Cmd{
 		Path:       c.Path,

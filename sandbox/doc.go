@@ -28,10 +28,13 @@
 // read-only binds of the host's /usr, /bin, /lib* and /sbin, the host's /etc
 // read-only with what an unprivileged user could not read masked (shadow,
 // private keys) and the sandbox's own passwd, group, hostname, hosts and
-// machine-id over the host's, a fresh /proc with its kernel
-// knobs read-only, a minimal /dev, and writable 64 MiB tmpfs mounts at /tmp
-// and /work, where the command starts. The network namespace holds only
-// loopback. Everything else of the host is invisible.
+// machine-id over the host's, a fresh /proc with its kernel knobs
+// read-only, a minimal /dev, a /sys holding only the host's CPU, NUMA and
+// transparent huge page directories, read-only, and writable tmpfs mounts
+// at /tmp, /dev/shm and /work, where the command starts, each a quarter of
+// the machine's memory and no more than Limits.Memory. The network
+// namespace holds only loopback. Everything else of the host is invisible.
+// The command's environment is what a login sets (see Cmd.Env).
 //
 // The command runs as uid 0 inside, mapped to the caller's uid outside, with
 // every capability dropped and no_new_privs set, in a new session, with only

@@ -92,16 +92,8 @@ func TestNoCapabilities(t *testing.T) {
 	}
 }
 
-func TestCleanEnvironment(t *testing.T) {
-	t.Setenv("CORRAL_HOST_SECRET", "leaked")
-	c := sandbox.Command("/usr/bin/env")
-	c.Env = []string{"GREETING=hi"}
-	out, _, _ := run(t, sandbox.Options{}, c)
-	lines := strings.Fields(out)
-	if len(lines) != 2 || lines[0] != "GREETING=hi" || !strings.HasPrefix(lines[1], "PATH=") {
-		t.Errorf("environment inside: %q; want GREETING and PATH only", lines)
-	}
-}
+// The clean environment (nothing of the host's, and a login's variables)
+// is TestDefaultEnvironment's.
 
 func TestNoLeakedFDs(t *testing.T) {
 	// fds the host opened without O_CLOEXEC, as C code might, must not get in.

@@ -4,8 +4,9 @@ import "strconv"
 
 // Options describes a sandbox. The zero value is the strict default: a fresh
 // root with the host's system directories read-only, no network but
-// loopback, hostname "corral", a 64 MiB /tmp and a 64 MiB writable /work,
-// where the command starts.
+// loopback, hostname "corral", writable tmpfs mounts at /tmp, /dev/shm and
+// /work, where the command starts, each a quarter of the machine's memory
+// and no more than Limits.Memory (see Mount.Size).
 type Options struct {
 	// Root is a host directory to use as the root filesystem (an unpacked
 	// image, say), bound read-only. Empty means a fresh tmpfs holding
@@ -178,7 +179,18 @@ type Mount struct {
 	Source      string // host path, for BindMount
 	Destination string // absolute path inside the sandbox
 	Writable    bool   // for BindMount: allow writes through to the host
-	Size        int64  // for TmpfsMount: size in bytes; 0 means 64 MiB
+	// Size is, for TmpfsMount, the most bytes the tmpfs holds. 0 means
+	// the size of the default /tmp: a quarter of the machine's memory, and
+	// no more than Limits.Memory when that is set. Tmpfs pages are memory:
+	// under a cgroup they are charged to Limits.Memory with the processes',
+	// so a size up to the limit takes nothing from it, and a command that
+	// fills the mount meets the limit (the OOM killer) or the size (write
+	// fails with ENOSPC; a store to a mapping past it gets SIGBUS),
+	// whichever comes first. Without a cgroup (no Limits.Memory, or
+	// Options.Degrade's rlimits) nothing else bounds them, and killing the
+	// processes does not free them: they stay until the files are removed,
+	// the sandbox ends or a reused sandbox is reset.
+	Size int64
 }
 
 // Bind returns a read-only bind mount of the host path src at dst.
@@ -189,7 +201,8 @@ func BindWritable(src, dst string) Mount {
 	return Mount{Type: BindMount, Source: src, Destination: dst, Writable: true}
 }
 
-// Tmpfs returns a tmpfs mount of size bytes (0 means 64 MiB) at dst.
+// Tmpfs returns a tmpfs mount of size bytes at dst (0 means the default
+// size, see Mount.Size).
 func Tmpfs(dst string, size int64) Mount {
 	return Mount{Type: TmpfsMount, Destination: dst, Size: size}
 }

@@ -10,7 +10,6 @@ import (
 
 const (
 	defaultHostname = "corral"
-	defaultTmpSize  = 64 << 20
 	// WorkDir is the writable directory where commands start by default.
 	WorkDir = "/work"
 )
@@ -28,6 +27,20 @@ var (
 		"/proc/kpagecount", "/proc/kpagecgroup", "/proc/slabinfo", "/proc/vmallocinfo", "/proc/config.gz"}
 )
 
+// sysDirs are the parts of the host's sysfs a sandbox sees, bound
+// read-only into an otherwise empty, read-only /sys: what language
+// runtimes and tools read to size themselves. The CPUs (online, possible,
+// topology, caches, frequencies: glibc's get_nprocs and get_nprocs_conf,
+// lscpu, OpenBLAS, hwloc, Node's os.cpus), the NUMA nodes (lscpu, libnuma,
+// the JVM) and transparent huge pages (the Go runtime reads
+// hpage_pmd_size, the JVM and jemalloc read enabled). The rest of sysfs is
+// not there: /sys/firmware (ACPI tables, EFI variables), every device and
+// its attributes, /sys/kernel's knobs, debugfs and tracefs, the cgroup
+// filesystems, /sys/class/net. Read-only, a bind's writable files (CPU
+// hotplug, cpufreq governors, THP modes), which a caller that is root could
+// otherwise write as the host's root, fail with EROFS.
+var sysDirs = []string{"/sys/devices/system/cpu", "/sys/devices/system/node", "/sys/kernel/mm/transparent_hugepage"}
+
 // plan turns validated options into the ordered mount entries the sandbox
 // init applies.
 func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(string) (string, error)) []isolate.Mount {
@@ -37,6 +50,7 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	if hostname == "" {
 		hostname = defaultHostname
 	}
+	tmpSize := o.tmpSize()
 	if o.Root == "" {
 		for _, d := range systemDirs {
 			st, err := lstat(d)
@@ -61,13 +75,17 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	for _, p := range procMasked {
 		add(isolate.Mount{Kind: isolate.Mask, Target: p, Optional: true})
 	}
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/sys", Mode: 0o555, Size: 1 << 20, ReadOnly: true})
+	for _, d := range sysDirs {
+		add(isolate.Mount{Kind: isolate.Bind, Source: d, Target: d, ReadOnly: true, Optional: true})
+	}
 	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev", Mode: 0o755, Size: 1 << 20})
 	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		add(isolate.Mount{Kind: isolate.Device, Source: "/dev/" + d, Target: "/dev/" + d, Optional: true})
 	}
 	add(isolate.Mount{Kind: isolate.Devpts, Target: "/dev/pts"})
 	add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/ptmx", Data: "pts/ptmx"})
-	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev/shm", Mode: 0o1777, Size: defaultTmpSize})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev/shm", Mode: 0o1777, Size: tmpSize})
 	if !o.Reuse {
 		// POSIX message queues (mq_open), as Docker mounts them. Not with
 		// Reuse: each run gets a new IPC namespace, and this mount would
@@ -78,8 +96,8 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/" + l, Data: "/proc/self/fd/" + string(rune('0'+i))})
 	}
 	add(isolate.Mount{Kind: isolate.Symlink, Target: "/dev/fd", Data: "/proc/self/fd"})
-	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/tmp", Mode: 0o1777, Size: defaultTmpSize})
-	add(isolate.Mount{Kind: isolate.Tmpfs, Target: WorkDir, Mode: 0o755, Size: defaultTmpSize})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/tmp", Mode: 0o1777, Size: tmpSize})
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: WorkDir, Mode: 0o755, Size: tmpSize})
 
 	defaults := len(ms)
 	for _, m := range o.Mounts {
@@ -93,7 +111,7 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		case TmpfsMount:
 			e.Kind, e.Size, e.Mode = isolate.Tmpfs, m.Size, 0o755
 			if e.Size == 0 {
-				e.Size = defaultTmpSize
+				e.Size = tmpSize
 			}
 			if dest == "/tmp" {
 				e.Mode = 0o1777

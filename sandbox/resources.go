@@ -65,7 +65,8 @@ func (r *resources) degrade(lim Limits, why string) {
 	if lim.Memory > 0 {
 		m := uint64(lim.Memory)
 		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_AS, Cur: m, Max: m, AfterStart: true})
-		r.degraded = append(r.degraded, "memory: RLIMIT_AS of each process (address space, not memory used; set just after the command started)")
+		r.degraded = append(r.degraded, "memory: RLIMIT_AS of each process (address space, not memory used; set just after the command started)",
+			"tmpfs: the files in /tmp, /work, /dev/shm and other tmpfs mounts count in no memory limit, each mount bounded only by its size (by default up to Limits.Memory)")
 	}
 	if lim.Pids > 0 {
 		n := uint64(lim.Pids)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type Sandbox struct {
 	landlockScope uint64                 // Landlock scopes (isolate.ScopeSignal)
 	landlockNotes []string               // what Landlock could not do here
 	capNames      []string               // and their names
+	utf8Locale    bool                   // the root has C.UTF-8: LANG is set by default
 	err           error                  // from validation; returned by every Run
 	pool          *pool                  // nil without Options.Pool
 }
@@ -38,6 +40,7 @@ func New(opts Options) *Sandbox {
 		return s
 	}
 	s.mounts = s.opts.plan(os.Lstat, os.Readlink)
+	s.utf8Locale = s.opts.utf8Locale()
 	canonicalSources(s.mounts)
 	if s.opts.Root != "" {
 		if root, err := filepath.EvalSymlinks(s.opts.Root); err == nil {
@@ -198,8 +201,10 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 		args = []string{cmd.Path}
 	}
 	env := append([]string(nil), cmd.Env...)
-	if !hasKey(env, "PATH") {
-		env = append(env, "PATH="+isolate.DefaultPath)
+	for _, kv := range s.defaultEnv() {
+		if key, _, _ := strings.Cut(kv, "="); !hasKey(env, key) {
+			env = append(env, kv)
+		}
 	}
 	dir := cmd.Dir
 	if dir == "" {

@@ -146,7 +146,7 @@ func (m *Mount) validate(field string) error {
 			return &OptionError{field + ".Source", m.Source, "must be empty for a tmpfs mount"}
 		}
 		if m.Size < 0 {
-			return &OptionError{field + ".Size", m.Size, "must be zero (64 MiB) or a positive number of bytes"}
+			return &OptionError{field + ".Size", m.Size, "must be zero (the default size) or a positive number of bytes"}
 		}
 	default:
 		return &OptionError{field + ".Type", m.Type, "must be BindMount or TmpfsMount"}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox"
 )
@@ -230,11 +232,11 @@ func TestRunEnv(t *testing.T) {
 		args []string
 		want []string // the whole environment, sorted
 	}{
-		{"none", nil, []string{"PATH=" + isolate.DefaultPath}},
-		{"one", []string{"--env", "FOO=bar"}, []string{"FOO=bar", "PATH=" + isolate.DefaultPath}},
+		{"none", nil, nil},
+		{"one", []string{"--env", "FOO=bar"}, []string{"FOO=bar"}},
 		{"several", []string{"--env", "B=2", "--env", "A=x=y", "--env", "EMPTY="},
-			[]string{"A=x=y", "B=2", "EMPTY=", "PATH=" + isolate.DefaultPath}},
-		{"own PATH", []string{"--env", "PATH=/bin:/usr/bin"}, []string{"PATH=/bin:/usr/bin"}},
+			[]string{"A=x=y", "B=2", "EMPTY="}},
+		{"own PATH and HOME", []string{"--env", "PATH=/bin:/usr/bin", "--env", "HOME=/tmp"}, []string{"PATH=/bin:/usr/bin", "HOME=/tmp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,11 +244,61 @@ func TestRunEnv(t *testing.T) {
 			r.expect(t, 0)
 			got := strings.Fields(r.stdout)
 			slices.Sort(got)
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("environment %q; want %q", got, tt.want)
+			want := withLoginEnv(tt.want)
+			if !slices.Equal(got, want) {
+				t.Errorf("environment %q; want %q", got, want)
 			}
 			if strings.Contains(r.stdout, marker) {
 				t.Errorf("the host's %s reached the sandbox", marker)
+			}
+		})
+	}
+}
+
+// withLoginEnv adds to env, sorted, the variables the library sets by
+// default where env lacks them.
+func withLoginEnv(env []string) []string {
+	out := slices.Clone(env)
+	login := []string{"PATH=" + isolate.DefaultPath, "HOME=/work", "USER=root", "LOGNAME=root"}
+	if st, err := os.Stat("/usr/lib/locale/C.utf8"); err == nil && st.IsDir() {
+		login = append(login, "LANG=C.UTF-8")
+	}
+	for _, kv := range login {
+		key, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, key+"=") }) {
+			out = append(out, kv)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestRunTerm: with --stdio inherit on a terminal the command gets
+// corral's TERM (unless --env sets one); through pipes it gets none.
+func TestRunTerm(t *testing.T) {
+	t.Setenv("TERM", "xterm-corral-test")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"inherit", []string{"--stdio", "inherit"}, "TERM=xterm-corral-test"},
+		{"inherit, --env", []string{"--stdio", "inherit", "--env", "TERM=dumb"}, "TERM=dumb"},
+		{"pipe", []string{"--stdio", "pipe"}, "TERM="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			needSandbox(t)
+			ptm, pts := testutil.OpenPTY(t)
+			var stderr bytes.Buffer
+			code := run(append(tc.args, "--", "sh", "-c", `echo "TERM=$TERM"`), strings.NewReader(""), pts, &stderr)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, stderr.String())
+			}
+			ptm.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf := make([]byte, 256)
+			n, err := ptm.Read(buf)
+			if got := strings.TrimSpace(string(buf[:n])); got != tc.want {
+				t.Errorf("the command printed %q (%v); want %q", got, err, tc.want)
 			}
 		})
 	}

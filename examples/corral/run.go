@@ -53,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.Func("ro", "read-only bind `SRC[:DST]` (repeatable)", mounts.add("ro"))
 	fl.Func("rw", "read-write bind `SRC[:DST]` (repeatable)", mounts.add("rw"))
 	fl.Func("tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)", mounts.add("tmpfs"))
-	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable)")
+	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable); nothing of corral's environment is passed but TERM with --stdio inherit on a terminal, and PATH, HOME (/work), USER, LOGNAME and LANG default as a login sets them")
 	root := fl.String("root", "", "use `DIR` as the root filesystem")
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
@@ -111,6 +111,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			stderr = stdout
 		}
 	case "inherit":
+		// The command drives corral's terminal itself: it gets corral's
+		// TERM, as su - keeps it, unless --env sets one. (Through pipes it
+		// has no terminal, and no TERM.)
+		if term, ok := os.LookupEnv("TERM"); ok && !hasEnv(env, "TERM") && anyTerminal(stdin, stdout, stderr) {
+			env = append(env, "TERM="+term)
+		}
 	default:
 		fmt.Fprintf(stderr, "corral: --stdio %q: want pipe or inherit\n", *stdio)
 		return exitSetup
@@ -255,6 +261,26 @@ func sameFile(a, b io.Writer) bool {
 	sa, err := fa.Stat()
 	sb, err2 := fb.Stat()
 	return err == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// anyTerminal reports whether any of the values is a terminal *os.File.
+func anyTerminal(files ...any) bool {
+	for _, v := range files {
+		if f, ok := v.(*os.File); ok && isTerminal(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasEnv reports whether env sets key.
+func hasEnv(env []string, key string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
 }
 
 func isTerminal(f *os.File) bool {

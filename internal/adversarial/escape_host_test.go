@@ -100,11 +100,16 @@ var escHostCases = []escapeCase{
 		if bytes.Contains(self, []byte("CORRAL_ESCAPE_SECRET")) {
 			found = "LEAKED"
 		}
-		return escReport("env="+strings.Join(names, "+"), escOpen("/proc/1/environ", unix.O_RDONLY), found)
+		return escReport("env="+strings.Join(names, "+"), "home="+os.Getenv("HOME"), escOpen("/proc/1/environ", unix.O_RDONLY), found)
 	}, test: func(t *testing.T, name string) {
 		t.Setenv("CORRAL_ESCAPE_SECRET", "host-secret")
 		t.Setenv("HOME", "/root/host-home")
-		escWant(t, escAttack(t, name, escRun{}), "env=CORRAL_ATTACK+PATH,EPERM,clean")
+		// The sandbox's own login variables, not the host's.
+		env := "CORRAL_ATTACK+HOME+LOGNAME+PATH+USER"
+		if st, err := os.Stat("/usr/lib/locale/C.utf8"); err == nil && st.IsDir() {
+			env = "CORRAL_ATTACK+HOME+LANG+LOGNAME+PATH+USER"
+		}
+		escWant(t, escAttack(t, name, escRun{}), "env="+env+",home=/work,EPERM,clean")
 	}},
 	// The host name is the sandbox's own, and cannot be changed.
 	{name: "host-hostname", victim: func([]string) int {

@@ -70,24 +70,37 @@ var escKernelCases = []escapeCase{
 		}
 		escWant(t, escAttack(t, name, escRun{args: []string{"/proc/sysrq-trigger"}}), escByLane("EROFS", "EACCES"))
 	}},
-	{name: "sys-absent", victim: func(args []string) int {
+	// /sys shows only its allow-list (the CPU, NUMA and THP directories),
+	// read-only: the rest of sysfs is not there, not by name, not by the
+	// links and ".." that lead out of a bound directory; the knobs inside
+	// cannot be written (the caller that is root owns them by uid).
+	{name: "sys-allowlist", victim: func(args []string) int {
 		var r []string
 		for _, p := range args {
 			var st unix.Stat_t
 			r = append(r, escErr(unix.Lstat(p, &st)))
 		}
-		if slices.Contains(escFSTypes(), "sysfs") {
-			r = append(r, "SYSFS-MOUNTED")
-		} else {
-			r = append(r, "nosysfs")
+		r = append(r, escOpen("/sys/kernel/mm/transparent_hugepage/enabled", unix.O_WRONLY))
+		allowed := []string{"/devices/system/cpu", "/devices/system/node", "/kernel/mm/transparent_hugepage"}
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		verdict := "sysfs-allowlist-ro"
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 10 || !slices.Contains(f, "sysfs") {
+				continue
+			}
+			if !slices.Contains(allowed, f[3]) || !slices.Contains(strings.Split(f[5], ","), "ro") {
+				verdict = "SYSFS:" + f[3] + ":" + f[5]
+			}
 		}
-		return escReport(r...)
+		return escReport(append(r, verdict)...)
 	}, test: func(t *testing.T, name string) {
-		if _, err := os.Stat("/sys/kernel"); err != nil {
-			t.Skip("the host has no sysfs at /sys")
+		if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
+			t.Skip("the host has no /sys/kernel/mm/transparent_hugepage/enabled")
 		}
-		o := escAttack(t, name, escRun{args: []string{"/sys", "/sys/kernel/uevent_helper", "/sys/fs/cgroup"}})
-		escWant(t, o, "ENOENT,ENOENT,ENOENT,nosysfs")
+		o := escAttack(t, name, escRun{args: []string{"/sys/kernel/uevent_helper", "/sys/fs/cgroup", "/sys/firmware",
+			"/sys/class", "/sys/devices/system/cpu/../../../kernel/uevent_helper", "/sys/devices/system/cpu/cpu0/subsystem/"}})
+		escWant(t, o, escRepeat("ENOENT", 6)+","+escByLane("EROFS", "EACCES")+",sysfs-allowlist-ro")
 	}},
 	// The cgroup files of the sandbox's own cgroup, by the path inside and
 	// by the host's path, are not there: no cgroupfs is mounted.

@@ -93,9 +93,19 @@ var escLimitCases = []escapeCase{
 		o := escAttack(t, name, escRun{args: []string{"/tmp/fill"}, opts: sandbox.Options{Mounts: []sandbox.Mount{sandbox.Tmpfs("/tmp", size)}}})
 		escCheckFill(t, o, size)
 	}},
+	// The default /dev/shm is no bigger than Limits.Memory, and its pages
+	// count in it: filling it ends in ENOSPC at the size or in the OOM
+	// killer at the limit, never past.
 	{name: "devshm-fill", victim: escFill, test: func(t *testing.T, name string) {
-		o := escAttack(t, name, escRun{args: []string{"/dev/shm/fill"}})
-		escCheckFill(t, o, 64<<20)
+		const limit = 32 << 20
+		o := escAttack(t, name, escRun{args: []string{"/dev/shm/fill"}, opts: escLimited(sandbox.Limits{Memory: limit, Time: 20 * time.Second})})
+		if o.res.OOMKilled {
+			if o.res.Limit != sandbox.LimitMemory || o.res.MemoryPeak > limit+1<<20 {
+				t.Errorf("filling /dev/shm under a 32 MiB limit: limit %q, peak %d; %v", o.res.Limit, o.res.MemoryPeak, o)
+			}
+			return
+		}
+		escCheckFill(t, o, limit)
 	}},
 	// Opening files until EMFILE under Rlimits.OpenFiles; the limit cannot
 	// be raised, and the host's own limit and fds are untouched.
