@@ -9,11 +9,11 @@ set -euo pipefail
 # procps, iproute2: ps, ip (tests and debugging); python3: the demo's listener
 # qemu-system-x86, busybox-static, cpio: the cgroup-v2 VM lane (internal/vmtest)
 # bubblewrap: the anchor of the start-up benchmark (make bench)
-# strace, gdb, nodejs, default-jdk-headless, git: the real programs of internal/compat
+# strace, gdb, nodejs, default-jdk-headless, git, maven, groff-base: the real programs of internal/compat
 # (gcc brings AddressSanitizer's runtime, util-linux lscpu and setarch)
 packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3
 	qemu-system-x86 busybox-static cpio bubblewrap
-	strace gdb nodejs default-jdk-headless git)
+	strace gdb nodejs default-jdk-headless git maven groff-base)
 go_min=1.26
 
 status=0

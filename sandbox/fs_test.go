@@ -115,7 +115,9 @@ func TestMountTable(t *testing.T) {
 			t.Errorf("unexpected mount inside: %s (%s)", p, m.FSType)
 		}
 	}
-	if len(mounts) > 48 {
+	// About 50 on Debian: the plan has one per system directory, /etc with its
+	// masks and generated files, /proc with its hardening, /dev, /sys.
+	if len(mounts) > 60 {
 		t.Errorf("%d mounts inside; the host's mount table leaked in?", len(mounts))
 	}
 }

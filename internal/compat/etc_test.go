@@ -102,9 +102,7 @@ func TestGitSystemConfig(t *testing.T) {
 // Maven's launcher reads /usr/share/maven/bin/m2.conf, a symlink to
 // /etc/maven/m2.conf.
 func TestMavenVersion(t *testing.T) {
-	if _, err := exec.LookPath("mvn"); err != nil {
-		t.Skip("maven is not installed (it is not among .ci/deps.sh's packages)")
-	}
+	testutil.RequireProgram(t, "mvn")
 	script := "mvn -B -v 2>&1 | head -1"
 	inSandbox(t, script, onHost(t, script))
 }
@@ -112,9 +110,7 @@ func TestMavenVersion(t *testing.T) {
 // groff's man macros load /etc/groff/man.local (through
 // /usr/share/groff/site-tmac); without it, every man page formatted warns.
 func TestGroffManLocal(t *testing.T) {
-	if _, err := exec.LookPath("groff"); err != nil {
-		t.Skip("groff is not installed")
-	}
+	testutil.RequireProgram(t, "groff")
 	script := "printf '.TH X 1\\n.SH NAME\\nx\\n' | groff -man -Tutf8 -ww 2>&1 >/dev/null | grep -c . || true"
 	want := onHost(t, script)
 	if want != "0\n" {
