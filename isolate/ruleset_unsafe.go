@@ -147,17 +147,23 @@ func (r *Ruleset) fileRule(fd int) (heldRule, bool) {
 	return heldRule{fd: fd, allowed: access}, true
 }
 
-// build creates a ruleset of the rules and extra.
+// build creates a ruleset of the rules and extra. A passed file on a
+// mount of the kernel's own (a memfd, say), on which Landlock refuses a
+// rule with EBADFD, is left out: the command uses it through its fd, and
+// cannot reopen it by path.
 func (r *Ruleset) build(extra []heldRule) (int, error) {
 	attr := unix.LandlockRulesetAttr{Handled_access_fs: r.handled}
 	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), 8, 0)
 	if errno != 0 {
 		return -1, &Error{Step: "landlock", Err: errno}
 	}
-	for _, list := range [][]heldRule{r.rules, extra} {
+	for i, list := range [][]heldRule{r.rules, extra} {
 		for _, h := range list {
 			pb := unix.LandlockPathBeneathAttr{Allowed_access: h.allowed, Parent_fd: int32(h.fd)}
 			_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&pb)), 0, 0, 0)
+			if errno == unix.EBADFD && i == 1 {
+				continue // a passed file on an internal mount: no rule (see above)
+			}
 			if errno != 0 {
 				unix.Close(int(rfd))
 				return -1, &Error{Step: "landlock", Err: errno}

@@ -38,7 +38,10 @@ import (
 //     nothing for an O_PATH fd (rules on one file add up, and O_APPEND is
 //     not told apart: its holder can truncate and write anyway); where
 //     Landlock is off or missing, with any mode the file's permissions
-//     give the caller;
+//     give the caller. Landlock does not judge files on the kernel's own
+//     mounts (a memfd): those reopen as their permissions allow, so a
+//     memfd passed read-only reopens for writing unless it is sealed
+//     (F_SEAL_WRITE);
 //   - on a terminal: change its modes and window size (TIOCSTI and
 //     TIOCLINUX are refused; the command is in a session of its own and
 //     cannot take it as its controlling terminal while another session

@@ -253,3 +253,38 @@ func TestReopenByPathCallerRefusesLandlock(t *testing.T) {
 		}
 	}
 }
+
+// TestReopenPassedMemfd: a file the kernel keeps on a mount of its own (a
+// memfd, which code runners use to feed a program its input) can be
+// passed: the command reads it through its fd. Landlock refuses a rule on
+// such a file (EBADFD), and the per-run ruleset leaves that file out
+// instead of failing the run. (Landlock does not judge reopening such a
+// file by path at all: a memfd passed read-only reopens for writing as
+// its permissions allow; a caller seals it, F_SEAL_WRITE, to keep it as it
+// is.)
+func TestReopenPassedMemfd(t *testing.T) {
+	requireLandlock(t)
+	const content = "input from a memfd\n"
+	fd, err := unix.MemfdCreate("stdin", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skipf("memfd_create: %v", err)
+	}
+	mem := os.NewFile(uintptr(fd), "memfd")
+	defer mem.Close()
+	if _, err := mem.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	// Read-only, as a caller would pass input: /proc/self/fd/N of the
+	// caller's own memfd opens it again.
+	ro, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	c := sandbox.Command("cat")
+	c.Stdin = ro
+	out, errs, res := run(t, sandbox.Options{}, c)
+	if !res.Success() || out != content {
+		t.Errorf("a memfd passed as stdin: %v, %q (stderr %q); want %q", res, out, errs, content)
+	}
+}
