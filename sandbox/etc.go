@@ -47,7 +47,11 @@ package sandbox
 // to that path, is a directory of the sandbox's root instead, holding one
 // bind (or symlink) per entry of the host's directory: slower to build
 // (a mount per entry), with the same entries hidden (simply left out).
-// The same happens where the host lacks one of the generated files.
+// The same happens where the host lacks one of the generated files, and
+// where the command keeps CAP_SYS_ADMIN: with it, and the mount calls
+// (allowed by the caller's seccomp rules) and no Landlock, it could lift a
+// mask, so every directory on the way to a hidden entry or one of
+// etcSecrets is expanded, and nothing in /etc lies beneath a mask.
 
 import (
 	"crypto/rand"
@@ -59,6 +63,7 @@ import (
 	"strings"
 
 	"github.com/corral-dev/corral/isolate"
+	"golang.org/x/sys/unix"
 )
 
 // hostEtc is the host directory the default root's /etc shows; tests
@@ -231,6 +236,14 @@ func (o *Options) planEtc(hostname string, fsys fs.FS) []isolate.Mount {
 			missing = append(missing, p)
 		}
 	}
+	if o.keepsSysAdmin() {
+		// The command could lift a mask (umount), or bind /etc again
+		// without them, wherever its filter and Landlock let it: nothing
+		// in /etc is masked, each hidden entry is left out of an expanded
+		// /etc instead, and so is each of etcSecrets.
+		missing = append(missing, v.masked...)
+		missing = append(missing, etcSecrets...)
+	}
 	if len(missing) == 0 {
 		ms := []isolate.Mount{etc}
 		ms = append(ms, v.masks("")...)
@@ -322,6 +335,17 @@ func (v *etcView) expand(dir string, dirs, skip map[string]bool) []isolate.Mount
 		}
 	}
 	return ms
+}
+
+// keepsSysAdmin reports whether the command keeps CAP_SYS_ADMIN, which
+// lets it unmount and bind in its own mount namespace.
+func (o *Options) keepsSysAdmin() bool {
+	for _, c := range o.Capabilities {
+		if capability(c) == unix.CAP_SYS_ADMIN {
+			return true
+		}
+	}
+	return false
 }
 
 // etcFS returns the host's /etc as a file system.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,6 +82,79 @@ var escEtcCases = []escapeCase{
 		o := escAttack(t, name, escRun{})
 		if !o.res.Success() || o.verdict == "" || strings.Contains(o.verdict, "READ") {
 			t.Errorf("verdict %q: the mask over /etc/shadow was passed; %v", o.verdict, o)
+		}
+	}},
+	// A command the caller lets keep CAP_SYS_ADMIN, with the mount calls
+	// allowed (its own rules) and no Landlock (off, or a kernel without
+	// it), may unmount what it likes: every mount in /etc is lifted, and
+	// /etc is bound again without its submounts. For a root caller nothing
+	// of the host's /etc it could then read may be a secret: no secret may
+	// lie beneath a mask there.
+	{name: "etc-mask-lift-sys-admin", victim: func(args []string) int {
+		var r []string
+		mounts, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return escReport("mountinfo:" + escErr(err))
+		}
+		var under []string
+		for _, line := range strings.Split(string(mounts), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], "/etc/") {
+				under = append(under, f[4])
+			}
+		}
+		lifted := 0
+		for i := len(under) - 1; i >= 0; i-- {
+			if unix.Unmount(under[i], unix.MNT_DETACH) == nil {
+				lifted++
+			}
+		}
+		r = append(r, "lifted:"+strconv.FormatBool(lifted > 0 || len(under) == 0))
+		for _, p := range args {
+			fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				r = append(r, escErr(err))
+				continue
+			}
+			b := make([]byte, 64)
+			n, err := unix.Read(fd, b)
+			unix.Close(fd)
+			if err != nil {
+				r = append(r, escErr(err))
+				continue
+			}
+			r = append(r, "READ:"+strconv.Itoa(n)) // not the secret itself, into the test's log
+		}
+		return escReport(r...)
+	}, test: func(t *testing.T, name string) {
+		// The host's entries that a mask hides: what uid 0 reads on the
+		// host and an unprivileged user could not.
+		var secrets []string
+		for _, p := range []string{"/etc/shadow", "/etc/gshadow", "/etc/ssl/private", "/etc/sudoers"} {
+			st, err := os.Stat(p)
+			if err != nil || st.Mode().Perm()&0o004 != 0 {
+				continue
+			}
+			if st.IsDir() {
+				entries, err := os.ReadDir(p)
+				if err != nil || len(entries) == 0 || entries[0].IsDir() {
+					continue
+				}
+				p += "/" + entries[0].Name()
+			}
+			secrets = append(secrets, p)
+		}
+		if len(secrets) == 0 {
+			t.Skip("the host's /etc has none of the secrets this case looks for")
+		}
+		opts := sandbox.Options{
+			Landlock:     sandbox.LandlockOff,
+			Capabilities: []string{"CAP_SYS_ADMIN"},
+			Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{{
+				Syscalls: []string{"umount2"}, Action: sandbox.SeccompAllow}}},
+		}
+		o := escAttack(t, name, escRun{opts: opts, args: secrets})
+		if !o.res.Success() || !strings.HasPrefix(o.verdict, "lifted:true") || strings.Contains(o.verdict, "READ") {
+			t.Errorf("verdict %q (secrets %q): a mask in /etc was lifted and a secret beneath it read; %v", o.verdict, secrets, o)
 		}
 	}},
 }
