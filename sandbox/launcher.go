@@ -247,8 +247,10 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 		defer unix.Close(ruleset.fd)
 	}
 	// The command starts with no signal blocked (the fork copies this
-	// thread's mask); signals left pending from the last run arrive here,
-	// one of each at most, bounded by RLIMIT_SIGPENDING for real-time ones.
+	// thread's mask). Signals the last run left pending on this thread
+	// are dropped first: delivered, they would be forwarded to this run's
+	// command.
+	discardPending()
 	unblockSignals()
 	defer blockSignals()
 	return isolate.Start(&isolate.Command{
