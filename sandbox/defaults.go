@@ -84,31 +84,35 @@ var machineMemory = sync.OnceValue(func() int64 {
 	return int64(si.Totalram) * int64(si.Unit)
 })
 
-// fallbackTmpSize is the tmpfs size where the machine's memory is unknown.
-const fallbackTmpSize = 1 << 30
+// fallbackMachine is the machine's memory tmpSize assumes where it is unknown.
+const fallbackMachine = 4 << 30
 
 // tmpSize is the size of the default writable tmpfs mounts (/tmp, /work,
-// /dev/shm) and of Tmpfs mounts of Size 0: a quarter of the machine's
-// memory, and no more than Limits.Memory when that is set.
+// /dev/shm) and of Tmpfs mounts of Size 0: with Limits.Memory, a quarter of
+// the machine's memory and no more than the limit; without it, an eighth of
+// the machine's memory.
 //
 // Tmpfs pages are memory that killing a process does not free: they stay
 // until the file is removed or the sandbox ends (or a reused sandbox is
-// reset). A quarter of the machine each keeps the three together below
-// the machine's memory, with room for the processes; the kernel's own
-// default for a tmpfs, and systemd's for /tmp, is half. Under a cgroup the
-// pages are charged to the command's memory limit, so the limit bounds the
-// mounts and the processes together and a size up to it takes nothing from
-// it; a command that fills them meets the limit (the OOM killer) or the
-// size (ENOSPC, or SIGBUS for a mapping), whichever comes first. Without a
-// cgroup (Options.Degrade's rlimits) the pages are charged to nothing and
-// the size is their only bound, Limits.Memory for each mount.
+// reset), and the OOM killer, which judges processes by their own memory,
+// does not see them. Under a cgroup the pages are charged to the command's
+// memory limit, so the limit bounds the mounts and the processes together
+// and a size up to it takes nothing from it; a command that fills them
+// meets the limit (the OOM killer) or the size (ENOSPC, or SIGBUS for a
+// mapping), whichever comes first. Without a limit nothing but the size
+// bounds them: an eighth each keeps the three of one sandbox below 3/8 of
+// the machine (the kernel's own default for one tmpfs, and systemd's for
+// /tmp, is half), which still leaves a compiler room (a cold-cache go build
+// of a small net/http program writes about 175 MB). Without a cgroup
+// (Options.Degrade's rlimits) the pages are charged to nothing and the
+// size is their only bound, Limits.Memory for each mount.
 func (o *Options) tmpSize() int64 {
-	size := int64(fallbackTmpSize)
-	if m := machineMemory(); m > 0 {
-		size = m / 4 &^ (1<<20 - 1) // whole MiB
+	m := machineMemory()
+	if m <= 0 {
+		m = fallbackMachine
 	}
-	if o.Limits.Memory > 0 && o.Limits.Memory < size {
-		size = o.Limits.Memory
+	if o.Limits.Memory > 0 {
+		return min(o.Limits.Memory, m/4&^(1<<20-1)) // whole MiB
 	}
-	return size
+	return m / 8 &^ (1<<20 - 1)
 }

@@ -33,8 +33,8 @@ func TestUTF8LocaleProbe(t *testing.T) {
 	}
 }
 
-// TestTmpSize: a quarter of the machine's memory, in whole MiB, lowered to
-// Limits.Memory, never raised to it.
+// TestTmpSize: without Limits.Memory, an eighth of the machine's memory;
+// with it, a quarter, lowered to the limit, never raised to it; in whole MiB.
 func TestTmpSize(t *testing.T) {
 	quarter := machineMemory() / 4 &^ (1<<20 - 1)
 	if quarter <= 0 {
@@ -43,7 +43,7 @@ func TestTmpSize(t *testing.T) {
 	for _, tc := range []struct {
 		mem, want int64
 	}{
-		{0, quarter},
+		{0, machineMemory() / 8 &^ (1<<20 - 1)},
 		{16 << 20, 16 << 20},
 		{quarter - 1, quarter - 1},
 		{quarter * 8, quarter},

@@ -72,23 +72,23 @@ func TestHomeWritable(t *testing.T) {
 	}
 }
 
-// machineTmpSize is the documented default tmpfs size: a quarter of the
-// machine's memory, in whole MiB.
+// machineTmpSize is the documented default tmpfs size without a memory
+// limit: an eighth of the machine's memory, in whole MiB.
 func machineTmpSize(t *testing.T) int64 {
 	var si unix.Sysinfo_t
 	if err := unix.Sysinfo(&si); err != nil {
 		t.Fatal(err)
 	}
-	return int64(si.Totalram) * int64(si.Unit) / 4 &^ (1<<20 - 1)
+	return int64(si.Totalram) * int64(si.Unit) / 8 &^ (1<<20 - 1)
 }
 
 // TestTmpfsDefaultSizes: /tmp, /work, /dev/shm and a Tmpfs of Size 0 are
-// each a quarter of the machine's memory, lowered to Limits.Memory when
-// that is smaller; an explicit size is kept.
+// each an eighth of the machine's memory, or with Limits.Memory a quarter
+// lowered to the limit; an explicit size is kept.
 func TestTmpfsDefaultSizes(t *testing.T) {
 	machine := machineTmpSize(t)
 	if machine <= 96<<20 {
-		t.Skipf("a quarter of this machine's memory (%d bytes) is not above the 96 MiB limit the test sets", machine)
+		t.Skipf("an eighth of this machine's memory (%d bytes) is not above the 96 MiB limit the test sets", machine)
 	}
 	script := `for d in /tmp /work /dev/shm /scratch /small; do stat -f -c '%b %S' $d || exit 1; done`
 	for _, tc := range []struct {

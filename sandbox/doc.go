@@ -31,8 +31,9 @@
 // machine-id over the host's, a fresh /proc with its kernel knobs
 // read-only, a minimal /dev, a /sys holding only the host's CPU, NUMA and
 // transparent huge page directories, read-only, and writable tmpfs mounts
-// at /tmp, /dev/shm and /work, where the command starts, each a quarter of
-// the machine's memory and no more than Limits.Memory. The network
+// at /tmp, /dev/shm and /work, where the command starts, each an eighth of
+// the machine's memory (with Limits.Memory, a quarter and no more than the
+// limit). The network
 // namespace holds only loopback. Everything else of the host is invisible.
 // The command's environment is what a login sets (see Cmd.Env).
 //

@@ -5,8 +5,9 @@ import "strconv"
 // Options describes a sandbox. The zero value is the strict default: a fresh
 // root with the host's system directories read-only, no network but
 // loopback, hostname "corral", writable tmpfs mounts at /tmp, /dev/shm and
-// /work, where the command starts, each a quarter of the machine's memory
-// and no more than Limits.Memory (see Mount.Size).
+// /work, where the command starts, each an eighth of the machine's memory
+// (with Limits.Memory, a quarter and no more than the limit; see
+// Mount.Size).
 type Options struct {
 	// Root is a host directory to use as the root filesystem (an unpacked
 	// image, say), bound read-only. Empty means a fresh tmpfs holding
@@ -180,8 +181,8 @@ type Mount struct {
 	Destination string // absolute path inside the sandbox
 	Writable    bool   // for BindMount: allow writes through to the host
 	// Size is, for TmpfsMount, the most bytes the tmpfs holds. 0 means
-	// the size of the default /tmp: a quarter of the machine's memory, and
-	// no more than Limits.Memory when that is set. Tmpfs pages are memory:
+	// the size of the default /tmp: an eighth of the machine's memory, or,
+	// with Limits.Memory, a quarter and no more than the limit. Tmpfs pages are memory:
 	// under a cgroup they are charged to Limits.Memory with the processes',
 	// so a size up to the limit takes nothing from it, and a command that
 	// fills the mount meets the limit (the OOM killer) or the size (write
