@@ -53,7 +53,7 @@ func TestStartRestricted(t *testing.T) {
 			return
 		}
 		defer r.Close()
-		rs, err := NewRuleset([]LandlockRule{{Path: "/"}})
+		rs, err := NewRuleset([]LandlockRule{{Path: "/"}}, 0)
 		if err != nil {
 			t.Error(err)
 			return

@@ -13,6 +13,7 @@ import (
 type Ruleset struct {
 	abi     int
 	handled uint64
+	scopes  uint64 // Landlock scopes of each command's domain (ScopeSignal)
 	rules   []heldRule
 	base    int // the ruleset of rules alone
 }
@@ -34,14 +35,17 @@ const (
 // NewRuleset opens the rules' paths and builds the ruleset of the rules
 // alone. Every filesystem right the kernel's Landlock ABI knows is denied
 // except where a rule grants it. It fails with an error wrapping
-// EOPNOTSUPP or ENOSYS where the kernel has no Landlock.
-func NewRuleset(rules []LandlockRule) (*Ruleset, error) {
+// EOPNOTSUPP or ENOSYS where the kernel has no Landlock. Each command's
+// domain is also scoped by scopes (ScopeSignal), of which it applies those
+// the kernel knows: a domain nested in the launcher's that is not scoped
+// itself could still signal the launcher, which shares the outer scope.
+func NewRuleset(rules []LandlockRule, scopes uint64) (*Ruleset, error) {
 	abi := LandlockABI()
 	if abi == 0 {
 		_, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 		return nil, &Error{Step: "landlock", Err: errno}
 	}
-	r := &Ruleset{abi: abi, handled: handledAccess(abi), base: -1}
+	r := &Ruleset{abi: abi, handled: handledAccess(abi), scopes: scopes & LandlockScopes(abi), base: -1}
 	for _, rule := range rules {
 		fd, err := unix.Open(rule.Path, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err == unix.ENOENT {
@@ -149,11 +153,15 @@ func (r *Ruleset) fileRule(fd int) (heldRule, bool) {
 
 // build creates a ruleset of the rules and extra. A passed file on a
 // mount of the kernel's own (a memfd, say), on which Landlock refuses a
-// rule with EBADFD, is left out: the command uses it through its fd, and
-// cannot reopen it by path.
+// rule with EBADFD, is left out: the command uses it through its fd
+// (Landlock does not check a reopen of such a file by path either).
 func (r *Ruleset) build(extra []heldRule) (int, error) {
-	attr := unix.LandlockRulesetAttr{Handled_access_fs: r.handled}
-	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), 8, 0)
+	attr := unix.LandlockRulesetAttr{Handled_access_fs: r.handled, Scoped: r.scopes}
+	size := uintptr(8) // the ABI 1 struct
+	if r.scopes != 0 {
+		size = 24 // up to scoped (ABI 6)
+	}
+	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), size, 0)
 	if errno != 0 {
 		return -1, &Error{Step: "landlock", Err: errno}
 	}

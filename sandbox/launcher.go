@@ -318,7 +318,7 @@ func (l *launcher) confine(spec *protocol.Spec) error {
 		}
 	}
 	if spec.Landlock != nil {
-		rules, err := isolate.NewRuleset(spec.Landlock)
+		rules, err := isolate.NewRuleset(spec.Landlock, spec.Scopes)
 		if err != nil {
 			return err
 		}

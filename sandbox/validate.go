@@ -70,8 +70,9 @@ func (o *Options) validate() error {
 		// privileged program in a file it is given (as set-uid bits would).
 		// The init shares the command's user namespace, and only its not
 		// being dumpable and its capabilities keep the command from
-		// tracing it; CAP_SYS_PTRACE overrides both, and the launcher
-		// thread shares the command's Landlock domain. Debuggers need no
+		// tracing it; CAP_SYS_PTRACE overrides both, and with Landlock off
+		// the launcher thread shares the command's Landlock domain (the
+		// signal scope's). Debuggers need no
 		// capability to trace the command's own processes.
 		if capability(c) == unix.CAP_SYS_PTRACE {
 			return &OptionError{fmt.Sprintf("Options.Capabilities[%d]", i), c,

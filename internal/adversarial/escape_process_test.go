@@ -152,6 +152,50 @@ var escProcessCases = []escapeCase{
 			t.Errorf("Result.CPUTime %d ms, want >= %d ms: the command's %d ms and the init's %d ms", got, want, selfCPU, initCPU)
 		}
 	}},
+	// Signal 0 at each of the init's threads: how many the command could
+	// signal. With Landlock and its signal scope, none: the command's
+	// domain, of its own per run, is scoped too, so the launcher thread,
+	// in the outer domain, is out of reach as the others are (signals left
+	// pending there would reach the next run of a reused sandbox). The
+	// control, with Landlock's filesystem rules off, leaves the command in
+	// the launcher's domain: exactly that thread answers.
+	{name: "signal-init-threads", victim: func([]string) int {
+		reachable, threads := 0, 0
+		for tid := 1; tid <= 64; tid++ {
+			switch unix.Tgkill(1, tid, 0) {
+			case nil:
+				reachable++
+				threads++
+			case unix.ESRCH:
+			default:
+				threads++
+			}
+		}
+		return escReport(fmt.Sprintf("threads=%d", threads), fmt.Sprintf("reachable=%d", reachable))
+	}, test: func(t *testing.T, name string) {
+		if !escSignalScoped() {
+			t.Skip("the kernel has no Landlock signal scope (Linux 6.12, ABI 6): the init's CPU time during a run counts in the command's instead (signal-flood-init)")
+		}
+		for _, c := range []struct {
+			name      string
+			opts      sandbox.Options
+			reachable string
+		}{
+			{"default", sandbox.Options{}, "0"},
+			{"landlock-off", sandbox.Options{Landlock: sandbox.LandlockOff}, "1"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				o := escAttack(t, name, escRun{opts: c.opts})
+				v := escFields(o.verdict)
+				if n, err := strconv.Atoi(v["threads"]); err != nil || n < 2 {
+					t.Fatalf("found %q of the init's threads, want >= 2: the probe did not find them; %v", v["threads"], o)
+				}
+				if v["reachable"] != c.reachable {
+					t.Errorf("%s of the init's threads answer signal 0, want %s; %v", v["reachable"], c.reachable, o)
+				}
+			})
+		}
+	}},
 	// kill(-1, SIGKILL) inside ends every process of the sandbox but the
 	// caller and the init; a host process of the same user lives on.
 	{name: "kill-all", victim: func([]string) int {

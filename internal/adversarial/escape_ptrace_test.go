@@ -6,8 +6,9 @@ package adversarial
 // kernel's ptrace access check: the init is not dumpable and its threads
 // hold capabilities the command lacks, none of which the command can get
 // (CAP_SYS_PTRACE is refused in Options.Capabilities). Landlock refuses
-// tracing outside the command's domain too, but the init's launcher
-// thread shares that domain, so every case also runs without Landlock,
+// tracing outside the command's domain too (each run's domain is nested in
+// the launcher thread's), but it may be off or missing, so every case also
+// runs without Landlock,
 // and with the calls the filter still refuses (kcmp, pidfd_getfd,
 // process_madvise) allowed or the filter off: the kernel's check alone.
 
