@@ -64,6 +64,14 @@ func LandlockScopes(abi int) uint64 {
 // scopes the thread's domain by scopes (ScopeSignal), of which it applies
 // those the kernel knows. The thread needs no_new_privs. It returns the ABI
 // used; with no Landlock it returns an error wrapping EOPNOTSUPP or ENOSYS.
+//
+// With nil rules the layer grants LANDLOCK_ACCESS_FS_REFER beneath /
+// (where the ABI has it): Landlock denies moving or linking a file to
+// another directory (EXDEV) in every layer that does not grant "refer",
+// handled or not, as soon as any layer of the domain handles a filesystem
+// right. A scope-only layer would otherwise make every rename and link
+// across directories fail under a command's own filesystem layer (or a
+// program's), even in a writable mount; this way that layer alone decides.
 func Landlock(rules []LandlockRule, scopes uint64) (int, error) {
 	abi := LandlockABI()
 	if abi == 0 {
@@ -73,6 +81,9 @@ func Landlock(rules []LandlockRule, scopes uint64) (int, error) {
 	handled := uint64(0)
 	if rules != nil {
 		handled = handledAccess(abi)
+	} else if scopes&LandlockScopes(abi) != 0 && abi >= 2 {
+		handled = unix.LANDLOCK_ACCESS_FS_REFER
+		rules = []LandlockRule{{Path: "/", Write: true}} // all it handles: refer
 	}
 	attr := unix.LandlockRulesetAttr{Handled_access_fs: handled, Scoped: scopes & LandlockScopes(abi)}
 	size := uintptr(8) // the ABI 1 struct, which every kernel with Landlock reads

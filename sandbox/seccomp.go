@@ -19,7 +19,8 @@ import (
 // keyctl, add_key, request_key, bpf, perf_event_open, kcmp, pidfd_getfd,
 // process_madvise, userfaultfd, io_uring, kexec, module loading, reboot,
 // swapon, open_by_handle_at, the TIOCSTI and TIOCLINUX ioctls, and
-// personality other than the default and ADDR_NO_RANDOMIZE. Socket families other than unix,
+// personality other than Docker's (PER_LINUX, PER_LINUX32, UNAME26), each
+// alone or with ADDR_NO_RANDOMIZE. Socket families other than unix,
 // inet, inet6 and netlink fail with EAFNOSUPPORT. Other ABIs (i386 and x32
 // on x86_64) kill the process.
 //

@@ -82,12 +82,19 @@ var attempts = []attempt{
 	{name: "ioctl-tioclinux", def: "EPERM", off: "ENOTTY|EINVAL", tty: true, call: ioctl(unix.TIOCLINUX)},
 	{name: "ioctl-tcgets", def: "ok", off: "ok", tty: true, call: ioctl(unix.TCGETS)},
 	{name: "ioctl-tcgets-high", def: "EPERM", off: "ok", tty: true, call: ioctl(1<<32 | unix.TCGETS)},
-	{name: "personality-linux32", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 8)},
-	{name: "personality-linux32-high", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, uint64(1<<32|8))},
+	// Docker's personalities (PER_LINUX32: linux32; UNAME26), alone or with
+	// ADDR_NO_RANDOMIZE (setarch -R, gdb); the kernel reads 32 bits.
+	{name: "personality-linux32", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 8)},
+	{name: "personality-linux32-high", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, uint64(1<<32|8))},
+	{name: "personality-uname26", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0020000)},
 	{name: "personality-query", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0xffffffff)},
-	// ADDR_NO_RANDOMIZE (setarch -R, gdb), alone; not with PER_LINUX32.
 	{name: "personality-no-randomize", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0040000)},
-	{name: "personality-no-randomize-linux32", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0040008)},
+	{name: "personality-no-randomize-linux32", def: "ok", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0040008)},
+	// What weakens the caller's own memory protection or layout further.
+	{name: "personality-read-implies-exec", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0400000)},
+	{name: "personality-mmap-page-zero", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0100000)},
+	{name: "personality-compat-layout", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x0200000)},
+	{name: "personality-linux32-3gb", def: "EPERM", off: "ok", call: sc(unix.SYS_PERSONALITY, 0x8000008)},
 	// Without the filter AF_VSOCK gives ok or EAFNOSUPPORT, as the kernel
 	// has it; with a bad type the kernel says EINVAL before it looks at the
 	// family. AF_PACKET needs CAP_NET_RAW.

@@ -137,3 +137,19 @@ func TestSetarchNoRandomize(t *testing.T) {
 		t.Errorf("control: personality %s, want 00000000; stacks %q and %q, want them to differ", l[0], l[1], l[2])
 	}
 }
+
+// TestLinux32: linux32 (setarch i686), which 32-bit package builds on a
+// 64-bit host run, makes uname report i686, and setarch --uname-2.6 makes
+// it report a 2.6 release, as on the host. The control: the host's own
+// linux32 reports i686 (a host refusing PER_LINUX32 skips).
+func TestLinux32(t *testing.T) {
+	testutil.RequireProgram(t, "setarch")
+	if out, err := exec.Command("setarch", "i686", "uname", "-m").Output(); err != nil || string(out) != "i686\n" {
+		t.Skipf("the host's setarch i686 uname -m: %q, %v", out, err)
+	}
+	o := run(t, sandbox.Options{}, sandbox.Command("sh", "-c", "setarch i686 uname -m && setarch i686 -R uname -m && setarch --uname-2.6 uname -r"))
+	l := strings.Split(strings.TrimSpace(o.stdout), "\n")
+	if o.exit != 0 || len(l) != 3 || l[0] != "i686" || l[1] != "i686" || !strings.HasPrefix(l[2], "2.6.") {
+		t.Errorf("exit %d, want 0 and i686, i686, a 2.6 release; stdout:\n%s\nstderr:\n%s", o.exit, o.stdout, o.stderr)
+	}
+}

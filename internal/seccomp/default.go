@@ -59,24 +59,38 @@ var Blocked = []string{
 // EAFNOSUPPORT (so that libraries fall back as on a kernel without it).
 var socketFamilies = []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6, unix.AF_NETLINK}
 
-// personalities are the personality(2) arguments a command may pass:
-// PER_LINUX, PER_LINUX|ADDR_NO_RANDOMIZE and the query (0xffffffff).
-// ADDR_NO_RANDOMIZE changes only the layout of the caller's own later
-// programs (the kernel clears it on an exec that gains privileges).
-var personalities = []uint64{0, addrNoRandomize, 0xffffffff}
+// personalities are the personality(2) arguments a command may pass: the
+// query (0xffffffff), and the personalities Docker's profile allows,
+// PER_LINUX, PER_LINUX32 (linux32, setarch i686: uname says i686, as
+// 32-bit builds on a 64-bit host want), UNAME26 (setarch --uname-2.6) and
+// both, each alone or with ADDR_NO_RANDOMIZE (setarch -R, gdb's default,
+// which ORs it into the current personality). They change only what uname
+// reports and the layout of the caller's own later programs (the kernel
+// clears ADDR_NO_RANDOMIZE on an exec that gains privileges). The flags that
+// weaken the caller's memory protection or layout further
+// (READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT, the address
+// limits) and the other execution domains stay refused.
+var personalities = []uint64{
+	0, perLinux32, uname26, uname26 | perLinux32,
+	addrNoRandomize, addrNoRandomize | perLinux32, addrNoRandomize | uname26, addrNoRandomize | uname26 | perLinux32,
+	0xffffffff,
+}
 
-// addrNoRandomize is ADDR_NO_RANDOMIZE of <linux/personality.h>.
-const addrNoRandomize = 0x0040000
+// Personality values of <linux/personality.h>.
+const (
+	perLinux32      = 0x0008
+	uname26         = 0x0020000
+	addrNoRandomize = 0x0040000
+)
 
 // hardening tightens Docker's profile.
 func hardening() []Rule {
 	eperm := Action{Kind: Errno, Errno: syscall.EPERM}
 	allow := Action{Kind: Allow}
 	rs := []Rule{{Names: Blocked, Action: eperm}}
-	// Only the default personality, the default without address-space
-	// randomization (setarch -R; gdb runs programs so by default), and the
-	// query. The kernel reads the argument as 32 bits, so the filter
-	// compares those alone.
+	// Only the personalities listed (linux32, setarch -R and gdb, uname26)
+	// and the query. The kernel reads the argument as 32 bits, so the
+	// filter compares those alone.
 	for _, v := range personalities {
 		rs = append(rs, Rule{Names: []string{"personality"}, Action: allow,
 			Args: []Arg{{Index: 0, Op: MaskedEqual, Mask: 0xffffffff, Value: v}}})
