@@ -153,7 +153,16 @@ var escEtcCases = []escapeCase{
 				Syscalls: []string{"umount2"}, Action: sandbox.SeccompAllow}}},
 		}
 		o := escAttack(t, name, escRun{opts: opts, args: secrets})
-		if !o.res.Success() || !strings.HasPrefix(o.verdict, "lifted:true") || strings.Contains(o.verdict, "READ") {
+		// Where the kernel has Landlock's signal scope, the launcher's
+		// scope layer (applied with LandlockOff too) grants refer beneath
+		// /, so it handles a filesystem right and Landlock refuses every
+		// mount call: nothing is lifted, and the VM lane (Linux 6.1)
+		// runs the lifting itself.
+		lifted := "lifted:true"
+		if escSignalScoped() {
+			lifted = "lifted:false"
+		}
+		if !o.res.Success() || !strings.HasPrefix(o.verdict, lifted) || strings.Contains(o.verdict, "READ") {
 			t.Errorf("verdict %q (secrets %q): a mask in /etc was lifted and a secret beneath it read; %v", o.verdict, secrets, o)
 		}
 	}},
