@@ -81,22 +81,6 @@ func requireLandlock(t *testing.T) int {
 	return abi
 }
 
-// passedFile returns a host file of the caller's (mode 0600) holding
-// content, opened with flag, and its name.
-func passedFile(t *testing.T, content string, flag int) (*os.File, string) {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "passed")
-	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(name, flag, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f, name
-}
-
 // expect builds the ops for reopenHelper and the line it should print.
 type expect struct{ ops, want []string }
 
@@ -124,10 +108,10 @@ func TestReopenByPathAsTheFdAllows(t *testing.T) {
 			if off {
 				denied = "ok"
 			}
-			ro, roName := passedFile(t, secret, os.O_RDONLY)
-			wo, _ := passedFile(t, "", os.O_WRONLY)
-			rw, _ := passedFile(t, "", os.O_RDWR)
-			opath, _ := passedFile(t, "", unix.O_PATH)
+			ro, roName := testutil.HostFile(t, secret, os.O_RDONLY)
+			wo, _ := testutil.HostFile(t, "", os.O_WRONLY)
+			rw, _ := testutil.HostFile(t, "", os.O_RDWR)
+			opath, _ := testutil.HostFile(t, "", unix.O_PATH)
 			_, pts := testutil.OpenPTY(t)
 			// Another terminal: rules on one inode add up (see
 			// isolate.Ruleset.For).
@@ -244,7 +228,7 @@ func TestReopenByPathCallerRefusesLandlock(t *testing.T) {
 			}}
 			want = "0:r=ok 0:w=EACCES 0:landlock=ENOSYS"
 		}
-		f, _ := passedFile(t, "data", os.O_RDONLY)
+		f, _ := testutil.HostFile(t, "data", os.O_RDONLY)
 		c := helperCmd("reopen", "0:r", "0:w", "0:landlock")
 		c.Stdin = f
 		out, errs, res := run(t, opts, c)

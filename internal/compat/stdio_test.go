@@ -3,7 +3,6 @@ package compat
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,21 +22,6 @@ type stdioCase struct {
 	want  string
 }
 
-// hostFile returns a host file holding content, opened with flag.
-func hostFile(t *testing.T, content string, flag int) (*os.File, string) {
-	t.Helper()
-	name := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(name, flag, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f, name
-}
-
 // readName returns a file's content.
 func readName(t *testing.T, name string) string {
 	b, err := os.ReadFile(name)
@@ -50,7 +34,7 @@ func readName(t *testing.T, name string) string {
 // fileStdin gives a read-only host file as stdin; what the run produced is
 // its stdout.
 func fileStdin(t *testing.T) (*os.File, *os.File, *os.File, func(string) string) {
-	f, _ := hostFile(t, "hello\n", os.O_RDONLY)
+	f, _ := testutil.HostFile(t, "hello\n", os.O_RDONLY)
 	return f, nil, nil, func(stdout string) string { return stdout }
 }
 
@@ -58,7 +42,7 @@ func fileStdin(t *testing.T) (*os.File, *os.File, *os.File, func(string) string)
 // stdout or stderr; what the run produced is the file's content.
 func fileOut(stderr bool) func(t *testing.T) (*os.File, *os.File, *os.File, func(string) string) {
 	return func(t *testing.T) (*os.File, *os.File, *os.File, func(string) string) {
-		f, name := hostFile(t, "", os.O_WRONLY|os.O_TRUNC)
+		f, name := testutil.HostFile(t, "", os.O_WRONLY|os.O_TRUNC)
 		read := func(string) string { return readName(t, name) }
 		if stderr {
 			return nil, nil, f, read
