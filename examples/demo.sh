@@ -43,9 +43,12 @@ step "Own host name (UTS namespace)"
 sb 'hostname'
 check "hostname is corral, not $(hostname)" has '^corral$'
 
-step "A private root: only system dirs, a minimal /etc, /tmp and /work"
-sb 'ls -A /; for p in /home /root /etc/shadow; do [ -e $p ] && echo "VISIBLE $p" || echo "absent $p"; done'
-check "host's /home, /root, /etc/shadow invisible" eval '! has VISIBLE'
+step "A private root: only system dirs, the host's /etc (read-only, secrets masked), /tmp and /work"
+sb 'ls -A /; for p in /home /root; do [ -e $p ] && echo "VISIBLE $p" || echo "absent $p"; done
+for p in /etc/shadow /etc/gshadow /etc/os-release; do head -c1 $p >/dev/null 2>&1 && echo "READABLE $p" || echo "masked $p"; done'
+check "host's /home and /root invisible" eval '! has VISIBLE'
+check "/etc/shadow and /etc/gshadow unreadable" eval '! has "READABLE /etc/g?shadow"'
+check "the rest of the host's /etc is there (/etc/os-release readable)" has '^READABLE /etc/os-release$'
 
 step "Own processes (pid namespace); the sandbox's init (pid 1) is hidden"
 sb 'echo "self $$"; ps -eo pid,args; echo "numeric /proc entries:" $(ls /proc | grep -cE "^[0-9]+$")'
@@ -77,7 +80,7 @@ step "System dirs and the root are read-only"
 sb 'for p in /usr/x /etc/x /x; do touch $p 2>/dev/null && echo "WROTE $p" || echo "read-only: $p"; done'
 check "no writes to /usr, /etc or /" eval '! has WROTE'
 
-step "/work (the working dir) and /tmp are writable 64 MiB tmpfs"
+step "/work (the working dir) and /tmp are writable tmpfs (RAM/8 each, or a quarter of --memory)"
 sb 'pwd; echo hi >/work/f && echo hi >/tmp/f && echo wrote both; df -h /work /tmp'
 check "/work and /tmp writable, start in /work" eval 'has "^wrote both" && has "^/work$"'
 
