@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/corral-dev/corral/internal/cgroup"
+	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
@@ -71,7 +72,7 @@ func (r *resources) degrade(lim Limits, why string) {
 	if lim.Pids > 0 {
 		n := uint64(lim.Pids)
 		r.rlimits = append(r.rlimits, isolate.Rlimit{Resource: unix.RLIMIT_NPROC, Cur: n, Max: n})
-		r.degraded = append(r.degraded, fmt.Sprintf("pids: RLIMIT_NPROC, which also counts the sandbox init's threads (%d spare) and does not bind a caller that is root", nprocSlack))
+		r.degraded = append(r.degraded, fmt.Sprintf("pids: RLIMIT_NPROC, which also counts the sandbox init's threads (%d spare) and does not bind a caller that is root", protocol.NprocSlack))
 	}
 	if lim.CPUs > 0 {
 		r.degraded = append(r.degraded, "cpus: not limited (needs the cpu controller)")

@@ -66,7 +66,7 @@ type Spec struct {
 	// the kernel counts per user (inotify, fanotify).
 	UserCounts []isolate.UserCount
 	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
-	// command's own tasks: the init adds its own threads.
+	// command's own tasks: the init adds its own threads, and NprocSlack.
 	Rlimits []isolate.Rlimit
 	// Filter is the seccomp filter (classic BPF) to install just before the
 	// command starts; nil means none.
@@ -85,6 +85,11 @@ type Spec struct {
 	// domain, applied with the rules or alone.
 	Scopes uint64
 }
+
+// NprocSlack is room the init adds under an RLIMIT_NPROC of Spec.Rlimits,
+// besides its own threads, for threads its Go runtime may start after the
+// command: a refused thread would crash the init.
+const NprocSlack = 16
 
 // Command is the program to run inside the sandbox.
 type Command struct {

@@ -1,4 +1,4 @@
-package sandbox
+package pid1
 
 // The child side: this runs as pid 1 of the new namespaces, in the
 // re-executed binary, before the program's own main.
@@ -17,10 +17,6 @@ import (
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
-
-// nprocSlack is room under RLIMIT_NPROC for threads the init's Go runtime
-// may start after the command: a refused thread would crash the init.
-const nprocSlack = 16
 
 // forwarded are the signals the init passes on to the command.
 var forwarded = []os.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,

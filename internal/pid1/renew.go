@@ -1,4 +1,4 @@
-package sandbox
+package pid1
 
 // The namespaces a reused sandbox renews between runs (init side).
 

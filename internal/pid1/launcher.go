@@ -1,4 +1,4 @@
-package sandbox
+package pid1
 
 // The init's launcher thread: confined ahead of time, it serves the
 // sandbox's commands, one or (Options.Reuse) one per run.
@@ -233,7 +233,7 @@ func (l *launcher) start(e *protocol.Exec, files []int, spec *protocol.Spec) (in
 			// is fixed at the first run: the launcher cannot raise its hard
 			// limit again for a reused sandbox's later runs.
 			if l.nproc == 0 {
-				l.nproc = r.Cur + uint64(l.threads) + nprocSlack
+				l.nproc = r.Cur + uint64(l.threads) + protocol.NprocSlack
 			}
 			rlimits[i].Cur, rlimits[i].Max = l.nproc, l.nproc
 		}

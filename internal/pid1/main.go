@@ -1,0 +1,31 @@
+package pid1
+
+import (
+	"os"
+	"runtime"
+
+	"github.com/corral-dev/corral/internal/protocol"
+)
+
+// Main is where a re-executed binary becomes the sandbox's init. In a
+// binary that is not one (no marker in its environment) it returns at
+// once, with isInit false. Otherwise it returns only when the init is done,
+// with the code the process must exit with: the probe (protocol.EnvProbe)
+// at once with 0, the init when its sandbox ends.
+func Main() (code int, isInit bool) {
+	if os.Getenv(protocol.EnvProbe) != "" {
+		return 0, true
+	}
+	if fd := os.Getenv(protocol.EnvMarker); fd != "" {
+		return runInit(fd), true
+	}
+	return 0, false
+}
+
+func init() {
+	if os.Getenv(protocol.EnvMarker) != "" {
+		// In the sandbox's init only: keep main on the main thread, whose
+		// name is what /proc/1/comm and ps show.
+		runtime.LockOSThread()
+	}
+}
