@@ -35,7 +35,7 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 	defer childFiles.Close()
 	conn := protocol.NewConn(hostEnd)
 	spec := s.spec()
-	spec.Rlimits = append(s.rlimits(), res.rlimits...)
+	spec.Rlimits = protocol.WireRlimits(append(s.rlimits(), res.rlimits...))
 
 	init := s.initCmd(childEnd, childFiles)
 	if res.cg != nil {
@@ -140,7 +140,7 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 	files, err := p.stdio(cmd)
 	if err == nil {
 		cgFiles, placement := p.res.files(len(files))
-		e := &protocol.Exec{Command: s.command(cmd), Cgroup: placement}
+		e := &protocol.Exec{Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
 		err = protocol.SendExec(p.files, e, append(files, cgFiles...))
 	}
 	for _, f := range p.childStdio {

@@ -182,15 +182,15 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Version:      protocol.Version,
 		Hostname:     hostname,
 		Loopback:     s.opts.Network == NetworkNone,
-		Root:         isolate.Root{Dir: s.opts.Root},
-		Mounts:       s.mounts,
+		Root:         protocol.WireRoot(isolate.Root{Dir: s.opts.Root}),
+		Mounts:       protocol.WireMounts(s.mounts),
 		Capabilities: s.caps,
-		Landlock:     s.landlockRules,
+		Landlock:     protocol.WireLandlock(s.landlockRules),
 		Scopes:       s.landlockScope,
 		// Seccomp.Disabled leaves no filter to refuse anything.
 		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && s.opts.Seccomp.refusesRuleset(),
 		Reuse:            s.opts.Reuse,
-		UserCounts:       userCounts(),
+		UserCounts:       protocol.WireUserCounts(userCounts()),
 	}
 }
 

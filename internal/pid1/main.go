@@ -17,7 +17,7 @@ func Main() (code int, isInit bool) {
 		return 0, true
 	}
 	if fd := os.Getenv(protocol.EnvMarker); fd != "" {
-		return runInit(fd), true
+		return life(fd), true
 	}
 	return 0, false
 }

@@ -8,21 +8,22 @@ import (
 	"runtime"
 	"strconv"
 
-	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
 
-// renew gives the launcher thread, and so the next command, namespaces of
-// its own: a new IPC namespace, and with net a new network namespace with
-// its loopback up (NetworkNone only), so that a run sees none of the last
-// one's sockets, TIME_WAIT entries, counters or /proc/net tables, and can
-// bind the ports it left. Not the init's own: its other threads would keep
-// what the first run left there alive for as long as the sandbox lives.
-// When the run ends and the launcher moves on, nothing holds the old ones,
-// and the kernel frees them. The launcher keeps CAP_SYS_ADMIN in the
-// sandbox's user namespace until each command's execve (see confine);
+// renewNamespaces gives the launcher thread of a reused sandbox
+// (Spec.Reuse), and so the next command, namespaces of its own: a new IPC
+// namespace, and with net a new network namespace with its loopback up
+// (NetworkNone only), so that a run sees none of the last one's sockets,
+// TIME_WAIT entries, counters or /proc/net tables, and can bind the ports
+// it left. Not the init's own: its other threads would keep what the first
+// run left there alive for as long as the sandbox lives. When the run ends
+// and the launcher moves on, nothing holds the old ones, and the kernel
+// frees them. The launcher keeps CAP_SYS_ADMIN in the sandbox's user
+// namespace until each command's execve (see dropCapabilities);
 // validation keeps the caller's filter rules from refusing it unshare.
+// Before the first run, net is false: the init's network namespace is new.
 //
 // A network namespace costs ~0.25 ms of CPU to make and more to free
 // (measured: 16-30% of the throughput of reused sandboxes running
@@ -33,11 +34,14 @@ import (
 // namespace. A run that left no socket thus leaves the next the traffic
 // counters (/proc/net/snmp, netstat) it moved, and the TCP metrics of
 // connections it reset (which leave no TIME_WAIT), not its tuples.
-func (l *launcher) renew(spec *protocol.Spec, net bool) error {
-	watch := spec.Loopback && spec.Reuse
+func (s *state) renewNamespaces(net bool) error {
+	if !s.spec.Reuse {
+		return nil
+	}
+	watch := s.spec.Loopback
 	flags := unix.CLONE_NEWIPC
 	if net && watch {
-		if now := netState(); now == nil || !bytes.Equal(now, l.netBase) {
+		if now := netState(); now == nil || !bytes.Equal(now, s.netBase) {
 			flags |= unix.CLONE_NEWNET
 		}
 	}
@@ -48,13 +52,13 @@ func (l *launcher) renew(spec *protocol.Spec, net bool) error {
 		// The loopback is brought up from another, unconfined, thread: the
 		// caller's filter may refuse the launcher the socket or the ioctl.
 		done := make(chan error)
-		go func() { done <- loopbackUpIn(l.tid) }()
+		go func() { done <- loopbackUpIn(s.launcher.tid) }()
 		if err := <-done; err != nil {
 			return err
 		}
 	}
-	if watch && (flags&unix.CLONE_NEWNET != 0 || l.netBase == nil) {
-		l.netBase = netState()
+	if watch && (flags&unix.CLONE_NEWNET != 0 || s.netBase == nil) {
+		s.netBase = netState()
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,9 +45,9 @@ func TestExecRoundTrip(t *testing.T) {
 		{"cgroup", Exec{
 			Command: Command{Path: "sh", Args: []string{"sh", "-c", "echo \"hi\" \x01\u00e9"},
 				Env: []string{"PATH=/bin", "A=b=c"}, Dir: "/work", ExtraFiles: 2},
-			Cgroup: isolate.Placement{Enter: []int{5, 6}, Leave: []int{7, 8}},
+			Cgroup: CgroupFiles{Enter: []int{5, 6}, Leave: []int{7, 8}},
 		}},
-		{"v2", Exec{Command: Command{Path: "x"}, Cgroup: isolate.Placement{Dir: 3}}},
+		{"v2", Exec{Command: Command{Path: "x"}, Cgroup: CgroupFiles{Dir: 3}}},
 		{"long", Exec{Command: Command{Path: "/bin/echo", Args: []string{"echo", long}, Env: []string{"L=" + long}}}},
 		{"most-files", Exec{Command: Command{Path: "x", ExtraFiles: MaxFiles - 3}}},
 	} {

@@ -35,13 +35,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-
-	"github.com/corral-dev/corral/isolate"
 )
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 3
+const Version = 4
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value is the number of the protocol fd.
@@ -57,17 +55,17 @@ type Spec struct {
 	Version  int
 	Hostname string
 	Loopback bool // bring up lo (new network namespace)
-	Root     isolate.Root
-	Mounts   []isolate.Mount
+	Root     Root
+	Mounts   []Mount
 	// Reuse: after a run the init kills what is left, resets the sandbox
 	// and reports Ready again, for the next Exec.
 	Reuse bool
 	// UserCounts are set in the sandbox's user namespace: they bound what
 	// the kernel counts per user (inotify, fanotify).
-	UserCounts []isolate.UserCount
+	UserCounts []UserCount
 	// Rlimits are set for the command. An RLIMIT_NPROC here counts the
 	// command's own tasks: the init adds its own threads, and NprocSlack.
-	Rlimits []isolate.Rlimit
+	Rlimits []Rlimit
 	// Filter is the seccomp filter (classic BPF) to install just before the
 	// command starts; nil means none.
 	Filter []byte
@@ -76,7 +74,7 @@ type Spec struct {
 	// Landlock rules to confine the command with; nil means none. Each
 	// command applies them to itself, with a rule for each file passed to
 	// it, in a domain of its own.
-	Landlock []isolate.LandlockRule
+	Landlock []LandlockRule
 	// RulesetElsewhere: the filter may refuse the launcher the calls that
 	// build a Landlock ruleset (the caller's rules name them); another
 	// thread builds each run's.
@@ -90,6 +88,48 @@ type Spec struct {
 // besides its own threads, for threads its Go runtime may start after the
 // command: a refused thread would crash the init.
 const NprocSlack = 16
+
+// Root is the wire form of isolate.Root: the sandbox's root filesystem.
+type Root struct {
+	Dir string // a host directory, bound read-only; empty: a fresh tmpfs
+}
+
+// Mount is the wire form of isolate.Mount: one entry of the sandbox's
+// filesystem (see there for what each field means for each Kind).
+type Mount struct {
+	Kind     string // an isolate.Kind: "bind", "tmpfs", ...
+	Source   string
+	Target   string
+	ReadOnly bool
+	Optional bool
+	NoFollow bool
+	Size     int64
+	Mode     uint32
+	Data     string
+}
+
+// UserCount is the wire form of isolate.UserCount: a limit in
+// /proc/sys/user of the sandbox's user namespace.
+type UserCount struct {
+	Name string
+	Max  int
+}
+
+// Rlimit is the wire form of isolate.Rlimit: a resource limit
+// (unix.RLIMIT_*) for the command.
+type Rlimit struct {
+	Resource   int
+	Cur, Max   uint64
+	AfterStart bool
+}
+
+// LandlockRule is the wire form of isolate.LandlockRule: access granted
+// beneath Path.
+type LandlockRule struct {
+	Path    string
+	Write   bool
+	Devices bool
+}
 
 // Command is the program to run inside the sandbox.
 type Command struct {
@@ -110,7 +150,7 @@ type Exec struct {
 	Command Command
 	// Cgroup places the command in its cgroup; its "fds" are indices
 	// into the files that came with this Exec (all zero: no cgroup).
-	Cgroup isolate.Placement
+	Cgroup CgroupFiles
 }
 
 // FileCount is how many files come with e: the command's and its cgroup's.
@@ -120,6 +160,15 @@ func (e *Exec) FileCount() int {
 		n++
 	}
 	return n
+}
+
+// CgroupFiles places the command in its cgroup (isolate.Placement), with
+// indices into the files that came with its Exec for fds: Dir a cgroup v2
+// directory, Enter and Leave cgroup v1 "tasks" files. Dir 0 means none
+// (index 0 is the command's stdin).
+type CgroupFiles struct {
+	Dir          int
+	Enter, Leave []int
 }
 
 // Ready says the sandbox is built and waits for its command.

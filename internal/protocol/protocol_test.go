@@ -8,8 +8,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/corral-dev/corral/isolate"
 )
 
 // messages holds one message of every kind, with every field set.
@@ -19,13 +17,13 @@ func messages() []Message {
 			Version:  Version,
 			Hostname: "box",
 			Loopback: true,
-			Root:     isolate.Root{Dir: "/srv/root"},
+			Root:     Root{Dir: "/srv/root"},
 			Reuse:    true,
-			Mounts: []isolate.Mount{
-				{Kind: isolate.Bind, Source: "/usr", Target: "/usr", ReadOnly: true, Optional: true},
-				{Kind: isolate.Tmpfs, Target: "/tmp", Size: 64 << 20, Mode: 0o1777},
-				{Kind: isolate.File, Target: "/etc/hostname", Mode: 0o644, Data: "box\n"},
-				{Kind: isolate.Symlink, Target: "/dev/fd", Data: "/proc/self/fd"},
+			Mounts: []Mount{
+				{Kind: "bind", Source: "/usr", Target: "/usr", ReadOnly: true, Optional: true},
+				{Kind: "tmpfs", Target: "/tmp", Size: 64 << 20, Mode: 0o1777},
+				{Kind: "file", Target: "/etc/hostname", Mode: 0o644, Data: "box\n"},
+				{Kind: "symlink", Target: "/dev/fd", Data: "/proc/self/fd"},
 			},
 		}},
 		{Ready: &Ready{}},

@@ -1,0 +1,167 @@
+package pid1
+
+import (
+	"errors"
+	"io"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
+)
+
+// life is the init's whole life, in order, and returns its exit code. Each
+// step says the thread it runs on: the main thread; the launcher thread
+// (launcher.go), the one thread that is ever confined; or any thread, for
+// steps on main's goroutine once it is unlocked, or on a goroutine of
+// their own: every thread but the launcher's is unconfined, and what the
+// set-up changes (namespaces, mounts, root, hostname) is the whole
+// process's. A step that fails ends the init: with a Failed report when
+// the host can be told (its Step comes from the isolate.Error, or is
+// "setup", "files" or "reset"), else with code 125 alone.
+func life(marker string) int {
+	s := &state{}
+
+	nameInit() // main thread; main's goroutine may move from here on
+
+	// Set-up, any thread.
+	sigs, caught := catchSignals()
+	if err := s.openSockets(marker); err != nil {
+		return 125 // no socket to report on
+	}
+	if err := s.readSpec(); err != nil {
+		return 125 // not a host that can read a report
+	}
+	if err := inOrder(
+		s.limitUserCounts,
+		s.makePrivate,
+		s.openSources,
+		s.buildRoot,
+		s.pivot,
+		s.setHostname,
+		s.loopbackUp,
+	); err != nil {
+		return s.fail("", err)
+	}
+
+	// Confinement, on the launcher thread, ahead of any command.
+	s.launcher = startLauncher()
+	if err := s.launcher.do(
+		s.dropCapabilities,
+		s.landlockScopes,
+		s.openLandlockRules,
+		s.installFilter,
+		blockSignals,
+	); err != nil {
+		return s.fail("", err)
+	}
+
+	// Any thread.
+	if err := s.recordBuilt(); err != nil { // Reuse only
+		return s.fail("", err)
+	}
+	go s.forwardHostSignals() // reads the socket from now on; the host's EOF ends the init
+	go s.forwardSignals(sigs)
+	<-caught // the first command waits for the handlers (catchSignals)
+	s.countThreads()
+
+	// The runs, on the launcher thread: one, or with Reuse one after
+	// another until a reset fails or the host goes.
+	return s.launcher.run(func() int {
+		if err := s.renewNamespaces(false); err != nil { // Reuse only
+			return s.fail("", err)
+		}
+		for {
+			s.ready()
+			e, files, err := s.receiveExec()
+			if errors.Is(err, io.EOF) {
+				return 125 // the host is gone, or ended this sandbox
+			}
+			if err != nil {
+				return s.fail("files", err)
+			}
+			pid, err := s.start(e, files) // the fork restricts itself with Landlock and execs
+			if err != nil {
+				return s.fail("", err)
+			}
+			s.started(pid)
+			ex := s.reap(pid)
+			killRest()
+			s.exited(ex)
+			if !s.spec.Reuse {
+				return exitCode(ex)
+			}
+			if err := s.renewNamespaces(true); err != nil {
+				return s.fail("reset", err)
+			}
+			if err := s.reset(); err != nil {
+				return s.fail("reset", err)
+			}
+		}
+	})
+}
+
+// state is what the init holds over its life.
+type state struct {
+	conn  *protocol.Conn // to the host; only the launcher sends on it once the runs begin
+	files int            // the fd socket, on which each Exec comes with its files
+	spec  *protocol.Spec
+
+	// The spec's isolate values (readSpec).
+	root       isolate.Root
+	mounts     []isolate.Mount
+	userCounts []isolate.UserCount
+	rlimits    []isolate.Rlimit
+	landlock   []isolate.LandlockRule
+
+	src      *isolate.Sources // the mounts' sources, opened (openSources)
+	staging  string           // where the new root is built (buildRoot)
+	launcher *launcher
+	built    *builtState  // what a reset returns the sandbox to (Reuse)
+	running  atomic.Int64 // the command's pid, for signals, 0 between runs
+
+	// The launcher thread's own.
+	rules   *isolate.Ruleset // the Landlock filesystem rules, nil without
+	threads int              // the init's threads when it began to serve
+	primed  bool             // the codecs have run once (primeCodecs)
+	netBase []byte           // netState after the last renewal (renewNamespaces)
+	nproc   uint64           // the RLIMIT_NPROC the commands get (degraded Pids), once set
+	applied []isolate.Rlimit // the limits the last start set on the init itself
+}
+
+// inOrder runs steps in order until one fails, and returns its error.
+func inOrder(steps ...func() error) error {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail reports err to the host as the failure of step (its own when "")
+// and returns the init's exit code.
+func (s *state) fail(step string, err error) int {
+	f := failure(err)
+	if step != "" {
+		f = &protocol.Failed{Step: step, Message: err.Error()}
+	}
+	s.conn.Send(protocol.Message{Failed: f})
+	return 125
+}
+
+// failure turns a set-up error into its wire form.
+func failure(err error) *protocol.Failed {
+	f := &protocol.Failed{Step: "setup", Message: err.Error()}
+	var ie *isolate.Error
+	if errors.As(err, &ie) {
+		f.Step, f.Path, f.Message = ie.Step, ie.Path, ""
+		var errno syscall.Errno
+		if errors.As(ie.Err, &errno) {
+			f.Errno = int(errno)
+		} else {
+			f.Message = ie.Err.Error()
+		}
+	}
+	return f
+}
