@@ -179,25 +179,13 @@ func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
 
 // initCmd is the re-execution of this binary that becomes the sandbox's
 // pid 1. Its stdio is /dev/null; sock, the protocol socket, is its fd 3
-// (named by the marker) and files, the fd socket, fd 4.
+// and files, the fd socket, fd 4 (both named by the marker).
 func (s *Sandbox) initCmd(sock, files *os.File) *exec.Cmd {
-	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
-	if s.opts.Network == NetworkNone {
-		flags |= unix.CLONE_NEWNET
-	}
 	return &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       []string{"corral-init"},
-		Env:        []string{protocol.EnvMarker + "=3"},
-		ExtraFiles: []*os.File{sock, files}, // fds 3 and 4
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags:                 uintptr(flags),
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			GidMappingsEnableSetgroups: false,
-			Pdeathsig:                  syscall.SIGKILL,
-			Setsid:                     true,
-		},
+		Path:        "/proc/self/exe",
+		Args:        []string{"corral-init"},
+		Env:         []string{protocol.Marker(3, 4)},
+		ExtraFiles:  []*os.File{sock, files}, // fds 3 and 4
+		SysProcAttr: protocol.InitAttr(s.opts.Network == NetworkNone),
 	}
 }

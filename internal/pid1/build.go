@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"runtime"
-	"strconv"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
@@ -24,19 +23,20 @@ func nameInit() {
 	runtime.UnlockOSThread()
 }
 
-// openSockets opens the protocol socket, whose fd the marker names, and
-// notes the fd socket's. Nothing of ours may survive into the command:
-// every fd but the /dev/null stdio is made close-on-exec first (the
-// sockets, the cgroup fds, and anything C code or the runtime opened); the
-// command's own files come with Exec and are placed by the fork.
+// openSockets opens the protocol socket and the fd socket, whose fds the
+// marker names (protocol.Marker). Nothing of ours may survive into the
+// command: every fd but the /dev/null stdio is made close-on-exec first
+// (the sockets, the cgroup fds, and anything C code or the runtime
+// opened); the command's own files come with Exec and are placed by the
+// fork.
 func (s *state) openSockets(marker string) error {
-	fd, err := strconv.Atoi(marker)
-	if err != nil || fd < 3 {
-		return errors.New("pid1: bad marker")
+	conn, files, err := protocol.ParseMarker(marker)
+	if err != nil {
+		return err
 	}
 	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	s.conn = protocol.NewConn(os.NewFile(uintptr(fd), "corral-init"))
-	s.files = fd + 1
+	s.conn = protocol.NewConn(os.NewFile(uintptr(conn), "corral-init"))
+	s.files = files
 	return nil
 }
 
