@@ -1,34 +1,56 @@
 // Package protocol is the one exchange between the host and the sandbox's
-// init process (pid 1). It runs over a unix stream socket that the host
-// passes to the re-executed child, each message one JSON object, and a
-// second socket (seqpacket, the next fd) that carries each command (Exec)
-// with its files: its stdin, stdout, stderr and ExtraFiles, as SCM_RIGHTS.
-// The init's thread that starts commands waits on that socket alone, so a
-// command reaches it with no hand-off between the init's threads.
+// init process (pid 1, package internal/pid1), and its wire: the messages
+// below and nothing else. The host re-executes its own binary (InitAttr)
+// with two sockets open and one environment entry, the marker (Marker:
+// EnvMarker=3,4), which names both by fd: the protocol socket, a unix
+// stream socket carrying one JSON object per Message, and the fd socket
+// (seqpacket) that carries each command (Exec) with its files, as
+// SCM_RIGHTS: its stdin, stdout, stderr and ExtraFiles, then its cgroup's.
+// The init's thread that starts commands waits on the fd socket alone, so
+// a command reaches it with no hand-off between the init's threads.
 //
-//	host (sandbox.Run / a pool)                sandbox init (sandbox.Main)
-//	---------------------------                ---------------------------
+//	host (sandbox.Run / a pool)                sandbox init (internal/pid1)
+//	---------------------------                ----------------------------
 //	Spec{Version, Mounts, Filter, ...}   --->  builds the namespaces' contents,
-//	                                           pivots, prepares the thread that
-//	                                           will start the command
-//	                                     <---  Ready, or
+//	                                           pivots, confines the thread that
+//	                                           will start the commands
+//	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
 //	Exec{Command, Cgroup} with the       --->  starts the command with them
 //	command's files (on the fd socket)
-//	                                     <---  Started{Pid} or Failed
+//	                                     <---  Started{Pid}, or Failed
 //	Signal{Signal, Pid}  (any number)    --->  forwarded to the command
 //	                                           when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
-//	                                           Exited{Status, Usage}
-//	   (with Spec.Reuse the init then resets the sandbox and answers Ready
-//	   or Failed again; else it exits)
+//	                                           Exited{ExitCode, Signal,
+//	                                             UserUsec, SystemUsec, MaxRSS}
+//	   (with Spec.Reuse the init then renews the namespaces of the runs,
+//	   resets the sandbox and answers Ready or Failed again; else it exits)
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
+// Every field of every message, and of the values in them (a test checks
+// that this list and the diagram name each one):
+//
+//	Message{Spec, Ready, Started, Failed, Signal, Exited}: one of them set
+//	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, UserCounts,
+//	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes}
+//	Root{Dir}
+//	Mount{Kind, Source, Target, ReadOnly, Optional, NoFollow, Size, Mode, Data}
+//	UserCount{Name, Max}
+//	Rlimit{Resource, Cur, Max, AfterStart}
+//	LandlockRule{Path, Write, Devices}
+//	Command{Path, Args, Env, Dir, ExtraFiles}
+//	CgroupFiles{Dir, Enter, Leave}
+//
+// The values are the wire forms of the isolate package's (convert.go holds
+// every conversion), so that the public API and the wire change apart.
+//
 // EOF from the init before Ready or Failed means it died during set-up.
-// There is no other channel: no environment variables beyond the marker
-// that tells the re-executed binary which fd to read.
+// There is no other channel. The marker is the init's whole environment;
+// the one other variable, EnvProbe, makes the re-executed binary exit 0 at
+// once instead (the probe that the namespaces can be made: ProbeCommand).
 package protocol
 
 import (
@@ -42,8 +64,8 @@ import (
 const Version = 4
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
-// a sandbox init; its value is the number of the protocol fd.
-const EnvMarker = "_CORRAL_INIT_FD"
+// a sandbox init; its value names the fds of its two sockets (Marker).
+const EnvMarker = "_CORRAL_INIT_FDS"
 
 // EnvProbe tells a re-executed binary to exit 0 at once; Check uses it to
 // probe that namespaces can be created.

@@ -24,7 +24,15 @@ func messages() []Message {
 				{Kind: "tmpfs", Target: "/tmp", Size: 64 << 20, Mode: 0o1777},
 				{Kind: "file", Target: "/etc/hostname", Mode: 0o644, Data: "box\n"},
 				{Kind: "symlink", Target: "/dev/fd", Data: "/proc/self/fd"},
+				{Kind: "bind", Source: "/etc/hosts", Target: "/etc/hosts", NoFollow: true},
 			},
+			UserCounts:       []UserCount{{Name: "max_inotify_watches", Max: 65536}},
+			Rlimits:          []Rlimit{{Resource: 7, Cur: 64, Max: 64}, {Resource: 9, Cur: 1 << 30, Max: 1 << 30, AfterStart: true}},
+			Filter:           []byte{0x20, 0, 0, 0, 4, 0, 0, 0},
+			Capabilities:     []int{10},
+			Landlock:         []LandlockRule{{Path: "/usr"}, {Path: "/tmp", Write: true, Devices: true}},
+			RulesetElsewhere: true,
+			Scopes:           2,
 		}},
 		{Ready: &Ready{}},
 		{Started: &Started{Pid: 2}},
@@ -200,4 +208,73 @@ func FuzzRecv(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMessagesSetEveryField: the messages the round trips send set every
+// field of the wire, so that none goes untested.
+func TestMessagesSetEveryField(t *testing.T) {
+	var walk func(path string, v reflect.Value)
+	walk = func(path string, v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(path, v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				f := v.Field(i)
+				if f.IsZero() {
+					t.Errorf("no message sets %s.%s", path, v.Type().Field(i).Name)
+				}
+				walk(path+"."+v.Type().Field(i).Name, f)
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(path, v.Index(i))
+			}
+		}
+	}
+	// A field is set when one message or one element of a slice sets it:
+	// merge them first.
+	merged := reflect.New(reflect.TypeFor[Message]()).Elem()
+	for _, m := range messages() {
+		mergeInto(merged, reflect.ValueOf(m))
+	}
+	walk("Message", merged)
+}
+
+// mergeInto sets each zero field of dst to src's, recursively; slices of
+// structs are merged into one element.
+func mergeInto(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			return
+		}
+		if dst.IsNil() {
+			dst.Set(reflect.New(src.Type().Elem()))
+		}
+		mergeInto(dst.Elem(), src.Elem())
+	case reflect.Struct:
+		for i := range src.NumField() {
+			mergeInto(dst.Field(i), src.Field(i))
+		}
+	case reflect.Slice:
+		if src.Type().Elem().Kind() != reflect.Struct {
+			if dst.Len() == 0 {
+				dst.Set(src)
+			}
+			return
+		}
+		if dst.Len() == 0 {
+			dst.Set(reflect.MakeSlice(src.Type(), 1, 1))
+		}
+		for i := range src.Len() {
+			mergeInto(dst.Index(0), src.Index(i))
+		}
+	default:
+		if dst.IsZero() {
+			dst.Set(src)
+		}
+	}
 }
