@@ -1,18 +1,33 @@
 // Package isolate holds the steps that run inside a sandbox's new namespaces,
-// after the re-exec and before the command starts: building the root
-// filesystem, pivot_root, bringing up loopback, setting the hostname,
-// dropping privileges and starting the command.
+// after the re-exec and before the command starts: bounding the per-user
+// counts, building the root filesystem, pivot_root, setting the hostname,
+// bringing up loopback, confining the thread that starts the command
+// (capabilities, Landlock, the seccomp filter) and starting the command;
+// and, for a sandbox that runs several commands, resetting it between them.
 //
-// sandbox.Main runs them in this order:
+// The sandbox's init (internal/pid1, whose life.go holds the real order,
+// every step of it) runs them in this order:
 //
+//	any thread of the init:
+//	LimitUserCounts    the per-user counts of the sandbox's user namespace
 //	MakePrivate        mount propagation private, so nothing reaches the host
 //	OpenSources        bind sources opened as detached mount trees, before
 //	                   anything is mounted over them
 //	BuildRoot          a tmpfs (or a given directory) filled with the mounts
 //	PivotRoot          switch to it; the old root is detached
 //	SetHostname, LoopbackUp
-//	DropPrivileges     capabilities, securebits, no_new_privs (this thread)
-//	Start              fork and exec the command
+//	one thread, locked, which alone is confined and starts every command:
+//	DropPrivileges     capabilities, securebits, no_new_privs
+//	Landlock           the Landlock scopes (signals), with no rules
+//	NewRuleset         the Landlock rules, opened; not applied to the thread
+//	InstallFilter      the seccomp filter
+//	                   (and every signal blocked)
+//	then, for each command, on that thread:
+//	LookPath, Ruleset.For
+//	Start              fork; the child applies the run's ruleset and execs
+//	with a reused sandbox, on a thread other than that one:
+//	RecordInherited, Record    once, when the sandbox is built
+//	Inherited.Restore, Clear   after each command
 //
 // Each step is usable on its own by a program that creates its namespaces
 // some other way; each needs CAP_SYS_ADMIN in the user namespace that owns

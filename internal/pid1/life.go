@@ -10,22 +10,22 @@ import (
 	"github.com/corral-dev/corral/isolate"
 )
 
-// life is the init's whole life, in order, and returns its exit code. Each
-// step says the thread it runs on: the main thread; the launcher thread
-// (launcher.go), the one thread that is ever confined; or any thread, for
-// steps on main's goroutine once it is unlocked, or on a goroutine of
-// their own: every thread but the launcher's is unconfined, and what the
-// set-up changes (namespaces, mounts, root, hostname) is the whole
-// process's. A step that fails ends the init: with a Failed report when
-// the host can be told (its Step comes from the isolate.Error, or is
-// "setup", "files" or "reset"), else with code 125 alone.
+// life is the init's whole life, in order, and returns its exit code.
+// Each step says the thread it runs on: the main thread; the launcher
+// thread (launcher.go), locked, the one thread that is ever confined; or
+// any thread: main's goroutine once it is unlocked, which the runtime may
+// move between threads, or a goroutine of its own. Every thread but the
+// launcher's is unconfined, and what the set-up changes (mounts, root,
+// hostname, lo) is the whole process's. A step that fails ends the init:
+// with a Failed report when the host can be told (its Step comes from the
+// isolate.Error, or is "setup", "files" or "reset"), else with 125 alone.
 func life(marker string) int {
 	s := &state{}
 
-	nameInit() // main thread; main's goroutine may move from here on
+	nameInit() // main thread: /proc/1/comm; main's goroutine moves freely from here on
 
-	// Set-up, any thread.
-	sigs, caught := catchSignals()
+	// Set-up: any thread.
+	sigs, caught := catchSignals() // on a goroutine of its own, alongside the set-up
 	if err := s.openSockets(marker); err != nil {
 		return 125 // no socket to report on
 	}
@@ -44,7 +44,7 @@ func life(marker string) int {
 		return s.fail("", err)
 	}
 
-	// Confinement, on the launcher thread, ahead of any command.
+	// Confinement: the launcher thread, ahead of any command.
 	s.launcher = startLauncher()
 	if err := s.launcher.do(
 		s.dropCapabilities,
@@ -65,8 +65,8 @@ func life(marker string) int {
 	<-caught // the first command waits for the handlers (catchSignals)
 	s.countThreads()
 
-	// The runs, on the launcher thread: one, or with Reuse one after
-	// another until a reset fails or the host goes.
+	// The runs: the launcher thread, one run, or with Reuse one after
+	// another until a step fails or the host goes.
 	return s.launcher.run(func() int {
 		if err := s.renewNamespaces(false); err != nil { // Reuse only
 			return s.fail("", err)
@@ -91,10 +91,10 @@ func life(marker string) int {
 			if !s.spec.Reuse {
 				return exitCode(ex)
 			}
-			if err := s.renewNamespaces(true); err != nil {
+			if err := s.renewNamespaces(true); err != nil { // lo comes up from another thread
 				return s.fail("reset", err)
 			}
-			if err := s.reset(); err != nil {
+			if err := s.reset(); err != nil { // on another thread, unconfined
 				return s.fail("reset", err)
 			}
 		}
