@@ -170,8 +170,8 @@ const MaxFiles = 253
 // cgroup, if any: the thread that starts the command reads it there.
 type Exec struct {
 	Command Command
-	// Cgroup places the command in its cgroup; its "fds" are indices
-	// into the files that came with this Exec (all zero: no cgroup).
+	// Cgroup places the command in its cgroup, naming files that came
+	// with this Exec by index (all zero: no cgroup).
 	Cgroup CgroupFiles
 }
 
