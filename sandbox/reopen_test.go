@@ -12,6 +12,7 @@ import (
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 // reopenHelper tries, for each arg "N:op", op on /proc/self/fd/N (what
@@ -222,9 +223,9 @@ func TestReopenByPathCallerRefusesLandlock(t *testing.T) {
 		opts := sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}
 		want := "0:r=ok 0:w=EACCES 0:landlock=ok"
 		if refuse {
-			opts.Seccomp.Rules = []sandbox.SeccompRule{{
+			opts.Seccomp.Rules = []seccomp.Rule{{
 				Syscalls: []string{"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"},
-				Action:   sandbox.SeccompErrno(unix.ENOSYS),
+				Action:   seccomp.Errno(unix.ENOSYS),
 			}}
 			want = "0:r=ok 0:w=EACCES 0:landlock=ENOSYS"
 		}

@@ -61,7 +61,7 @@ func New(opts Options) *Sandbox {
 	// Validation caught the caller's mistakes; an error here is the
 	// compiler's, and fails every Run.
 	s.filter = sync.OnceValues(func() ([]byte, error) {
-		f, err := s.opts.Seccomp.compile(s.capNames)
+		f, err := s.opts.Seccomp.Compile(s.capNames)
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: Options.Seccomp: %w", err)
 		}
@@ -188,7 +188,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Landlock:     s.landlockRules,
 		Scopes:       s.landlockScope,
 		// Seccomp.Disabled leaves no filter to refuse anything.
-		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && s.opts.Seccomp.refusesRuleset(),
+		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && refusesRuleset(s.opts.Seccomp),
 		Reuse:            s.opts.Reuse,
 		UserCounts:       userCounts(),
 	}

@@ -1,29 +1,29 @@
-package sandbox_test
+package seccomp_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
 
-	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
-func TestParseSeccompProfile(t *testing.T) {
+func TestParseProfile(t *testing.T) {
 	tests := []struct {
 		name, in string
-		want     sandbox.Seccomp
+		want     seccomp.Profile
 	}{
-		{"empty", "", sandbox.Seccomp{}},
-		{"comments and blank lines", "# nothing\n\n   \t\n  # indented\n", sandbox.Seccomp{}},
-		{"disable", "# off\ndisable # for gdb\n", sandbox.Seccomp{Disabled: true}},
-		{"disable twice", "disable\ndisable\n", sandbox.Seccomp{Disabled: true}},
-		{"no final newline", "allow ptrace", sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-			{Syscalls: []string{"ptrace"}, Action: sandbox.SeccompAllow}}}},
+		{"empty", "", seccomp.Profile{}},
+		{"comments and blank lines", "# nothing\n\n   \t\n  # indented\n", seccomp.Profile{}},
+		{"disable", "# off\ndisable # for gdb\n", seccomp.Profile{Disabled: true}},
+		{"disable twice", "disable\ndisable\n", seccomp.Profile{Disabled: true}},
+		{"no final newline", "allow ptrace", seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"ptrace"}, Action: seccomp.Allow}}}},
 		{"the documented example", `
 # applied over the default profile, in order
 allow ptrace
@@ -32,70 +32,72 @@ kill getppid, bpf                       # several syscalls: comma-separated
 log openat
 errno EAFNOSUPPORT socket arg0 == 2     # conditions: argN OP VALUE
 allow personality arg0 &= 0xffffffff == 0
-`, sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-			{Syscalls: []string{"ptrace"}, Action: sandbox.SeccompAllow},
-			{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(syscall.EXDEV)},
-			{Syscalls: []string{"getppid", "bpf"}, Action: sandbox.SeccompKill},
-			{Syscalls: []string{"openat"}, Action: sandbox.SeccompLog},
-			{Syscalls: []string{"socket"}, Action: sandbox.SeccompErrno(syscall.EAFNOSUPPORT),
-				Args: []sandbox.SeccompArg{{Index: 0, Op: sandbox.SeccompEqual, Value: 2}}},
-			{Syscalls: []string{"personality"}, Action: sandbox.SeccompAllow,
-				Args: []sandbox.SeccompArg{{Index: 0, Op: sandbox.SeccompMaskedEqual, Mask: 0xffffffff, Value: 0}}},
+`, seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"ptrace"}, Action: seccomp.Allow},
+			{Syscalls: []string{"getcwd"}, Action: seccomp.Errno(syscall.EXDEV)},
+			{Syscalls: []string{"getppid", "bpf"}, Action: seccomp.Kill},
+			{Syscalls: []string{"openat"}, Action: seccomp.Log},
+			{Syscalls: []string{"socket"}, Action: seccomp.Errno(syscall.EAFNOSUPPORT),
+				Args: []seccomp.Arg{{Index: 0, Op: seccomp.Equal, Value: 2}}},
+			{Syscalls: []string{"personality"}, Action: seccomp.Allow,
+				Args: []seccomp.Arg{{Index: 0, Op: seccomp.MaskedEqual, Mask: 0xffffffff, Value: 0}}},
 		}}},
 		{"every operator and argument", "allow mmap arg0 == 0 arg1 != 0x10 arg2 < 3 arg3 <= 0XfF arg4 > 18446744073709551615 arg5 >= 0\n" +
-			"allow ioctl arg1 &= 0xff00 == 0x5400\n", sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-			{Syscalls: []string{"mmap"}, Action: sandbox.SeccompAllow, Args: []sandbox.SeccompArg{
-				{Index: 0, Op: sandbox.SeccompEqual, Value: 0},
-				{Index: 1, Op: sandbox.SeccompNotEqual, Value: 0x10},
-				{Index: 2, Op: sandbox.SeccompLess, Value: 3},
-				{Index: 3, Op: sandbox.SeccompLessEqual, Value: 0xff},
-				{Index: 4, Op: sandbox.SeccompGreater, Value: 1<<64 - 1},
-				{Index: 5, Op: sandbox.SeccompGreaterEqual, Value: 0},
+			"allow ioctl arg1 &= 0xff00 == 0x5400\n", seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"mmap"}, Action: seccomp.Allow, Args: []seccomp.Arg{
+				{Index: 0, Op: seccomp.Equal, Value: 0},
+				{Index: 1, Op: seccomp.NotEqual, Value: 0x10},
+				{Index: 2, Op: seccomp.Less, Value: 3},
+				{Index: 3, Op: seccomp.LessEqual, Value: 0xff},
+				{Index: 4, Op: seccomp.Greater, Value: 1<<64 - 1},
+				{Index: 5, Op: seccomp.GreaterEqual, Value: 0},
 			}},
-			{Syscalls: []string{"ioctl"}, Action: sandbox.SeccompAllow, Args: []sandbox.SeccompArg{
-				{Index: 1, Op: sandbox.SeccompMaskedEqual, Mask: 0xff00, Value: 0x5400}}},
+			{Syscalls: []string{"ioctl"}, Action: seccomp.Allow, Args: []seccomp.Arg{
+				{Index: 1, Op: seccomp.MaskedEqual, Mask: 0xff00, Value: 0x5400}}},
 		}}},
 		{"errno numbers, aliases and case", "errno 18 getcwd\nerrno 0x1 getpid\nerrno 4094 getppid\n" +
 			"errno eperm getuid\nerrno EWOULDBLOCK getgid\nerrno ENOTSUP geteuid\nALLOW getegid\n",
-			sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-				{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(syscall.EXDEV)},
-				{Syscalls: []string{"getpid"}, Action: sandbox.SeccompErrno(syscall.EPERM)},
-				{Syscalls: []string{"getppid"}, Action: sandbox.SeccompErrno(4094)},
-				{Syscalls: []string{"getuid"}, Action: sandbox.SeccompErrno(syscall.EPERM)},
-				{Syscalls: []string{"getgid"}, Action: sandbox.SeccompErrno(syscall.EAGAIN)},
-				{Syscalls: []string{"geteuid"}, Action: sandbox.SeccompErrno(syscall.EOPNOTSUPP)},
-				{Syscalls: []string{"getegid"}, Action: sandbox.SeccompAllow},
+			seccomp.Profile{Rules: []seccomp.Rule{
+				{Syscalls: []string{"getcwd"}, Action: seccomp.Errno(syscall.EXDEV)},
+				{Syscalls: []string{"getpid"}, Action: seccomp.Errno(syscall.EPERM)},
+				{Syscalls: []string{"getppid"}, Action: seccomp.Errno(4094)},
+				{Syscalls: []string{"getuid"}, Action: seccomp.Errno(syscall.EPERM)},
+				{Syscalls: []string{"getgid"}, Action: seccomp.Errno(syscall.EAGAIN)},
+				{Syscalls: []string{"geteuid"}, Action: seccomp.Errno(syscall.EOPNOTSUPP)},
+				{Syscalls: []string{"getegid"}, Action: seccomp.Allow},
 			}}},
 		{"comma spacing", "kill getpid,getppid\nkill getpid , getppid\nkill getpid ,getppid,\tgetuid arg0 == 1\n",
-			sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-				{Syscalls: []string{"getpid", "getppid"}, Action: sandbox.SeccompKill},
-				{Syscalls: []string{"getpid", "getppid"}, Action: sandbox.SeccompKill},
-				{Syscalls: []string{"getpid", "getppid", "getuid"}, Action: sandbox.SeccompKill,
-					Args: []sandbox.SeccompArg{{Index: 0, Op: sandbox.SeccompEqual, Value: 1}}},
+			seccomp.Profile{Rules: []seccomp.Rule{
+				{Syscalls: []string{"getpid", "getppid"}, Action: seccomp.Kill},
+				{Syscalls: []string{"getpid", "getppid"}, Action: seccomp.Kill},
+				{Syscalls: []string{"getpid", "getppid", "getuid"}, Action: seccomp.Kill,
+					Args: []seccomp.Arg{{Index: 0, Op: seccomp.Equal, Value: 1}}},
 			}}},
-		{"tabs and a comment glued to a word", "\tallow\tptrace#why\n", sandbox.Seccomp{Rules: []sandbox.SeccompRule{
-			{Syscalls: []string{"ptrace"}, Action: sandbox.SeccompAllow}}}},
+		{"tabs and a comment glued to a word", "\tallow\tptrace#why\n", seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"ptrace"}, Action: seccomp.Allow}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := sandbox.ParseSeccompProfile(strings.NewReader(tt.in))
+			got, err := seccomp.ParseProfile(strings.NewReader(tt.in))
 			if err != nil {
-				t.Fatalf("ParseSeccompProfile(%q): %v", tt.in, err)
+				t.Fatalf("ParseProfile(%q): %v", tt.in, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ParseSeccompProfile(%q)\n got %+v\nwant %+v", tt.in, got, tt.want)
+				t.Errorf("ParseProfile(%q)\n got %+v\nwant %+v", tt.in, got, tt.want)
 			}
-			// The filter compiler takes what the parser gives: a compile error
-			// fails Run before anything starts.
-			_, err = newSandbox(t, sandbox.Options{Seccomp: got}).Run(sandbox.Command("/no/such/corral-test-command"))
-			if err == nil || strings.Contains(err.Error(), "Seccomp") {
-				t.Errorf("running a command under %+v: %v; want only an exec error", got, err)
+			// The validation and the filter compiler take what the parser
+			// gives (package sandbox runs both before anything starts).
+			if err := got.Validate(); err != nil {
+				t.Errorf("Validate of %+v: %v", got, err)
+			}
+			if _, err := got.Compile(nil); err != nil {
+				t.Errorf("Compile of %+v: %v", got, err)
 			}
 		})
 	}
 }
 
-func TestParseSeccompProfileErrors(t *testing.T) {
+func TestParseProfileErrors(t *testing.T) {
 	tests := []struct {
 		in          string
 		line, field int
@@ -155,15 +157,15 @@ func TestParseSeccompProfileErrors(t *testing.T) {
 		{"allow getpid\n" + strings.Repeat("#", 70000) + "\n", 2, 0, "", "line longer than 64 KiB"},
 	}
 	for _, tt := range tests {
-		_, err := sandbox.ParseSeccompProfile(strings.NewReader(tt.in))
-		var pe *sandbox.ProfileError
+		_, err := seccomp.ParseProfile(strings.NewReader(tt.in))
+		var pe *seccomp.ProfileError
 		if !errors.As(err, &pe) {
-			t.Errorf("ParseSeccompProfile(%.40q) = %v; want a *ProfileError", tt.in, err)
+			t.Errorf("ParseProfile(%.40q) = %v; want a *ProfileError", tt.in, err)
 			continue
 		}
 		msg := pe.Error()
 		if pe.Line != tt.line || pe.Field != tt.field || pe.Text != tt.text {
-			t.Errorf("ParseSeccompProfile(%.40q): line %d, field %d, text %q; want %d, %d, %q (%s)",
+			t.Errorf("ParseProfile(%.40q): line %d, field %d, text %q; want %d, %d, %q (%s)",
 				tt.in, pe.Line, pe.Field, pe.Text, tt.line, tt.field, tt.text, msg)
 		}
 		where := fmt.Sprintf("seccomp profile line %d", tt.line)
@@ -174,13 +176,13 @@ func TestParseSeccompProfileErrors(t *testing.T) {
 			where += fmt.Sprintf(" (%q)", tt.text)
 		}
 		if !strings.HasPrefix(msg, where+": ") || !strings.Contains(msg, tt.reason) {
-			t.Errorf("ParseSeccompProfile(%.40q): error %q; want it to start with %q and contain %q", tt.in, msg, where, tt.reason)
+			t.Errorf("ParseProfile(%.40q): error %q; want it to start with %q and contain %q", tt.in, msg, where, tt.reason)
 		}
 	}
 }
 
-func TestParseSeccompProfileMessage(t *testing.T) {
-	_, err := sandbox.ParseSeccompProfile(strings.NewReader("allow ptrace\n\nkill getppid, fooo\n"))
+func TestParseProfileMessage(t *testing.T) {
+	_, err := seccomp.ParseProfile(strings.NewReader("allow ptrace\n\nkill getppid, fooo\n"))
 	want := `seccomp profile line 3, field 3 ("fooo"): unknown system call on this architecture; ` +
 		`check the name (e.g. "openat"; some, such as open, exist only on some architectures)`
 	if err == nil || err.Error() != want {
@@ -188,86 +190,64 @@ func TestParseSeccompProfileMessage(t *testing.T) {
 	}
 }
 
-func TestParseSeccompProfileReadError(t *testing.T) {
+func TestParseProfileReadError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := sandbox.ParseSeccompProfile(iotest.ErrReader(boom))
+	_, err := seccomp.ParseProfile(iotest.ErrReader(boom))
 	if !errors.Is(err, boom) {
 		t.Errorf("error %v; want one that wraps the read error", err)
 	}
 }
 
-func ExampleParseSeccompProfile() {
-	profile := `
-# applied over the default profile, in order
-allow kcmp                          # compare file descriptors
-errno EXDEV getcwd
-kill getppid, bpf
-errno EAFNOSUPPORT socket arg0 == 2 # no AF_INET sockets
-allow personality arg0 &= 0xffffffff == 0
-`
-	sc, err := sandbox.ParseSeccompProfile(strings.NewReader(profile))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	// Print it back in the profile format.
-	ops := map[sandbox.SeccompOp]string{sandbox.SeccompEqual: "==", sandbox.SeccompNotEqual: "!=",
-		sandbox.SeccompLess: "<", sandbox.SeccompLessEqual: "<=", sandbox.SeccompGreater: ">",
-		sandbox.SeccompGreaterEqual: ">="}
-	for _, r := range sc.Rules {
-		line := r.Action.String() + " " + strings.Join(r.Syscalls, ",")
-		for _, a := range r.Args {
-			if a.Op == sandbox.SeccompMaskedEqual {
-				line += fmt.Sprintf(" arg%d &= %#x == %d", a.Index, a.Mask, a.Value)
-			} else {
-				line += fmt.Sprintf(" arg%d %s %d", a.Index, ops[a.Op], a.Value)
-			}
-		}
-		fmt.Println(line)
-	}
-
-	// Run a command under it: realpath needs getcwd.
-	cmd := sandbox.Command("realpath", ".")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-	p, err := sandbox.New(sandbox.Options{Seccomp: sc}).Run(cmd)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	res, _ := p.Wait()
-	fmt.Println(res)
-	// Output:
-	// allow kcmp
-	// errno EXDEV getcwd
-	// kill getppid,bpf
-	// errno EAFNOSUPPORT socket arg0 == 2
-	// allow personality arg0 &= 0xffffffff == 0
-	// realpath: .: Invalid cross-device link
-	// exit status 1
-}
-
-func TestSeccompValidation(t *testing.T) {
-	requireSandbox(t)
-	ok := sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompLog}
+func TestValidate(t *testing.T) {
+	ok := seccomp.Rule{Syscalls: []string{"getcwd"}, Action: seccomp.Log}
 	for _, tc := range []struct {
-		rule  sandbox.SeccompRule
+		rule  seccomp.Rule
 		field string
 	}{
-		{sandbox.SeccompRule{Syscalls: []string{"no_such_call"}, Action: sandbox.SeccompAllow}, "Syscalls[0]"},
-		{sandbox.SeccompRule{Syscalls: []string{"getcwd", "nope"}, Action: sandbox.SeccompAllow}, "Syscalls[1]"},
-		{sandbox.SeccompRule{Action: sandbox.SeccompAllow}, "Syscalls"},
-		{sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(0)}, "Action"},
-		{sandbox.SeccompRule{Syscalls: []string{"getcwd"}, Action: sandbox.SeccompErrno(4096)}, "Action"},
-		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Index: 7}}}, "Args[0].Index"},
-		{sandbox.SeccompRule{Syscalls: []string{"socket"}, Args: []sandbox.SeccompArg{{Op: 99}}}, "Args[0].Op"},
+		{seccomp.Rule{Syscalls: []string{"no_such_call"}, Action: seccomp.Allow}, "Syscalls[0]"},
+		{seccomp.Rule{Syscalls: []string{"getcwd", "nope"}, Action: seccomp.Allow}, "Syscalls[1]"},
+		{seccomp.Rule{Action: seccomp.Allow}, "Syscalls"},
+		{seccomp.Rule{Syscalls: []string{"getcwd"}, Action: seccomp.Errno(0)}, "Action"},
+		{seccomp.Rule{Syscalls: []string{"getcwd"}, Action: seccomp.Errno(4096)}, "Action"},
+		{seccomp.Rule{Syscalls: []string{"socket"}, Args: []seccomp.Arg{{Index: 7}}}, "Args[0].Index"},
+		{seccomp.Rule{Syscalls: []string{"socket"}, Args: []seccomp.Arg{{Op: 99}}}, "Args[0].Op"},
 	} {
-		_, err := newSandbox(t, sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok, tc.rule}}}).Run(sandbox.Command("/bin/true"))
-		var oe *sandbox.OptionError
-		if want := "Options.Seccomp.Rules[1]." + tc.field; !errors.As(err, &oe) || oe.Field != want {
-			t.Errorf("rule %+v: %v, want an *OptionError for %s", tc.rule, err, want)
+		err := seccomp.Profile{Rules: []seccomp.Rule{ok, tc.rule}}.Validate()
+		var re *seccomp.RuleError
+		if !errors.As(err, &re) || re.Rule != 1 || re.Field != tc.field || re.Reason == "" {
+			t.Errorf("rule %+v: %v, want a *RuleError for Rules[1].%s", tc.rule, err, tc.field)
 		}
 	}
-	if _, _, res := run(t, sandbox.Options{Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{ok}}}, sandbox.Command("/bin/true")); !res.Success() {
-		t.Errorf("valid rule: %v", res)
+	if err := (seccomp.Profile{Rules: []seccomp.Rule{ok}}).Validate(); err != nil {
+		t.Errorf("valid rule: %v", err)
+	}
+}
+
+func TestRefuses(t *testing.T) {
+	p := seccomp.Profile{Rules: []seccomp.Rule{
+		{Syscalls: []string{"unshare"}, Action: seccomp.Log},
+		{Syscalls: []string{"getpid"}, Action: seccomp.Allow},
+		{Syscalls: []string{"setns", "unshare"}, Action: seccomp.Errno(syscall.EPERM)},
+		{Syscalls: []string{"unshare"}, Action: seccomp.Kill},
+	}}
+	if i, ok := p.Refuses("unshare"); i != 2 || !ok {
+		t.Errorf("Refuses(unshare) = %d, %t; want 2, true", i, ok)
+	}
+	if i, ok := p.Refuses("getpid"); i != -1 || ok {
+		t.Errorf("Refuses(getpid) = %d, %t; want -1, false", i, ok)
+	}
+}
+
+func TestCompile(t *testing.T) {
+	if f, err := (seccomp.Profile{Disabled: true}).Compile(nil); f != nil || err != nil {
+		t.Errorf("Disabled: Compile = %d bytes, %v; want nil, nil", len(f), err)
+	}
+	def, err := seccomp.Profile{}.Compile(nil)
+	if err != nil || len(def) == 0 || len(def)%8 != 0 {
+		t.Fatalf("default: Compile = %d bytes, %v; want a sock_filter array", len(def), err)
+	}
+	more, err := seccomp.Profile{Rules: []seccomp.Rule{{Syscalls: []string{"getcwd"}, Action: seccomp.Errno(syscall.EXDEV)}}}.Compile(nil)
+	if err != nil || bytes.Equal(more, def) {
+		t.Errorf("with a rule: Compile = %d bytes, %v; want a filter other than the default's", len(more), err)
 	}
 }
