@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,11 +20,9 @@ func LookPath(file string, env []string) (string, error) {
 	if strings.Contains(file, "/") {
 		return file, nil
 	}
-	path := DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
+	path, ok := paths.Lookup(env, "PATH")
+	if !ok {
+		path = DefaultPath
 	}
 	errno := unix.ENOENT
 	for _, dir := range strings.Split(path, ":") {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
@@ -202,7 +203,8 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 	}
 	env := append([]string(nil), cmd.Env...)
 	for _, kv := range s.defaultEnv() {
-		if key, _, _ := strings.Cut(kv, "="); !hasKey(env, key) {
+		key, _, _ := strings.Cut(kv, "=")
+		if _, set := paths.Lookup(env, key); !set {
 			env = append(env, kv)
 		}
 	}
@@ -211,15 +213,6 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 		dir = WorkDir
 	}
 	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}
-}
-
-func hasKey(env []string, key string) bool {
-	for _, kv := range env {
-		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
-			return true
-		}
-	}
-	return false
 }
 
 // rlimits are the Options.Rlimits for the init to set.

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox/seccomp"
@@ -118,7 +119,7 @@ func (o *Options) validate() error {
 		seen[m.Destination] = i
 		// Mounts apply in order: one listed after a mount it contains would hide it.
 		for j, earlier := range o.Mounts[:i] {
-			if under(earlier.Destination, m.Destination) {
+			if paths.Beneath(earlier.Destination, m.Destination) {
 				return &OptionError{field + ".Destination", m.Destination, fmt.Sprintf("contains Options.Mounts[%d].Destination %q, which is listed earlier and would be hidden; list the containing mount first", j, earlier.Destination)}
 			}
 		}
