@@ -69,7 +69,7 @@ func (m LandlockMode) String() string {
 // own, and with NetworkHost those of the host are part of the host's
 // network the caller asked for, as its loopback services are.
 func (s *Sandbox) landlock() ([]isolate.LandlockRule, uint64, []string, error) {
-	abi := isolate.LandlockABI()
+	abi, _ := isolate.LandlockABI() // 0 without Landlock
 	var scopes uint64
 	if isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0 && !noSignalScope {
 		scopes = isolate.ScopeSignal
