@@ -1,9 +1,7 @@
 package seccomp_test
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/corral-dev/corral/internal/testutil"
@@ -14,11 +12,5 @@ import (
 // sandbox's init too.
 func TestMain(m *testing.M) {
 	sandbox.Main()
-	before := testutil.Take()
-	code := m.Run()
-	if leaks := testutil.Leaks(before); len(leaks) > 0 {
-		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(testutil.RunChecked(m))
 }
