@@ -78,14 +78,34 @@ func TestUserMapping(t *testing.T) {
 
 func TestNoCapabilities(t *testing.T) {
 	out := sh(t, sandbox.Options{}, `grep -E '^(Cap|NoNewPrivs)' /proc/self/status; cat /proc/1/environ 2>&1 || echo init-protected`)
+	// Every set must be there, and read as a number: a line missing, or
+	// one this parse does not understand, fails rather than passes.
+	got := map[string]uint64{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		switch {
-		case strings.HasPrefix(l, "Cap") && strings.Trim(f[1], "0") != "":
-			t.Errorf("capability set not empty: %s", l)
-		case f[0] == "NoNewPrivs:" && f[1] != "1":
-			t.Errorf("no_new_privs not set: %s", l)
+		name, v, ok := strings.Cut(l, ":")
+		if !ok || !strings.HasPrefix(name, "Cap") && name != "NoNewPrivs" {
+			continue
 		}
+		base := 16 // the Cap lines are hexadecimal
+		if name == "NoNewPrivs" {
+			base = 10
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), base, 64)
+		if err != nil {
+			t.Errorf("%s: %v", l, err)
+			continue
+		}
+		got[name] = n
+	}
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if n, ok := got[set]; !ok {
+			t.Errorf("no %s line in /proc/self/status:\n%s", set, out)
+		} else if n != 0 {
+			t.Errorf("capability set %s not empty: %#x", set, n)
+		}
+	}
+	if n, ok := got["NoNewPrivs"]; !ok || n != 1 {
+		t.Errorf("no_new_privs not set (NoNewPrivs %d, present %t):\n%s", n, ok, out)
 	}
 	if !strings.Contains(out, "init-protected") {
 		t.Errorf("the command can read its init's /proc files (init is dumpable):\n%s", out)
