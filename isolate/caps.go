@@ -16,8 +16,11 @@ const securebits = 1<<0 | 1<<1 | // SECBIT_NOROOT, _LOCKED
 // no_new_privs and makes the process not dumpable (so the command cannot
 // ptrace it or open its /proc files). The calling thread keeps its own
 // permitted and effective sets, which Start's child needs for its last
-// steps; execve then starts the command with every set empty. Call
-// ClearCapabilities once the command has started.
+// steps (a new cgroup namespace) and the thread may need between commands
+// (the sandbox's launcher unshares a new IPC namespace before each run of a
+// reused sandbox); execve then starts each command with every set empty.
+// Nothing clears them: they are the thread's, which the command cannot
+// reach (the process is not dumpable), and they die with it.
 //
 // Capabilities and no_new_privs belong to a thread: call it on a thread
 // locked with runtime.LockOSThread and start the command from that thread.
@@ -77,13 +80,6 @@ func DropPrivileges(keep ...int) error {
 		}
 	}
 	return stepErr("drop privileges", "no_new_privs", unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-}
-
-// ClearCapabilities empties the calling thread's own capability sets.
-func ClearCapabilities() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	return stepErr("drop privileges", "capset", unix.Capset(&hdr, &data[0]))
 }
 
 // CapabilityNames are the capabilities' names, indexed by number.

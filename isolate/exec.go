@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,11 +20,9 @@ func LookPath(file string, env []string) (string, error) {
 	if strings.Contains(file, "/") {
 		return file, nil
 	}
-	path := DefaultPath
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
+	path, ok := paths.Lookup(env, "PATH")
+	if !ok {
+		path = DefaultPath
 	}
 	errno := unix.ENOENT
 	for _, dir := range strings.Split(path, ":") {
@@ -59,10 +58,6 @@ type Command struct {
 	// its own cgroup, so it sees itself at "/". The calling thread needs
 	// CAP_SYS_ADMIN (DropPrivileges leaves it; execve then drops it).
 	CgroupNamespace bool
-	// IPCNamespace gives the command a new IPC namespace of its own (a
-	// reused sandbox's runs do not share SysV objects). The calling thread
-	// needs CAP_SYS_ADMIN, as for CgroupNamespace.
-	IPCNamespace bool
 	// Landlock is a Landlock ruleset fd (Ruleset.For) that the command
 	// restricts itself to just before its execve, in a domain of its own
 	// nested in the calling thread's; -1 or 0 means none.
@@ -112,9 +107,6 @@ func Start(c *Command) (int, error) {
 	sys := &syscall.SysProcAttr{Setsid: true}
 	if c.CgroupNamespace {
 		sys.Unshareflags = syscall.CLONE_NEWCGROUP // in the child, once it is in its cgroup
-	}
-	if c.IPCNamespace {
-		sys.Unshareflags |= syscall.CLONE_NEWIPC
 	}
 	if c.Cgroup.Dir > 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, c.Cgroup.Dir

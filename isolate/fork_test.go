@@ -17,7 +17,7 @@ import (
 // the test (it is never unlocked). It skips where the kernel has no
 // Landlock.
 func restrictedThread(t *testing.T) {
-	if LandlockABI() == 0 {
+	if abi, _ := LandlockABI(); abi == 0 {
 		t.Skip("the kernel has no Landlock")
 	}
 	runtime.LockOSThread()

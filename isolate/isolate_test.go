@@ -9,30 +9,6 @@ import (
 	"testing"
 )
 
-func TestUnder(t *testing.T) {
-	tests := []struct {
-		p, dir string
-		want   bool
-	}{
-		{"/a", "/", true},
-		{"/a/b/c", "/", true},
-		{"/", "/", false},
-		{"/a/b", "/a", true},
-		{"/a/b/c", "/a", true},
-		{"/a", "/a", false},
-		{"/ab", "/a", false},
-		{"/a", "/a/b", false},
-		{"/b/a", "/a", false},
-		{"/dev/pts", "/dev", true},
-		{"/device", "/dev", false},
-	}
-	for _, tt := range tests {
-		if got := under(tt.p, tt.dir); got != tt.want {
-			t.Errorf("under(%q, %q) = %t; want %t", tt.p, tt.dir, got, tt.want)
-		}
-	}
-}
-
 func TestSplitPath(t *testing.T) {
 	tests := []struct {
 		p, dir, base string

@@ -14,13 +14,17 @@ type LandlockRule struct {
 	Devices bool
 }
 
-// LandlockABI returns the kernel's Landlock ABI version, or 0 without it.
-func LandlockABI() int {
+// LandlockABI returns the kernel's Landlock ABI version, or 0 and the
+// errno (a syscall.Errno) without it: ENOSYS where the kernel lacks
+// Landlock, EOPNOTSUPP where it is disabled at boot, and what a seccomp
+// profile or other layer answers in their place (package sandbox's Check
+// tells these apart). This is the one place that asks the kernel.
+func LandlockABI() (int, error) {
 	v, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
 	if errno != 0 {
-		return 0
+		return 0, errno
 	}
-	return int(v)
+	return int(v), nil
 }
 
 const (
@@ -73,10 +77,9 @@ func LandlockScopes(abi int) uint64 {
 // across directories fail under a command's own filesystem layer (or a
 // program's), even in a writable mount; this way that layer alone decides.
 func Landlock(rules []LandlockRule, scopes uint64) (int, error) {
-	abi := LandlockABI()
+	abi, err := LandlockABI()
 	if abi == 0 {
-		_, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-		return 0, &Error{Step: "landlock", Err: errno}
+		return 0, &Error{Step: "landlock", Err: err}
 	}
 	handled := uint64(0)
 	if rules != nil {

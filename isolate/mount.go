@@ -3,8 +3,8 @@ package isolate
 import (
 	"path"
 	"strconv"
-	"strings"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"golang.org/x/sys/unix"
 )
 
@@ -166,7 +166,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	holder := func(i int) int {
 		h := -1
 		for j, o := range mounts[:i] {
-			if !skip[j] && o.isMount() && under(mounts[i].Target, o.Target) {
+			if !skip[j] && o.isMount() && paths.Beneath(mounts[i].Target, o.Target) {
 				h = j
 			}
 		}
@@ -295,14 +295,6 @@ func makeReadOnly(rootfd int, p string) error {
 	}
 	defer unix.Close(fd)
 	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-}
-
-// under reports whether p is strictly beneath dir.
-func under(p, dir string) bool {
-	if dir == "/" {
-		return p != "/"
-	}
-	return strings.HasPrefix(p, dir+"/")
 }
 
 // prepare creates a mountpoint, file or symlink in the root.

@@ -40,10 +40,9 @@ const (
 // the kernel knows: a domain nested in the launcher's that is not scoped
 // itself could still signal the launcher, which shares the outer scope.
 func NewRuleset(rules []LandlockRule, scopes uint64) (*Ruleset, error) {
-	abi := LandlockABI()
+	abi, err := LandlockABI()
 	if abi == 0 {
-		_, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-		return nil, &Error{Step: "landlock", Err: errno}
+		return nil, &Error{Step: "landlock", Err: err}
 	}
 	r := &Ruleset{abi: abi, handled: handledAccess(abi), scopes: scopes & LandlockScopes(abi), base: -1}
 	for _, rule := range rules {

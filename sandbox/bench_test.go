@@ -13,6 +13,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 // BenchmarkColdStart runs /bin/true in a fresh default sandbox and, in the
@@ -151,6 +152,6 @@ func rssKiB() int {
 // go test -run ^$ -bench SeccompInstall -benchtime 200x ./sandbox
 func BenchmarkSeccompInstall(b *testing.B) {
 	requireSandbox(b)
-	pairedRuns(b, "off", sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: sandbox.Seccomp{Disabled: true}}),
+	pairedRuns(b, "off", sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: seccomp.Profile{Disabled: true}}),
 		"on", sandbox.New(sandbox.Options{Landlock: sandbox.LandlockOff}))
 }

@@ -266,8 +266,9 @@ func checkSeccomp() Feature {
 }
 
 func checkLandlock() Feature {
-	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	return landlockFeature(int(abi), errno)
+	abi, err := isolate.LandlockABI()
+	errno, _ := err.(unix.Errno) // 0 when the kernel has Landlock
+	return landlockFeature(abi, errno)
 }
 
 // landlockFeature interprets the result of landlock_create_ruleset(NULL, 0,

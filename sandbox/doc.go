@@ -70,11 +70,12 @@
 //
 // # System calls and privileges
 //
-// A seccomp filter is on by default (see Seccomp for what it refuses), and
+// A seccomp filter is on by default (see package seccomp for what it
+// refuses), and
 // so is a Landlock layer where the kernel has one (see LandlockMode); the
 // command has no capabilities unless Options.Capabilities lists some, and
 // no_new_privs is always set. Options.Seccomp.Rules adds rules over the
-// default profile; ParseSeccompProfile reads them from a file.
+// default profile; seccomp.ParseProfile reads them from a file.
 //
 // # Processes
 //

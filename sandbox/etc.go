@@ -62,6 +62,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
@@ -137,14 +138,14 @@ func (v *etcView) hidden(p string) (at, beneath bool) {
 	for _, m := range v.masked {
 		if p == m {
 			at = true
-		} else if strings.HasPrefix(p, m+"/") {
+		} else if paths.Beneath(p, m) {
 			beneath = true
 		}
 	}
 	for _, s := range etcSecrets {
 		if p == s {
 			at = true
-		} else if strings.HasPrefix(p, s+"/") {
+		} else if paths.Beneath(p, s) {
 			beneath = true
 		}
 	}
@@ -174,7 +175,7 @@ func (v *etcView) outOfView(p string) bool {
 		target = path.Join("/etc", path.Dir(p), target)
 	}
 	for _, d := range append([]string{"/etc"}, systemDirs...) {
-		if target == d || under(target, d) {
+		if target == d || paths.Beneath(target, d) {
 			return false
 		}
 	}
@@ -228,7 +229,7 @@ func (o *Options) planEtc(hostname string, fsys fs.FS) []isolate.Mount {
 		}
 	}
 	for _, m := range o.Mounts {
-		if !under(m.Destination, "/etc") || slices.ContainsFunc(o.Mounts, func(u Mount) bool { return under(m.Destination, u.Destination) }) {
+		if !paths.Beneath(m.Destination, "/etc") || slices.ContainsFunc(o.Mounts, func(u Mount) bool { return paths.Beneath(m.Destination, u.Destination) }) {
 			continue // not in /etc, or in a mount of the caller's
 		}
 		p := strings.TrimPrefix(m.Destination, "/etc/")
@@ -282,7 +283,7 @@ func (o *Options) planEtc(hostname string, fsys fs.FS) []isolate.Mount {
 // and of etcSecrets there, which are checked again at each build.
 func (v *etcView) masks(dir string) []isolate.Mount {
 	var ms []isolate.Mount
-	in := func(p string) bool { return dir == "" || strings.HasPrefix(p, dir+"/") }
+	in := func(p string) bool { return dir == "" || paths.Beneath(p, dir) }
 	for _, p := range v.masked {
 		if in(p) {
 			ms = append(ms, isolate.Mount{Kind: isolate.Mask, Target: "/etc/" + p, Optional: true})

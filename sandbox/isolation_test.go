@@ -78,14 +78,34 @@ func TestUserMapping(t *testing.T) {
 
 func TestNoCapabilities(t *testing.T) {
 	out := sh(t, sandbox.Options{}, `grep -E '^(Cap|NoNewPrivs)' /proc/self/status; cat /proc/1/environ 2>&1 || echo init-protected`)
+	// Every set must be there, and read as a number: a line missing, or
+	// one this parse does not understand, fails rather than passes.
+	got := map[string]uint64{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(l)
-		switch {
-		case strings.HasPrefix(l, "Cap") && strings.Trim(f[1], "0") != "":
-			t.Errorf("capability set not empty: %s", l)
-		case f[0] == "NoNewPrivs:" && f[1] != "1":
-			t.Errorf("no_new_privs not set: %s", l)
+		name, v, ok := strings.Cut(l, ":")
+		if !ok || !strings.HasPrefix(name, "Cap") && name != "NoNewPrivs" {
+			continue
 		}
+		base := 16 // the Cap lines are hexadecimal
+		if name == "NoNewPrivs" {
+			base = 10
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(v), base, 64)
+		if err != nil {
+			t.Errorf("%s: %v", l, err)
+			continue
+		}
+		got[name] = n
+	}
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+		if n, ok := got[set]; !ok {
+			t.Errorf("no %s line in /proc/self/status:\n%s", set, out)
+		} else if n != 0 {
+			t.Errorf("capability set %s not empty: %#x", set, n)
+		}
+	}
+	if n, ok := got["NoNewPrivs"]; !ok || n != 1 {
+		t.Errorf("no_new_privs not set (NoNewPrivs %d, present %t):\n%s", n, ok, out)
 	}
 	if !strings.Contains(out, "init-protected") {
 		t.Errorf("the command can read its init's /proc files (init is dumpable):\n%s", out)
@@ -165,10 +185,17 @@ func TestIPCAndCgroupNamespaces(t *testing.T) {
 	}
 	defer unix.SysvShmCtl(id, unix.IPC_RMID, nil)
 	host, _ := os.ReadFile("/proc/self/cgroup")
-	out := sh(t, sandbox.Options{}, `tail -n +2 /proc/sysvipc/shm | wc -l; cat /proc/self/cgroup`)
+	// The control: the host's segment shows in the host's list.
+	if hostList, err := os.ReadFile("/proc/sysvipc/shm"); err != nil || !slices.ContainsFunc(strings.Split(string(hostList), "\n"), func(l string) bool {
+		f := strings.Fields(l)
+		return len(f) > 1 && f[1] == strconv.Itoa(id)
+	}) {
+		t.Fatalf("the host's segment %d is not in its /proc/sysvipc/shm (%v), so the check inside proves nothing", id, err)
+	}
+	out := sh(t, sandbox.Options{}, `echo $(($(wc -l </proc/sysvipc/shm) - 1)); cat /proc/self/cgroup`)
 	count, cg, _ := strings.Cut(out, "\n")
-	if count != "0" {
-		t.Errorf("%s host SysV shm segments visible inside", count)
+	if n, err := strconv.Atoi(count); err != nil || n != 0 {
+		t.Errorf("%q host SysV shm segments visible inside; want 0", count)
 	}
 	// With a cgroup namespace the sandbox sees its own cgroup as "/".
 	for _, l := range strings.Split(strings.TrimSpace(cg), "\n") {
@@ -215,9 +242,15 @@ func TestKeptCapability(t *testing.T) {
 		return status, out
 	}
 	status, bind := caps(sandbox.Options{Capabilities: []string{"net_bind_service"}})
-	for _, l := range strings.Split(strings.TrimSpace(status), "\n") {
-		if f := strings.Fields(l); len(f) != 2 || f[1] != "0000000000000400" {
-			t.Errorf("capability set %q; want only CAP_NET_BIND_SERVICE (0x400)", l)
+	// The four sets, each read as a number: a missing line fails.
+	lines := strings.Split(strings.TrimSpace(status), "\n")
+	if len(lines) != 4 {
+		t.Errorf("capability sets %q; want the four lines CapPrm, CapEff, CapBnd, CapAmb", status)
+	}
+	for _, l := range lines {
+		name, v, _ := strings.Cut(l, ":")
+		if n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err != nil || n != 1<<unix.CAP_NET_BIND_SERVICE {
+			t.Errorf("capability set %s %q (%v); want only CAP_NET_BIND_SERVICE (0x400)", name, v, err)
 		}
 	}
 	if bind != "bound\n" {

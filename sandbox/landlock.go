@@ -4,7 +4,18 @@ import (
 	"strconv"
 
 	"github.com/corral-dev/corral/isolate"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
+
+// refusesRuleset reports whether the caller's rules may refuse the calls
+// that build a Landlock ruleset, which the init's launcher makes under
+// the filter for each run that is passed a file (or else leaves to an
+// unfiltered thread, which costs a thread switch).
+func refusesRuleset(p seccomp.Profile) bool {
+	_, create := p.Refuses("landlock_create_ruleset")
+	_, add := p.Refuses("landlock_add_rule")
+	return create || add
+}
 
 // LandlockMode says whether the command is also confined by Landlock, a
 // second filesystem layer under the mounts: rules derived from them let it
@@ -58,7 +69,7 @@ func (m LandlockMode) String() string {
 // own, and with NetworkHost those of the host are part of the host's
 // network the caller asked for, as its loopback services are.
 func (s *Sandbox) landlock() ([]isolate.LandlockRule, uint64, []string, error) {
-	abi := isolate.LandlockABI()
+	abi, _ := isolate.LandlockABI() // 0 without Landlock
 	var scopes uint64
 	if isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0 && !noSignalScope {
 		scopes = isolate.ScopeSignal

@@ -1,6 +1,10 @@
 package sandbox
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/corral-dev/corral/sandbox/seccomp"
+)
 
 // Options describes a sandbox. The zero value is the strict default: a fresh
 // root with the host's system directories read-only, no network but
@@ -54,8 +58,8 @@ type Options struct {
 	CgroupParent string
 
 	// Seccomp is the system-call filter; the zero value is the default
-	// profile (see Seccomp).
-	Seccomp Seccomp
+	// profile (see package seccomp).
+	Seccomp seccomp.Profile
 
 	// Rlimits are resource limits set on the command's processes.
 	Rlimits Rlimits
@@ -69,7 +73,7 @@ type Options struct {
 	// the sandbox's user namespace only: power over its own namespaces and
 	// files, never over the host's. The default seccomp profile allows the
 	// calls that Docker's profile allows with them, except those it always
-	// refuses (see Seccomp). CAP_SYS_PTRACE cannot be kept: it would let
+	// refuses (see package seccomp). CAP_SYS_PTRACE cannot be kept: it would let
 	// the command trace the sandbox's init (debuggers need no capability to
 	// trace the command's own processes).
 	Capabilities []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/isolate"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 func TestValidate(t *testing.T) {
@@ -35,16 +36,16 @@ func TestValidate(t *testing.T) {
 		// CAP_SYS_PTRACE would reach the init (not dumpable, holding
 		// capabilities): refused for every caller, in any spelling.
 		{"CAP_SYS_PTRACE", Options{Capabilities: []string{"CAP_NET_BIND_SERVICE", "sys_ptrace"}}, "Options.Capabilities[1]"},
-		{"CAP_SYS_PTRACE without the filter", Options{Capabilities: []string{"CAP_SYS_PTRACE"}, Seccomp: Seccomp{Disabled: true}}, "Options.Capabilities[0]"},
+		{"CAP_SYS_PTRACE without the filter", Options{Capabilities: []string{"CAP_SYS_PTRACE"}, Seccomp: seccomp.Profile{Disabled: true}}, "Options.Capabilities[0]"},
 		{"reuse with capabilities", Options{Pool: 1, Reuse: true, Capabilities: []string{"CAP_NET_BIND_SERVICE"}}, "Options.Reuse"},
-		{"reuse without filter", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Disabled: true}}, "Options.Reuse"},
-		{"reuse with unshare refused", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{
-			{Syscalls: []string{"getpid"}, Action: SeccompAllow},
-			{Syscalls: []string{"setns", "unshare"}, Action: SeccompErrno(syscall.EPERM)}}}}, "Options.Seccomp.Rules[1]"},
-		{"reuse with unshare allowed", Options{Pool: 1, Reuse: true, Seccomp: Seccomp{Rules: []SeccompRule{
-			{Syscalls: []string{"unshare"}, Action: SeccompLog}}}}, ""},
-		{"unshare refused without reuse", Options{Seccomp: Seccomp{Rules: []SeccompRule{
-			{Syscalls: []string{"unshare"}, Action: SeccompKill}}}}, ""},
+		{"reuse without filter", Options{Pool: 1, Reuse: true, Seccomp: seccomp.Profile{Disabled: true}}, "Options.Reuse"},
+		{"reuse with unshare refused", Options{Pool: 1, Reuse: true, Seccomp: seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"getpid"}, Action: seccomp.Allow},
+			{Syscalls: []string{"setns", "unshare"}, Action: seccomp.Errno(syscall.EPERM)}}}}, "Options.Seccomp.Rules[1]"},
+		{"reuse with unshare allowed", Options{Pool: 1, Reuse: true, Seccomp: seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"unshare"}, Action: seccomp.Log}}}}, ""},
+		{"unshare refused without reuse", Options{Seccomp: seccomp.Profile{Rules: []seccomp.Rule{
+			{Syscalls: []string{"unshare"}, Action: seccomp.Kill}}}}, ""},
 		{"bad hostname", Options{Hostname: "a b"}, "Options.Hostname"},
 		{"long hostname", Options{Hostname: strings.Repeat("a", 65)}, "Options.Hostname"},
 		{"relative dest", Options{Mounts: []Mount{Bind(dir, "d")}}, "Options.Mounts[0].Destination"},

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/isolate"
 )
 
@@ -104,7 +105,7 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		dest := throughSymlinks(ms[:defaults], m.Destination)
 		// In the default root, a mount in /etc covers a symlink there (the
 		// host's /etc/localtime) instead of what it points to.
-		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && under(dest, "/etc")}
+		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && paths.Beneath(dest, "/etc")}
 		switch m.Type {
 		case BindMount:
 			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable
@@ -133,7 +134,7 @@ func replaceDefaults(ms []isolate.Mount, n int, e isolate.Mount) ([]isolate.Moun
 	placed := false
 	for i, m := range ms {
 		switch {
-		case i >= n || m.Target != e.Target && !under(m.Target, e.Target):
+		case i >= n || m.Target != e.Target && !paths.Beneath(m.Target, e.Target):
 			out = append(out, m)
 		case !placed:
 			out = append(out, e)
@@ -153,17 +154,9 @@ func replaceDefaults(ms []isolate.Mount, n int, e isolate.Mount) ([]isolate.Moun
 // /usr/bin/sh, after /usr exists.
 func throughSymlinks(ms []isolate.Mount, dest string) string {
 	for _, m := range ms {
-		if m.Kind == isolate.Symlink && under(dest, m.Target) && !strings.HasPrefix(m.Data, "/") && !strings.Contains(m.Data, "..") {
+		if m.Kind == isolate.Symlink && paths.Beneath(dest, m.Target) && !strings.HasPrefix(m.Data, "/") && !strings.Contains(m.Data, "..") {
 			return path.Join(path.Dir(m.Target), m.Data, strings.TrimPrefix(dest, m.Target))
 		}
 	}
 	return dest
-}
-
-// under reports whether p is strictly beneath dir.
-func under(p, dir string) bool {
-	if dir == "/" {
-		return p != "/"
-	}
-	return strings.HasPrefix(p, dir+"/")
 }

@@ -30,9 +30,10 @@ func TestPoolRunsAreFresh(t *testing.T) {
 	requireSandbox(t)
 	sb := sandbox.New(sandbox.Options{Pool: 2, Limits: sandbox.Limits{Pids: 64}, CgroupParent: testutil.CgroupParent()})
 	defer sb.Close()
-	const script = `for f in /tmp/left /work/left /dev/shm/left; do [ -e $f ] && echo "found $f"; touch $f; done
+	const script = `for f in /tmp/left /work/left /dev/shm/left; do [ -e $f ] && echo "found $f"; touch $f; [ -e $f ] && echo "left $f"; done
 		for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = sleep ] && echo "found sleep $p"; done
 		setsid sleep 1000 </dev/null >/dev/null 2>&1 &
+		[ -e /proc/$! ] && echo "left sleep"
 		cat /proc/self/cgroup`
 	var cgroups []string
 	for i := range 4 {
@@ -50,6 +51,12 @@ func TestPoolRunsAreFresh(t *testing.T) {
 		}
 		if strings.Contains(out.String(), "found") {
 			t.Errorf("run %d saw what an earlier run left: %q", i, out.String())
+		}
+		// The control: each run did leave them, for the next to look for.
+		for _, left := range []string{"left /tmp/left\n", "left /work/left\n", "left /dev/shm/left\n", "left sleep\n"} {
+			if !strings.Contains(out.String(), left) {
+				t.Errorf("run %d: no %q in its output, so the check of the next proves nothing: %q", i, left, out.String())
+			}
 		}
 		if slices.Contains(cgroups, res.Cgroup) {
 			t.Errorf("run %d had the cgroup of an earlier run: %s", i, res.Cgroup)

@@ -203,10 +203,21 @@ func hostDeath(t *testing.T, args ...string) {
 	assertGone(t, tree)
 }
 
+// TestZombiesReaped: orphans that exit are reaped by the sandbox's init
+// while the command runs. The control, a child of a process that never
+// waits (sleep), shows that a zombie reads as state Z here; every line must
+// be there, so an empty or broken output fails.
 func TestZombiesReaped(t *testing.T) {
-	out := sh(t, sandbox.Options{}, `(sh -c 'exit 0' &); (sh -c 'exit 0' &); sleep 0.3; cat /proc/[0-9]*/stat | cut -d')' -f2 | cut -d' ' -f2`)
-	if strings.Contains(out, "Z") {
-		t.Errorf("zombies inside the sandbox; states:\n%s", out)
+	out := sh(t, sandbox.Options{}, `
+		state() { if [ -e /proc/$1/stat ]; then cut -d')' -f2 /proc/$1/stat | cut -d' ' -f2; else echo gone; fi; }
+		sh -c 'sleep 0 & echo $! >/tmp/z; exec sleep 10' & control=$!
+		(sh -c 'exit 0' & echo $! >/tmp/a); (sh -c 'exit 0' & echo $! >/tmp/b)
+		sleep 0.3
+		echo "control $(state $(cat /tmp/z))"
+		for p in $(cat /tmp/a /tmp/b); do echo "orphan $(state $p)"; done
+		kill $control`)
+	if want := "control Z\norphan gone\norphan gone\n"; out != want {
+		t.Errorf("states of a child nobody waits for and of two exited orphans:\n%s\nwant:\n%s", out, want)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/isolate"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 // reopenHelper tries, for each arg "N:op", op on /proc/self/fd/N (what
@@ -45,10 +46,7 @@ func reopenHelper(args []string) int {
 		case "trunc":
 			err = unix.Truncate(path, 0)
 		case "landlock": // fd is ignored: may the command build a ruleset of its own?
-			_, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-			if e != 0 {
-				err = e
-			}
+			_, err = isolate.LandlockABI()
 		case "ioctl":
 			var f int
 			if f, err = unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err == nil {
@@ -74,7 +72,7 @@ func reopenHelper(args []string) int {
 func requireLandlock(t *testing.T) int {
 	t.Helper()
 	requireSandbox(t)
-	abi := isolate.LandlockABI()
+	abi, _ := isolate.LandlockABI()
 	if abi == 0 {
 		t.Skip("the kernel has no Landlock: the mounts alone confine the filesystem, and passed files reopen as the kernel allows")
 	}
@@ -222,9 +220,9 @@ func TestReopenByPathCallerRefusesLandlock(t *testing.T) {
 		opts := sandbox.Options{Mounts: []sandbox.Mount{probe(t)}}
 		want := "0:r=ok 0:w=EACCES 0:landlock=ok"
 		if refuse {
-			opts.Seccomp.Rules = []sandbox.SeccompRule{{
+			opts.Seccomp.Rules = []seccomp.Rule{{
 				Syscalls: []string{"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"},
-				Action:   sandbox.SeccompErrno(unix.ENOSYS),
+				Action:   seccomp.Errno(unix.ENOSYS),
 			}}
 			want = "0:r=ok 0:w=EACCES 0:landlock=ENOSYS"
 		}

@@ -126,15 +126,23 @@ func TestReuseSameInit(t *testing.T) {
 	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true})
 	defer sb.Close()
 	var inits []int
-	for range 3 {
+	for i := range 3 {
 		prewarm(t, sb)
-		p, err := sb.Run(sandbox.Command("/bin/sh", "-c", "ls -A /tmp; touch /tmp/f"))
+		// The listing of /tmp, which the run before left a file in, then a
+		// line that shows the listing ran.
+		c := sandbox.Command("/bin/sh", "-c", "ls -A /tmp && echo listed; touch /tmp/f")
+		var out strings.Builder
+		c.Stdout = &out
+		p, err := sb.Run(c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		inits = append(inits, p.Pid())
 		if res, err := p.Wait(); err != nil || !res.Success() {
 			t.Fatalf("%v, %v", res, err)
+		}
+		if out.String() != "listed\n" {
+			t.Errorf("run %d: /tmp lists %q; want it empty (\"listed\" alone)", i, out.String())
 		}
 	}
 	if inits[0] != inits[1] || inits[1] != inits[2] {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
@@ -61,7 +62,7 @@ func New(opts Options) *Sandbox {
 	// Validation caught the caller's mistakes; an error here is the
 	// compiler's, and fails every Run.
 	s.filter = sync.OnceValues(func() ([]byte, error) {
-		f, err := s.opts.Seccomp.compile(s.capNames)
+		f, err := s.opts.Seccomp.Compile(s.capNames)
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: Options.Seccomp: %w", err)
 		}
@@ -188,7 +189,7 @@ func (s *Sandbox) spec() *protocol.Spec {
 		Landlock:     protocol.WireLandlock(s.landlockRules),
 		Scopes:       s.landlockScope,
 		// Seccomp.Disabled leaves no filter to refuse anything.
-		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && s.opts.Seccomp.refusesRuleset(),
+		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && refusesRuleset(s.opts.Seccomp),
 		Reuse:            s.opts.Reuse,
 		UserCounts:       protocol.WireUserCounts(userCounts()),
 	}
@@ -202,7 +203,8 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 	}
 	env := append([]string(nil), cmd.Env...)
 	for _, kv := range s.defaultEnv() {
-		if key, _, _ := strings.Cut(kv, "="); !hasKey(env, key) {
+		key, _, _ := strings.Cut(kv, "=")
+		if _, set := paths.Lookup(env, key); !set {
 			env = append(env, kv)
 		}
 	}
@@ -211,15 +213,6 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 		dir = WorkDir
 	}
 	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}
-}
-
-func hasKey(env []string, key string) bool {
-	for _, kv := range env {
-		if len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '=' {
-			return true
-		}
-	}
-	return false
 }
 
 // rlimits are the Options.Rlimits for the init to set.

@@ -13,6 +13,7 @@ package sandbox_test
 // rule that the filter answers before the kernel does.
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -191,7 +193,7 @@ func TestSeccompBlocks(t *testing.T) {
 			if got == "ENOSYS" && a.def == "ok" {
 				// The filter let it through; a kernel without the call
 				// (fchmodat2 before 6.6) answers ENOSYS itself.
-				if off := outcome(t, sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}, a.name, a.tty); off == "ENOSYS" {
+				if off := outcome(t, sandbox.Options{Seccomp: seccomp.Profile{Disabled: true}}, a.name, a.tty); off == "ENOSYS" {
 					t.Skipf("this kernel has no such call (ENOSYS without the filter too)")
 				}
 			}
@@ -203,11 +205,11 @@ func TestSeccompBlocks(t *testing.T) {
 	// A call the kernel has (6.10+) but the filter compiler does not know
 	// (libseccomp 2.5.4) gets ENOSYS, so that libraries fall back.
 	t.Run("mseal", func(t *testing.T) {
-		rule := sandbox.Seccomp{Rules: []sandbox.SeccompRule{{Syscalls: []string{"mseal"}, Action: sandbox.SeccompAllow}}}
+		rule := seccomp.Profile{Rules: []seccomp.Rule{{Syscalls: []string{"mseal"}, Action: seccomp.Allow}}}
 		if _, err := newSandbox(t, sandbox.Options{Seccomp: rule}).Run(sandbox.Command("/bin/true")); err == nil {
 			t.Skip("the filter compiler knows mseal")
 		}
-		got, off := outcome(t, sandbox.Options{}, "mseal", false), outcome(t, sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}, "mseal", false)
+		got, off := outcome(t, sandbox.Options{}, "mseal", false), outcome(t, sandbox.Options{Seccomp: seccomp.Profile{Disabled: true}}, "mseal", false)
 		t.Logf("mseal: %s; filter off: %s", got, off)
 		if got != "ENOSYS" || off != "ok" && off != "ENOSYS" {
 			t.Errorf("mseal, unknown to the compiler: %s, want ENOSYS; filter off: %s, want ok (ENOSYS before 6.10)", got, off)
@@ -217,7 +219,7 @@ func TestSeccompBlocks(t *testing.T) {
 
 func TestSeccompOff(t *testing.T) {
 	requireSandbox(t)
-	off := sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}
+	off := sandbox.Options{Seccomp: seccomp.Profile{Disabled: true}}
 	for _, a := range filterAttempts() {
 		t.Run(a.name, func(t *testing.T) {
 			a.skip(t)
@@ -245,14 +247,14 @@ func TestSeccompOff(t *testing.T) {
 
 func TestSeccompCustomRules(t *testing.T) {
 	requireSandbox(t)
-	type rules = []sandbox.SeccompRule
-	rule := func(action sandbox.SeccompAction, names ...string) sandbox.SeccompRule {
-		return sandbox.SeccompRule{Syscalls: names, Action: action}
+	type rules = []seccomp.Rule
+	rule := func(action seccomp.Action, names ...string) seccomp.Rule {
+		return seccomp.Rule{Syscalls: names, Action: action}
 	}
-	family := func(action sandbox.SeccompAction, f uint64) sandbox.SeccompRule {
-		return sandbox.SeccompRule{Syscalls: []string{"socket"}, Action: action, Args: []sandbox.SeccompArg{{Index: 0, Op: sandbox.SeccompEqual, Value: f}}}
+	family := func(action seccomp.Action, f uint64) seccomp.Rule {
+		return seccomp.Rule{Syscalls: []string{"socket"}, Action: action, Args: []seccomp.Arg{{Index: 0, Op: seccomp.Equal, Value: f}}}
 	}
-	exdev := sandbox.SeccompErrno(syscall.EXDEV)
+	exdev := seccomp.Errno(syscall.EXDEV)
 	// Every blocked call the kernel would refuse anyway answers EXDEV under
 	// an Errno rule: the filter sees it before the kernel does.
 	var blocked []string
@@ -268,18 +270,18 @@ func TestSeccompCustomRules(t *testing.T) {
 		rules rules
 		want  map[string]string
 	}{
-		{"allow pidfd_getfd", rules{rule(sandbox.SeccompAllow, "pidfd_getfd")}, map[string]string{"pidfd_getfd": "ok"}},
+		{"allow pidfd_getfd", rules{rule(seccomp.Allow, "pidfd_getfd")}, map[string]string{"pidfd_getfd": "ok"}},
 		{"errno", rules{rule(exdev, "getcwd")}, map[string]string{"getcwd": "EXDEV", "getppid": "ok"}},
-		{"kill", rules{rule(sandbox.SeccompKill, "getppid")}, map[string]string{"getppid": "SIGSYS", "getcwd": "ok"}},
-		{"log", rules{rule(sandbox.SeccompLog, "getcwd")}, map[string]string{"getcwd": "ok"}},
+		{"kill", rules{rule(seccomp.Kill, "getppid")}, map[string]string{"getppid": "SIGSYS", "getcwd": "ok"}},
+		{"log", rules{rule(seccomp.Log, "getcwd")}, map[string]string{"getcwd": "ok"}},
 		// Rules for a call replace the profile's rules for it: AF_UNIX must
 		// be allowed again, and the families no rule allows are refused.
-		{"args", rules{family(exdev, unix.AF_INET), family(sandbox.SeccompAllow, unix.AF_UNIX)},
+		{"args", rules{family(exdev, unix.AF_INET), family(seccomp.Allow, unix.AF_UNIX)},
 			map[string]string{"socket-inet": "EXDEV", "socket-unix": "ok", "socket-inet6": "EPERM"}},
 		{"errno for blocked calls", rules{rule(exdev, blocked...)}, want},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := sandbox.Options{Seccomp: sandbox.Seccomp{Rules: tc.rules}}
+			opts := sandbox.Options{Seccomp: seccomp.Profile{Rules: tc.rules}}
 			for _, name := range slices.Sorted(maps.Keys(tc.want)) {
 				if got := outcome(t, opts, name, false); got != tc.want[name] {
 					t.Errorf("%s: %s, want %s", name, got, tc.want[name])
@@ -327,5 +329,22 @@ print("python ok")'`, "python ok\n", nil},
 				t.Errorf("%v under the default profile: stdout %q, want %q; stderr:\n%s", res, out, tc.want, errs)
 			}
 		})
+	}
+}
+
+// TestSeccompValidation: an invalid rule fails Run with an *OptionError
+// naming the field as Options.Seccomp.Rules[i]... (seccomp.TestValidate
+// covers each check of the rules).
+func TestSeccompValidation(t *testing.T) {
+	requireSandbox(t)
+	ok := seccomp.Rule{Syscalls: []string{"getcwd"}, Action: seccomp.Log}
+	bad := seccomp.Rule{Syscalls: []string{"socket"}, Args: []seccomp.Arg{{Op: 99}}}
+	_, err := newSandbox(t, sandbox.Options{Seccomp: seccomp.Profile{Rules: []seccomp.Rule{ok, bad}}}).Run(sandbox.Command("/bin/true"))
+	var oe *sandbox.OptionError
+	if want := "Options.Seccomp.Rules[1].Args[0].Op"; !errors.As(err, &oe) || oe.Field != want || !strings.Contains(oe.Reason, "seccomp.Op") {
+		t.Errorf("rule %+v: %v, want an *OptionError for %s that names seccomp.Op", bad, err, want)
+	}
+	if _, _, res := run(t, sandbox.Options{Seccomp: seccomp.Profile{Rules: []seccomp.Rule{ok}}}, sandbox.Command("/bin/true")); !res.Success() {
+		t.Errorf("valid rule: %v", res)
 	}
 }

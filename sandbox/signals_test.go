@@ -103,5 +103,6 @@ func TestSignalFloodAccounted(t *testing.T) {
 
 // signalScoped reports whether the kernel has Landlock's signal scope.
 func signalScoped() bool {
-	return isolate.LandlockScopes(isolate.LandlockABI())&isolate.ScopeSignal != 0
+	abi, _ := isolate.LandlockABI()
+	return isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0
 }

@@ -1,13 +1,16 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"strings"
 
+	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,8 +40,13 @@ func (o *Options) validate() error {
 	if err := o.Limits.validate(); err != nil {
 		return err
 	}
-	if err := o.Seccomp.validate(); err != nil {
-		return err
+	if err := o.Seccomp.Validate(); err != nil {
+		// The same field names as any option's: Options.Seccomp.Rules[i]....
+		var re *seccomp.RuleError
+		if errors.As(err, &re) {
+			return &OptionError{fmt.Sprintf("Options.Seccomp.Rules[%d].%s", re.Rule, re.Field), re.Value, re.Reason}
+		}
+		return fmt.Errorf("sandbox: Options.Seccomp: %w", err)
 	}
 	if o.Pool < 0 || o.Pool > MaxPool {
 		return &OptionError{"Options.Pool", o.Pool, fmt.Sprintf("must be between 0 (no pool) and %d", MaxPool)}
@@ -52,7 +60,7 @@ func (o *Options) validate() error {
 		case o.Seccomp.Disabled:
 			return &OptionError{"Options.Reuse", o.Reuse, "needs the seccomp filter: without it a run could leave keys in the user's keyrings for the next"}
 		}
-		if i := o.Seccomp.refusing("unshare"); i >= 0 {
+		if i, ok := o.Seccomp.Refuses("unshare"); ok {
 			return &OptionError{fmt.Sprintf("Options.Seccomp.Rules[%d]", i), "unshare",
 				"refuses unshare, which a reused sandbox calls under the filter between runs (a new IPC namespace for the next); commands cannot unshare anyway, holding no capabilities: drop the rule, or Options.Reuse"}
 		}
@@ -111,7 +119,7 @@ func (o *Options) validate() error {
 		seen[m.Destination] = i
 		// Mounts apply in order: one listed after a mount it contains would hide it.
 		for j, earlier := range o.Mounts[:i] {
-			if under(earlier.Destination, m.Destination) {
+			if paths.Beneath(earlier.Destination, m.Destination) {
 				return &OptionError{field + ".Destination", m.Destination, fmt.Sprintf("contains Options.Mounts[%d].Destination %q, which is listed earlier and would be hidden; list the containing mount first", j, earlier.Destination)}
 			}
 		}

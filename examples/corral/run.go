@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 // Exit statuses of corral itself, as docker run has them.
@@ -58,7 +59,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
 	network := fl.String("net", "none", "network: none or host")
-	seccompFlag := fl.String("seccomp", "default", "system-call filter: default, off (none) or the rules in a profile `FILE`, applied over the default (format: go doc sandbox.ParseSeccompProfile)")
+	seccompFlag := fl.String("seccomp", "default", "system-call filter: default, off (none) or the rules in a profile `FILE`, applied over the default (format: go doc sandbox/seccomp.ParseProfile)")
 	jsonFD := fl.Int("json-fd", -1, "write the result as one JSON object to file descriptor `FD` (3 or above, e.g. 3>result.json) after the command ends; the command cannot write there")
 	stdio := fl.String("stdio", "pipe", "the command's stdin, stdout and stderr: pipe (copied through pipes; corral's own files stay out of its reach) or inherit (corral's own, passed as they are)")
 	var lim sandbox.Limits
@@ -321,15 +322,15 @@ func isExec(err error) bool {
 }
 
 // readSeccompProfile parses the seccomp profile in file; its errors name the file.
-func readSeccompProfile(file string) (sandbox.Seccomp, error) {
+func readSeccompProfile(file string) (seccomp.Profile, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return sandbox.Seccomp{}, fmt.Errorf("--seccomp: %w", err)
+		return seccomp.Profile{}, fmt.Errorf("--seccomp: %w", err)
 	}
 	defer f.Close()
-	sc, err := sandbox.ParseSeccompProfile(f)
+	sc, err := seccomp.ParseProfile(f)
 	if err != nil {
-		return sandbox.Seccomp{}, fmt.Errorf("%s: %w", file, err)
+		return seccomp.Profile{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return sc, nil
 }

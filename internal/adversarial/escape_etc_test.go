@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,8 +150,8 @@ var escEtcCases = []escapeCase{
 		opts := sandbox.Options{
 			Landlock:     sandbox.LandlockOff,
 			Capabilities: []string{"CAP_SYS_ADMIN"},
-			Seccomp: sandbox.Seccomp{Rules: []sandbox.SeccompRule{{
-				Syscalls: []string{"umount2"}, Action: sandbox.SeccompAllow}}},
+			Seccomp: seccomp.Profile{Rules: []seccomp.Rule{{
+				Syscalls: []string{"umount2"}, Action: seccomp.Allow}}},
 		}
 		o := escAttack(t, name, escRun{opts: opts, args: secrets})
 		// Where the kernel has Landlock's signal scope, the launcher's

@@ -318,7 +318,7 @@ func escStat(t *testing.T, p string) unix.Stat_t {
 // attacks what Landlock alone stops, saying why.
 func escLandlockABI(t *testing.T) int {
 	t.Helper()
-	abi := isolate.LandlockABI()
+	abi, _ := isolate.LandlockABI()
 	if abi == 0 {
 		t.Skip("the kernel has no Landlock: a file the caller passes is reopened as its permissions allow (documented)")
 	}

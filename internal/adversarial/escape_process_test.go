@@ -269,7 +269,8 @@ func escCaps() string {
 // escSignalScoped reports whether the kernel has Landlock's signal scope,
 // which the sandbox then applies.
 func escSignalScoped() bool {
-	return isolate.LandlockScopes(isolate.LandlockABI())&isolate.ScopeSignal != 0
+	abi, _ := isolate.LandlockABI()
+	return isolate.LandlockScopes(abi)&isolate.ScopeSignal != 0
 }
 
 // escFloodInit signals the init and each of its threads for 1.5 s, and

@@ -24,6 +24,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,8 +42,8 @@ var escPtraceCases = []escapeCase{
 		}
 		filtered := "kcmp=EPERM,getfd=EPERM,madvise=EPERM,sibling=ok+ok+EPERM+EPERM"
 		allowed := fmt.Sprintf("kcmp=%s,getfd=EPERM,madvise=EACCES,sibling=ok+ok+%s+ok", kcmpInit, kcmpSibling)
-		escalate := sandbox.Seccomp{Rules: []sandbox.SeccompRule{{
-			Syscalls: []string{"kcmp", "pidfd_getfd", "process_madvise"}, Action: sandbox.SeccompAllow}}}
+		escalate := seccomp.Profile{Rules: []seccomp.Rule{{
+			Syscalls: []string{"kcmp", "pidfd_getfd", "process_madvise"}, Action: seccomp.Allow}}}
 		for _, c := range []struct {
 			name, rest string
 			opts       sandbox.Options
@@ -50,7 +51,7 @@ var escPtraceCases = []escapeCase{
 			{"default", filtered, sandbox.Options{}},
 			{"landlock-off", filtered, sandbox.Options{Landlock: sandbox.LandlockOff}},
 			{"landlock-off-calls-allowed", allowed, sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: escalate}},
-			{"no-landlock-no-filter", allowed, sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: sandbox.Seccomp{Disabled: true}}},
+			{"no-landlock-no-filter", allowed, sandbox.Options{Landlock: sandbox.LandlockOff, Seccomp: seccomp.Profile{Disabled: true}}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				escWant(t, escAttack(t, name, escRun{opts: c.opts}),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,7 +81,7 @@ var escSetIDCases = []escapeCase{
 			}
 		}
 		control := escHostFile(t, dir, "control")
-		off := sandbox.Options{Seccomp: sandbox.Seccomp{Disabled: true}}
+		off := sandbox.Options{Seccomp: seccomp.Profile{Disabled: true}}
 		o = escAttack(t, name, escRun{opts: off, args: []string{"fd:3"}, extra: []*os.File{control}})
 		st, err := os.Stat(control.Name())
 		if err != nil || st.Mode()&(os.ModeSetuid|os.ModeSetgid) == 0 {

@@ -1,7 +1,6 @@
 package compat
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,13 +13,7 @@ import (
 // in a leak check.
 func TestMain(m *testing.M) {
 	sandbox.Main()
-	before := testutil.Take()
-	code := m.Run()
-	if leaks := testutil.Leaks(before); len(leaks) > 0 {
-		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
-		code = 1
-	}
-	os.Exit(code)
+	os.Exit(testutil.RunChecked(m))
 }
 
 // requireSandbox fails on CI, and skips elsewhere, when sandboxes cannot run here.

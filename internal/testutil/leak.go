@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -144,6 +145,18 @@ func Alive(pid int) bool {
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
 	return len(f) > 0 && f[0] != "Z"
+}
+
+// RunChecked runs the tests of m inside a leak check (Take before, Leaks
+// after) and returns the exit code for os.Exit: 1 when anything leaked.
+func RunChecked(m *testing.M) int {
+	before := Take()
+	code := m.Run()
+	if leaks := Leaks(before); len(leaks) > 0 {
+		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
+		code = 1
+	}
+	return code
 }
 
 // Leaks compares the state now with before and describes what was left

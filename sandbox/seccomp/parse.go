@@ -1,4 +1,4 @@
-package sandbox
+package seccomp
 
 import (
 	"bufio"
@@ -10,11 +10,11 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/corral-dev/corral/internal/seccomp"
+	filter "github.com/corral-dev/corral/internal/seccomp"
 	"golang.org/x/sys/unix"
 )
 
-// ParseSeccompProfile reads a seccomp profile, the text form of a Seccomp;
+// ParseProfile reads a seccomp profile, the text form of a Profile;
 // it is also the format of the corral command's --seccomp FILE.
 //
 // A profile holds one rule per line. A '#' starts a comment that runs to the
@@ -29,7 +29,7 @@ import (
 // 4094. The SYSCALLs are system-call names of this architecture, separated
 // by commas (spaces around the commas are allowed). The rules apply over the
 // default profile, in order: the rules for a system call replace the default
-// profile's rules for it and add up among themselves (see Seccomp.Rules).
+// profile's rules for it and add up among themselves (see Profile.Rules).
 //
 // A condition limits the rule to the calls whose argument N (arg0 to arg5)
 // compares with VALUE by OP, one of == != < <= > >= (unsigned 64-bit
@@ -41,7 +41,7 @@ import (
 // may be in any case; system-call names are lowercase.
 //
 // The word disable, alone on its line, turns the filter off
-// (Seccomp.Disabled); a profile that has it can have no rules.
+// (Profile.Disabled); a profile that has it can have no rules.
 //
 // For example:
 //
@@ -54,8 +54,8 @@ import (
 //
 // An error in the profile is a *ProfileError, which names the line, the word
 // and the fix; an error reading r is returned wrapped.
-func ParseSeccompProfile(r io.Reader) (Seccomp, error) {
-	var s Seccomp
+func ParseProfile(r io.Reader) (Profile, error) {
+	var s Profile
 	var disableLine, ruleLine int
 	sc := bufio.NewScanner(r)
 	n := 1 // the line number
@@ -68,33 +68,33 @@ func ParseSeccompProfile(r io.Reader) (Seccomp, error) {
 		if strings.ToLower(w[0]) == "disable" {
 			switch {
 			case len(w) > 1:
-				return Seccomp{}, &ProfileError{n, 2, w[1], "disable stands alone on its line; remove the rest"}
+				return Profile{}, &ProfileError{n, 2, w[1], "disable stands alone on its line; remove the rest"}
 			case ruleLine != 0:
-				return Seccomp{}, &ProfileError{n, 1, w[0], fmt.Sprintf("disable turns the filter off, but line %d has a rule; remove the rules or this line", ruleLine)}
+				return Profile{}, &ProfileError{n, 1, w[0], fmt.Sprintf("disable turns the filter off, but line %d has a rule; remove the rules or this line", ruleLine)}
 			}
 			s.Disabled, disableLine = true, n
 			continue
 		}
 		if disableLine != 0 {
-			return Seccomp{}, &ProfileError{n, 1, w[0], fmt.Sprintf("line %d disables the filter, so the profile can have no rules; remove the rules or that line", disableLine)}
+			return Profile{}, &ProfileError{n, 1, w[0], fmt.Sprintf("line %d disables the filter, so the profile can have no rules; remove the rules or that line", disableLine)}
 		}
 		rule, err := parseRule(w)
 		if err != nil {
 			err.Line = n
-			return Seccomp{}, err
+			return Profile{}, err
 		}
 		s.Rules, ruleLine = append(s.Rules, rule), n
 	}
 	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
-		return Seccomp{}, &ProfileError{Line: n, Reason: "line longer than 64 KiB"}
+		return Profile{}, &ProfileError{Line: n, Reason: "line longer than 64 KiB"}
 	} else if err != nil {
-		return Seccomp{}, fmt.Errorf("seccomp profile: %w", err)
+		return Profile{}, fmt.Errorf("seccomp profile: %w", err)
 	}
 	return s, nil
 }
 
 // ProfileError reports an error in a seccomp profile (see
-// ParseSeccompProfile).
+// ParseProfile).
 type ProfileError struct {
 	Line   int    // 1-based
 	Field  int    // 1-based index of the word on the line; 0 for the whole line
@@ -113,25 +113,25 @@ func (e *ProfileError) Error() string {
 	return s + ": " + e.Reason
 }
 
-var profileOps = map[string]SeccompOp{
-	"==": SeccompEqual, "!=": SeccompNotEqual, "<": SeccompLess, "<=": SeccompLessEqual,
-	">": SeccompGreater, ">=": SeccompGreaterEqual, "&=": SeccompMaskedEqual,
+var profileOps = map[string]Op{
+	"==": Equal, "!=": NotEqual, "<": Less, "<=": LessEqual,
+	">": Greater, ">=": GreaterEqual, "&=": MaskedEqual,
 }
 
 // parseRule parses the words of one rule; the error's Line is left to the caller.
-func parseRule(w []string) (SeccompRule, *ProfileError) {
-	bad := func(i int, reason string) (SeccompRule, *ProfileError) {
-		return SeccompRule{}, &ProfileError{Field: i + 1, Text: wordAt(w, i), Reason: reason}
+func parseRule(w []string) (Rule, *ProfileError) {
+	bad := func(i int, reason string) (Rule, *ProfileError) {
+		return Rule{}, &ProfileError{Field: i + 1, Text: wordAt(w, i), Reason: reason}
 	}
-	var r SeccompRule
+	var r Rule
 	i := 1
 	switch strings.ToLower(w[0]) {
 	case "allow":
-		r.Action = SeccompAllow
+		r.Action = Allow
 	case "kill":
-		r.Action = SeccompKill
+		r.Action = Kill
 	case "log":
-		r.Action = SeccompLog
+		r.Action = Log
 	case "errno":
 		if i == len(w) {
 			return bad(i, `missing errno: want a name such as EPERM, or a number from 1 to 4094 (e.g. "errno EPERM getcwd")`)
@@ -150,7 +150,7 @@ func parseRule(w []string) (SeccompRule, *ProfileError) {
 			}
 			e = syscall.Errno(v)
 		}
-		r.Action = SeccompErrno(e)
+		r.Action = Errno(e)
 		i++
 	default:
 		return bad(0, "unknown action: want allow, errno, kill or log (or disable alone on its line)")
@@ -175,10 +175,10 @@ func parseRule(w []string) (SeccompRule, *ProfileError) {
 		switch {
 		case name == "":
 			return bad(wi, "empty system call name: separate the names with single commas, with none at either end")
-		case seccomp.Known(strings.ToLower(name)) && !seccomp.Known(name):
-			return SeccompRule{}, &ProfileError{Field: wi + 1, Text: name, Reason: fmt.Sprintf("system-call names are lowercase: write %q", strings.ToLower(name))}
-		case !seccomp.Known(name):
-			return SeccompRule{}, &ProfileError{Field: wi + 1, Text: name, Reason: `unknown system call on this architecture; check the name (e.g. "openat"; some, such as open, exist only on some architectures)`}
+		case filter.Known(strings.ToLower(name)) && !filter.Known(name):
+			return Rule{}, &ProfileError{Field: wi + 1, Text: name, Reason: fmt.Sprintf("system-call names are lowercase: write %q", strings.ToLower(name))}
+		case !filter.Known(name):
+			return Rule{}, &ProfileError{Field: wi + 1, Text: name, Reason: `unknown system call on this architecture; check the name (e.g. "openat"; some, such as open, exist only on some architectures)`}
 		}
 		r.Syscalls = append(r.Syscalls, name)
 		off += len(name) + 1
@@ -191,7 +191,7 @@ func parseRule(w []string) (SeccompRule, *ProfileError) {
 		idx, err := strconv.ParseUint(digits, 10, 64)
 		if !ok || err != nil {
 			hint := ""
-			if seccomp.Known(w[i]) {
+			if filter.Known(w[i]) {
 				hint = "; to name several system calls, separate them with commas"
 			}
 			return bad(i, `bad condition: want argN OP VALUE, with spaces between the words (e.g. "arg0 == 2")`+hint)
@@ -207,13 +207,13 @@ func parseRule(w []string) (SeccompRule, *ProfileError) {
 		if !ok {
 			return bad(i+1, "want an operator after "+w[i]+": one of == != < <= > >= &=")
 		}
-		a := SeccompArg{Index: uint(idx), Op: op}
+		a := Arg{Index: uint(idx), Op: op}
 		var reason string
 		if a.Value, reason = parseProfileNumber(wordAt(w, i+2)); reason != "" {
 			return bad(i+2, reason)
 		}
 		i += 3
-		if op == SeccompMaskedEqual {
+		if op == MaskedEqual {
 			if i == len(w) || w[i] != "==" {
 				return bad(i, "want == here: a masked condition reads argN &= MASK == VALUE")
 			}
