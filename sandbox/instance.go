@@ -38,12 +38,19 @@ import (
 // Today an instance serves one run at a time: a run borrows it (from the
 // pool, or freshly booted) and gives it back when its Wait ends (release):
 // back to the pool after a reset (Options.Reuse), retired in the
-// background (a pool), or torn down. Several runs sharing one instance at
-// once (Exec into a live sandbox, issue 14) need a run id on the wire:
-// on Exec (the host chooses it), and on Started, Failed-for-a-command,
-// Signal and Exited; run then becomes a map by that id, route looks the run
-// up by it instead of taking the one attached, and Exited detaches only
-// its own run. Nothing else here assumes a single run.
+// background (a pool), or torn down. For several runs to share one
+// instance at once (Exec into a live sandbox, issue 14):
+//   - the wire needs a run id, chosen by the host, on Exec, Started,
+//     Signal, Exited and a command's Failed (a Failed without one stays
+//     the set-up's or a reset's);
+//   - run becomes a map by that id: attach adds a run, route looks it up
+//     by the message's id, and Exited detaches only its own run (built
+//     then changes only on a reset);
+//   - release counts the runs that hold the instance, and gives it back
+//     when the last one ends (or when its owner ends it).
+//
+// Sending already goes through the instance (send, sendExec, under
+// sendMu), and the routing all happens in route.
 type instance struct {
 	sb     *Sandbox       // whose options built it, and whose pool it goes back to
 	init   *exec.Cmd      // the sandbox's pid 1
