@@ -2,7 +2,7 @@ package sandbox
 
 // Booting a sandbox: its resources, its init started with the spec. The
 // init builds the sandbox while the caller goes on; a run hands it its
-// command (Process.start), a pool waits for it to be ready first.
+// command (Process.startCommand), a pool waits for it to be ready first.
 
 import (
 	"errors"

@@ -12,7 +12,8 @@ import (
 )
 
 // pool keeps up to n sandboxes ready. A filler goroutine boots them one at
-// a time; each take hands one to a Run and asks the filler for another.
+// a time; each take hands one to a run, whose end (or refillDelay) asks the
+// filler for another, unless the sandbox comes back itself (Reuse).
 type pool struct {
 	ready  chan *instance // built, waiting for a run
 	refill chan struct{}  // one token per sandbox to make
