@@ -76,8 +76,7 @@ type instance struct {
 	mu      sync.Mutex            // guards what follows
 	run     *Process              // the run the init's messages about a command go to
 	built   bool                  // the init said Ready, and no command has ended since
-	readErr error                 // why reading ended (io.EOF: the init closed its socket)
-	closed  bool                  // reading has ended
+	readErr error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
 }
 
 func newInstance(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *instance {
@@ -92,7 +91,7 @@ func (b *instance) read() {
 		m, err := b.conn.Recv()
 		if err != nil {
 			b.mu.Lock()
-			b.readErr, b.closed = err, true
+			b.readErr = err
 			if p := b.run; p != nil {
 				b.run = nil
 				p.detached()
@@ -143,7 +142,7 @@ func post(c chan protocol.Message, m protocol.Message) {
 func (b *instance) attach(p *Process) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.readErr != nil {
 		p.detached()
 		return
 	}
