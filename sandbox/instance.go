@@ -72,7 +72,7 @@ type instance struct {
 	waitErr  error // the init's Wait, once reaped
 
 	// Filled by read and route:
-	answers chan protocol.Message // Ready or Failed for the spec or a reset; closed when reading ends
+	answers chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
 	mu      sync.Mutex            // guards what follows
 	run     *Process              // the run the init's messages about a command go to
 	built   bool                  // the init said Ready, and no command has ended since
@@ -81,8 +81,15 @@ type instance struct {
 
 func newInstance(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *instance {
 	return &instance{sb: sb, init: init, sock: sock, conn: protocol.NewConn(sock), files: files, res: res,
-		answers: make(chan protocol.Message, 1)}
+		answers: make(chan protocol.Message, answersMax)}
 }
+
+// answersMax is how many of the init's answers can wait to be taken: a
+// cold run sends its command before it takes the set-up's answer, and a
+// reusable init may have run it and reset the sandbox by then. No more can
+// come before the host sends another command, which it does only once it
+// has taken them.
+const answersMax = 2
 
 // read collects the init's messages until it closes its socket, handing
 // each to route; then it ends the attached run, if any.
@@ -106,34 +113,42 @@ func (b *instance) read() {
 
 // route delivers m to whom it concerns: the only place that knows which
 // of the init's messages are the instance's and which a run's. The
-// buffers hold every message the protocol allows before its reader takes
-// it (one answer; Started or Failed, then Exited), so route never blocks;
-// anything past them breaks the protocol and is dropped.
+// buffers hold every message the protocol lets come before its reader
+// takes it (answersMax answers; Started or Failed, then Exited), so route
+// never blocks. An init that sends more has broken the protocol: it is
+// killed, rather than leave a waiter without the message it waits for.
 func (b *instance) route(m protocol.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.run
+	ok := true
 	switch {
 	case m.Ready != nil:
 		b.built = true
-		post(b.answers, m)
+		ok = post(b.answers, m)
 	case m.Failed != nil && (!b.built || p == nil):
-		post(b.answers, m) // the set-up or a reset failed
+		ok = post(b.answers, m) // the set-up or a reset failed
 	case p == nil:
 		// A command's message with no run attached: never sent.
 	case m.Exited != nil:
-		post(p.msgs, m)
+		ok = post(p.msgs, m)
 		b.run, b.built = nil, false // a reusable init resets now, then answers
 		p.detached()
 	default: // Started, or Failed for the command
-		post(p.msgs, m)
+		ok = post(p.msgs, m)
+	}
+	if !ok && b.init != nil {
+		b.init.Process.Kill()
 	}
 }
 
-func post(c chan protocol.Message, m protocol.Message) {
+// post puts m in c and reports true, or false when c is full.
+func post(c chan protocol.Message, m protocol.Message) bool {
 	select {
 	case c <- m:
+		return true
 	default:
+		return false
 	}
 }
 

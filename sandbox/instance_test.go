@@ -27,17 +27,22 @@ func TestRoute(t *testing.T) {
 		name string
 		msgs []protocol.Message // from the init, then EOF if eof
 		eof  bool
+		late bool // the host takes the answers only after the last message
 		want want
 	}{
 		// A cold run sends its command before the init is ready.
-		{"cold", []protocol.Message{ready, started, exited}, true, want{[]protocol.Message{ready}, []protocol.Message{started, exited}, true}},
-		{"set-up failed", []protocol.Message{failed}, true, want{[]protocol.Message{failed}, nil, true}},
-		{"command failed", []protocol.Message{ready, failed}, true, want{[]protocol.Message{ready}, []protocol.Message{failed}, true}},
-		{"died running", []protocol.Message{ready, started}, true, want{[]protocol.Message{ready}, []protocol.Message{started}, true}},
-		{"running", []protocol.Message{ready, started}, false, want{[]protocol.Message{ready}, []protocol.Message{started}, false}},
+		{"cold", []protocol.Message{ready, started, exited}, true, false, want{[]protocol.Message{ready}, []protocol.Message{started, exited}, true}},
+		{"set-up failed", []protocol.Message{failed}, true, false, want{[]protocol.Message{failed}, nil, true}},
+		{"command failed", []protocol.Message{ready, failed}, true, false, want{[]protocol.Message{ready}, []protocol.Message{failed}, true}},
+		{"died running", []protocol.Message{ready, started}, true, false, want{[]protocol.Message{ready}, []protocol.Message{started}, true}},
+		{"running", []protocol.Message{ready, started}, false, false, want{[]protocol.Message{ready}, []protocol.Message{started}, false}},
 		// A reusable init resets after Exited and answers again: that
 		// answer is the instance's, not the ended run's.
-		{"reset", []protocol.Message{ready, started, exited, failed}, false, want{[]protocol.Message{ready, failed}, []protocol.Message{started, exited}, true}},
+		{"reset", []protocol.Message{ready, started, exited, failed}, false, false, want{[]protocol.Message{ready, failed}, []protocol.Message{started, exited}, true}},
+		// A cold run of a reusable sandbox takes the set-up's answer only
+		// after it sent its command: by then the init may have run it,
+		// reset, and answered again.
+		{"cold reuse, host late", []protocol.Message{ready, started, exited, ready}, false, true, want{[]protocol.Message{ready, ready}, []protocol.Message{started, exited}, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// The init closes its socket right away: read sees EOF.
@@ -45,7 +50,7 @@ func TestRoute(t *testing.T) {
 				io.Reader
 				io.Writer
 			}{strings.NewReader(""), io.Discard}
-			b := &instance{conn: protocol.NewConn(eof), answers: make(chan protocol.Message, 1)}
+			b := &instance{conn: protocol.NewConn(eof), answers: make(chan protocol.Message, answersMax)}
 			p := newProcess(b, time.Now())
 			b.attach(p)
 			// The host takes each answer as it comes, before the next.
@@ -65,8 +70,11 @@ func TestRoute(t *testing.T) {
 			}
 			for _, m := range tc.msgs {
 				b.route(m)
-				take()
+				if !tc.late {
+					take()
+				}
 			}
+			take()
 			if tc.eof {
 				b.read()
 				take()
@@ -114,7 +122,7 @@ func TestRoute(t *testing.T) {
 	b := &instance{conn: protocol.NewConn(struct {
 		io.Reader
 		io.Writer
-	}{strings.NewReader(""), io.Discard}), answers: make(chan protocol.Message, 1)}
+	}{strings.NewReader(""), io.Discard}), answers: make(chan protocol.Message, answersMax)}
 	b.read()
 	p := newProcess(b, time.Now())
 	b.attach(p)
