@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // enforce starts the host-side watchers of the time, CPU-time and output
@@ -24,7 +22,7 @@ func (p *Process) enforce() {
 			}
 		}()
 	}
-	if p.lim.CPUTime > 0 && p.res.cg != nil {
+	if p.lim.CPUTime > 0 && p.inst.res.cg != nil {
 		go p.watchCPU()
 	}
 }
@@ -39,7 +37,7 @@ func (p *Process) watchCPU() {
 	}
 	maxStep := time.Duration(float64(100*time.Millisecond) / cores)
 	for {
-		used, err := p.res.cg.CPU()
+		used, err := p.inst.res.cg.CPU()
 		if err != nil {
 			return
 		}
@@ -83,9 +81,9 @@ func (p *Process) account(r *Result) {
 	}
 	r.CPUTime = r.UserTime + r.SystemTime + p.initUsed
 	r.MemoryPeak = r.MaxRSS
-	r.Degraded = p.res.degraded
+	r.Degraded = p.inst.res.degraded
 	r.Warm = p.warm
-	if cg := p.res.cg; cg != nil {
+	if cg := p.inst.res.cg; cg != nil {
 		st := cg.Stats()
 		r.Cgroup, r.Controllers = cg.Path()+"/cmd", cg.Controllers()
 		r.CPUTime = st.CPU + p.initUsed
@@ -115,32 +113,17 @@ func (p *Process) account(r *Result) {
 // its init work for it (signals to pid 1, where the kernel lacks Landlock's
 // signal scope), and on cgroup v1 most of the init is outside the sandbox's
 // cgroup. The host reads the init's process CPU clock (every thread's),
-// when the command has started and when the run ends; the init, not reaped
-// yet, still has its clock then.
-
-// initCPU returns the CPU time the init has used so far, or false.
-func (p *Process) initCPU() (time.Duration, bool) {
-	if p.init.Process == nil {
-		return 0, false
-	}
-	// MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) of the kernel's
-	// posix-timers.h: the whole process, in ns.
-	clock := int32(^p.init.Process.Pid<<3 | 2)
-	var ts unix.Timespec
-	if unix.ClockGettime(clock, &ts) != nil {
-		return 0, false
-	}
-	return time.Duration(ts.Nano()), true
-}
+// when the command has started and when the run ends (instance.cpuTime);
+// the init, not reaped yet, still has its clock then.
 
 // initStarted notes the init's CPU time as the command starts.
 func (p *Process) initStarted() {
-	p.initCPU0, p.initCPUOK = p.initCPU()
+	p.initCPU0, p.initCPUOK = p.inst.cpuTime()
 }
 
 // initSpent returns the init's CPU time since the command started.
 func (p *Process) initSpent() time.Duration {
-	now, ok := p.initCPU()
+	now, ok := p.inst.cpuTime()
 	if !ok || !p.initCPUOK || now < p.initCPU0 {
 		return 0
 	}

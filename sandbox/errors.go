@@ -69,6 +69,8 @@ type SetupError struct {
 	Path    string        // the path involved, if any
 	Errno   syscall.Errno // the errno, if the step failed in a system call
 	Message string        // more detail, if any
+
+	cause error // the host's own reason, for errors.Is within this package (errInitExited)
 }
 
 func (e *SetupError) Error() string {
@@ -85,10 +87,11 @@ func (e *SetupError) Error() string {
 	return s
 }
 
-// Unwrap returns the errno, or nil when there is none.
+// Unwrap returns the errno; without one, the host's own cause if there is
+// one (for the step "init", that the init exited), or nil.
 func (e *SetupError) Unwrap() error {
 	if e.Errno == 0 {
-		return nil
+		return e.cause
 	}
 	return e.Errno
 }

@@ -1,7 +1,8 @@
 package sandbox
 
-// Starting a sandbox, in two steps: boot starts the init and sends it the
-// spec (a pool does this ahead of time), exec hands it the command.
+// Booting a sandbox: its resources, its init started with the spec. The
+// init builds the sandbox while the caller goes on; a run hands it its
+// command (Process.startCommand), a pool waits for it to be ready first.
 
 import (
 	"errors"
@@ -11,17 +12,40 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
-	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
 	"golang.org/x/sys/unix"
 )
 
-// boot sends a new sandbox's init the spec and starts it with res. It does
-// not wait for the init to build the sandbox: exec (or ready) does.
-func (s *Sandbox) boot(res *resources) (*Process, error) {
+// boot creates a sandbox's resources and starts its init with them.
+func (s *Sandbox) boot() (*instance, error) {
+	res, err := s.newResources()
+	if err != nil {
+		return nil, err
+	}
+	res.degraded = append(res.degraded, s.landlockNotes...)
+	b, err := s.startInit(res)
+	if err != nil {
+		res.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// startInit starts a new sandbox's init with res and sends it the spec. It
+// does not wait for the init to build the sandbox: the run (or the pool's
+// filler) does, with awaitReady.
+func (s *Sandbox) startInit(res *resources) (*instance, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
+	}
+	// The host's end is non-blocking, so that its reader, which waits for
+	// the init's messages for the sandbox's whole life, holds no thread.
+	// The init's end is a description of its own, and stays blocking.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
 	}
 	hostEnd := os.NewFile(uintptr(fds[0]), "corral-host")
@@ -33,7 +57,6 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		return nil, err
 	}
 	defer childFiles.Close()
-	conn := protocol.NewConn(hostEnd)
 	spec := s.spec()
 	spec.Rlimits = protocol.WireRlimits(append(s.rlimits(), res.rlimits...))
 
@@ -49,7 +72,6 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 			init.SysProcAttr.CgroupFD = int(fd.Fd())
 		}
 	}
-	start := time.Now()
 	// Pdeathsig fires when the thread that started the child exits, so the
 	// start happens on a locked thread; Go keeps unlocked threads alive.
 	runtime.LockOSThread()
@@ -63,118 +85,27 @@ func (s *Sandbox) boot(res *resources) (*Process, error) {
 		}
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
-	p := newProcess(init, hostEnd, conn, hostFiles, start, res)
-	p.owner = s
+	b := newInstance(s, init, hostEnd, hostFiles, res)
+	go b.read()
 	// The spec goes while the init starts (it reads it as soon as its
 	// runtime is up); waiting for the filter only now lets a first Run's
 	// init start while New's compile finishes.
 	spec.Filter, err = s.filter()
 	if err == nil {
-		if err = conn.Send(protocol.Message{Spec: spec}); err != nil {
+		if err = b.send(protocol.Message{Spec: spec}); err != nil {
 			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 				// The init is gone already: say how it ended.
-				m, rerr := conn.Recv()
-				if rerr == io.EOF {
-					return nil, p.answer(m, rerr)
+				if m, ok := <-b.answers; !ok && b.readError() == io.EOF {
+					return nil, b.answer(m, ok)
 				}
 			}
 			err = fmt.Errorf("sandbox: send spec to init: %w", err)
 		}
 	}
 	if err != nil {
-		return nil, p.fail(err)
+		return nil, b.fail(err)
 	}
-	return p, nil
-}
-
-// ready waits for the init to report the sandbox built (once).
-func (p *Process) ready() error {
-	if p.isReady {
-		return nil
-	}
-	m, err := p.conn.Recv()
-	if err := p.answer(m, err); err != nil {
-		return err
-	}
-	if m.Ready == nil {
-		return p.fail(fmt.Errorf("sandbox: init answered the spec with an unexpected message"))
-	}
-	p.isReady = true
-	return nil
-}
-
-// answer turns the init's answer into an error when it is a failure, or
-// when the init died (then the init has been reaped and p closed).
-func (p *Process) answer(m protocol.Message, err error) error {
-	switch {
-	case err == io.EOF:
-		p.init.Wait()
-		p.closeHost()
-		return &SetupError{Step: "init", Message: "the sandbox init exited during set-up (" +
-			p.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
-	case err != nil:
-		return p.fail(fmt.Errorf("sandbox: read from init: %w", err))
-	case m.Failed != nil:
-		f := m.Failed
-		return p.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: f.Message})
-	}
-	return nil
-}
-
-// fail kills the init, reaps it, closes the host's ends and returns err.
-func (p *Process) fail(err error) error {
-	p.init.Process.Kill()
-	p.init.Wait()
-	p.closeHost()
-	return err
-}
-
-// exec hands cmd to the init and waits for it to start. On an error the
-// sandbox is gone (its resources are the caller's to release).
-func (p *Process) exec(s *Sandbox, cmd *Cmd, start time.Time) error {
-	lim := s.opts.Limits
-	p.lim, p.start = lim, start
-	if n := lim.Output; n > 0 {
-		p.out = &outputCap{left: n, hit: make(chan struct{})}
-	}
-	files, err := p.stdio(cmd)
-	if err == nil {
-		cgFiles, placement := p.res.files(len(files))
-		e := &protocol.Exec{Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
-		err = protocol.SendExec(p.files, e, append(files, cgFiles...))
-	}
-	for _, f := range p.childStdio {
-		f.Close() // the init has its copies (or the run failed)
-	}
-	p.childStdio = nil
-	if err != nil {
-		if rerr := p.ready(); rerr != nil {
-			return rerr // the init failed first (set-up), and said why
-		}
-		return p.fail(fmt.Errorf("sandbox: %w", err))
-	}
-	if err := p.ready(); err != nil {
-		return err
-	}
-	m, err := p.conn.Recv()
-	if err := p.answer(m, err); err != nil {
-		return err
-	}
-	if m.Started == nil {
-		return p.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
-	}
-	p.cmdPid = m.Started.Pid
-	p.initStarted()
-	go p.read()
-	if cg := p.res.cg; cg != nil {
-		if err := cg.Settle(); err != nil {
-			p.Kill()
-			p.Wait()
-			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), err)
-		}
-	}
-	p.enforce()
-	return nil
+	return b, nil
 }
 
 // initCmd is the re-execution of this binary that becomes the sandbox's

@@ -1,22 +1,22 @@
 package sandbox
 
 // The warm pool (Options.Pool): sandboxes booted and built ahead of time,
-// each waiting for its command.
+// each waiting for a run to borrow it.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"sync"
-	"syscall"
 	"time"
 )
 
 // pool keeps up to n sandboxes ready. A filler goroutine boots them one at
-// a time; each take hands one to a Run and asks the filler for another.
+// a time; each take hands one to a run, whose end (or refillDelay) asks the
+// filler for another, unless the sandbox comes back itself (Reuse).
 type pool struct {
-	ready  chan *Process // built, waiting for Exec
-	refill chan struct{} // one token per sandbox to make
+	ready  chan *instance // built, waiting for a run
+	refill chan struct{}  // one token per sandbox to make
 	ctx    context.Context
 	cancel context.CancelFunc
 	filler sync.WaitGroup
@@ -43,7 +43,7 @@ func (pl *pool) event(err error) {
 
 func (s *Sandbox) startPool(n int) {
 	ctx, cancel := context.WithCancel(context.Background())
-	pl := &pool{ready: make(chan *Process, n), refill: make(chan struct{}, n), ctx: ctx, cancel: cancel,
+	pl := &pool{ready: make(chan *instance, n), refill: make(chan struct{}, n), ctx: ctx, cancel: cancel,
 		changed: make(chan struct{})}
 	for range n {
 		pl.refill <- struct{}{}
@@ -64,13 +64,13 @@ func (s *Sandbox) fill(pl *pool) {
 		case <-pl.refill:
 		}
 		err := s.compileErr(true) // the filler may wait for it; no init for a failed one
-		var p *Process
+		var b *instance
 		if err == nil {
-			p, err = s.boot0()
+			b, err = s.boot()
 		}
 		if err == nil {
-			if err = p.ready(); err != nil {
-				p.res.close()
+			if err = b.awaitReady(); err != nil {
+				b.res.close()
 			}
 		}
 		if err != nil {
@@ -86,10 +86,10 @@ func (s *Sandbox) fill(pl *pool) {
 		}
 		backoff = 10 * time.Millisecond
 		select {
-		case pl.ready <- p:
+		case pl.ready <- b:
 			pl.event(nil)
 		case <-pl.ctx.Done():
-			p.discard()
+			b.discard()
 			return
 		}
 	}
@@ -132,20 +132,19 @@ func (s *Sandbox) Prewarm(ctx context.Context) error {
 	}
 }
 
-// take returns a pooled sandbox, watched by ctx, or nil when none is ready.
-func (s *Sandbox) take(ctx context.Context) *Process {
+// take returns a pooled sandbox for a run to borrow, or nil when none is
+// ready. Its refill gives its place in the pool back to the filler.
+func (s *Sandbox) take() *instance {
 	if s.pool == nil {
 		return nil
 	}
 	select {
-	case p := <-s.pool.ready:
+	case b := <-s.pool.ready:
 		var once sync.Once
-		p.slot = func() {
+		b.refill = func() {
 			once.Do(func() { s.pool.refill <- struct{}{} }) // never blocks: at most n tokens and sandboxes exist
 		}
-		p.warm = true
-		p.watch(ctx)
-		return p
+		return b
 	default:
 		return nil
 	}
@@ -156,18 +155,12 @@ func (s *Sandbox) take(ctx context.Context) *Process {
 // handed-over command starts would compete with it for the CPU.
 const refillDelay = 10 * time.Millisecond
 
-// refillLater has a warm run's slot in the pool refilled when the run ends
-// or after refillDelay, whichever comes first.
-func (p *Process) refillLater() {
-	if p.slot != nil {
-		time.AfterFunc(refillDelay, p.slot)
+// refillLater has the place in the pool of b, taken by a warm run,
+// refilled when the run ends or after refillDelay, whichever comes first.
+func (b *instance) refillLater() {
+	if b.refill != nil {
+		time.AfterFunc(refillDelay, b.refill)
 	}
-}
-
-// discard ends a pooled sandbox that will not run a command.
-func (p *Process) discard() {
-	p.fail(nil)
-	p.res.close()
 }
 
 // Close ends the sandboxes waiting in the pool and stops refilling it; it
@@ -198,8 +191,8 @@ func (s *Sandbox) Close() error {
 		}
 		for {
 			select {
-			case p := <-s.pool.ready:
-				p.discard()
+			case b := <-s.pool.ready:
+				b.discard()
 			default:
 				return
 			}
@@ -208,10 +201,10 @@ func (s *Sandbox) Close() error {
 	return err
 }
 
-// retire tears p's sandbox down in the background, once Wait has
-// accounted for its run; Close waits for it. It reports false, having
+// retire tears b down in the background, once Wait has accounted for the
+// run that borrowed it; Close waits for it. It reports false, having
 // started nothing, when the pool is closed: the caller tears it down.
-func (s *Sandbox) retire(p *Process) bool {
+func (s *Sandbox) retire(b *instance) bool {
 	pl := s.pool
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
@@ -219,7 +212,7 @@ func (s *Sandbox) retire(p *Process) bool {
 		return false
 	}
 	pl.retiring.Go(func() {
-		if err := p.teardown(); err != nil {
+		if err := b.teardown(); err != nil {
 			pl.mu.Lock()
 			if pl.retireBad == 0 {
 				pl.retireErr = err
@@ -231,20 +224,12 @@ func (s *Sandbox) retire(p *Process) bool {
 	return true
 }
 
-// isInitGone reports whether err says a pooled sandbox's init died while
-// it waited (killed from outside, say): then Run starts a fresh one.
-func isInitGone(err error) bool {
-	var se *SetupError
-	return errors.As(err, &se) && se.Step == "init" ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// recycle starts taking back the sandbox of p, a reusable run that has
-// ended: the init resets it (Options.Reuse) while its command's cgroup is
+// recycle starts taking back b, a reusable sandbox whose run has ended:
+// the init resets it (Options.Reuse) while its command's cgroup is
 // renewed, and then it goes back into the pool, or is ended if anything
 // fails or the pool is full or closed. It reports false, having started
 // nothing, when the pool is closed: the caller ends the sandbox.
-func (s *Sandbox) recycle(p *Process) bool {
+func (s *Sandbox) recycle(b *instance) bool {
 	pl := s.pool
 	if pl == nil {
 		return false
@@ -256,16 +241,17 @@ func (s *Sandbox) recycle(p *Process) bool {
 	}
 	pl.recycling.Add(1)
 	pl.mu.Unlock()
+	refill := b.refill
 	go func() {
 		defer pl.recycling.Done()
-		q, err := p.next()
+		err := b.reset()
 		if err == nil {
 			pl.mu.Lock()
 			if pl.closed {
 				err = ErrPoolClosed
 			} else {
 				select {
-				case pl.ready <- q: // Close, if it comes, drains it
+				case pl.ready <- b: // Close, if it comes, drains it
 				default:
 					err = errPoolFull
 				}
@@ -276,10 +262,9 @@ func (s *Sandbox) recycle(p *Process) bool {
 				return
 			}
 		}
-		p.fail(nil)
-		p.res.close()
-		if p.slot != nil && err != errPoolFull && err != ErrPoolClosed {
-			p.slot() // its place is refilled with a new sandbox
+		b.discard()
+		if refill != nil && err != errPoolFull && err != ErrPoolClosed {
+			refill() // its place is refilled with a new sandbox
 		}
 	}()
 	return true
@@ -287,22 +272,23 @@ func (s *Sandbox) recycle(p *Process) bool {
 
 var errPoolFull = errors.New("sandbox: pool full")
 
-// next waits for the init to report p's sandbox reset, renews the
-// command's cgroup, and returns the sandbox as a new Process, ready.
-func (p *Process) next() (*Process, error) {
-	if cg := p.res.cg; cg != nil {
+// reset waits for the init to report b reset after a run, renews the
+// command's cgroup, and leaves b ready for the next run, out of the
+// place in the pool it was taken from (it goes back into one).
+func (b *instance) reset() error {
+	b.isReady, b.refill = false, nil
+	if cg := b.res.cg; cg != nil {
 		if err := cg.Renew(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	m, err := p.conn.Recv()
-	if err != nil {
-		return nil, err
+	m, ok := <-b.answers
+	if !ok {
+		return fmt.Errorf("sandbox: reset: %w", b.readError())
 	}
 	if m.Ready == nil {
-		return nil, errors.New("sandbox: reset failed")
+		return errors.New("sandbox: reset failed")
 	}
-	q := newProcess(p.init, p.sock, p.conn, p.files, time.Now(), p.res)
-	q.owner, q.isReady = p.owner, true
-	return q, nil
+	b.isReady = true
+	return nil
 }

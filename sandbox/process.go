@@ -15,25 +15,28 @@ import (
 )
 
 // Process is a command running in a sandbox.
+//
+// It is one run: the command's stdio and the copies of its output, the
+// host's watchers of its limits and of its context, and its Result. The
+// sandbox it runs in (the init, the sockets to it, the cgroup) is inst,
+// which the run borrows, freshly booted or from the pool, and gives back
+// when Wait ends (instance.release).
 type Process struct {
-	init    *exec.Cmd // the sandbox's pid 1
-	sock    *os.File
-	conn    *protocol.Conn
-	files   *os.File // the fd socket, for each command and its files
-	isReady bool     // the init has reported the sandbox built
-	cmdPid  int      // the command's pid in the sandbox, from Started
-	warm    bool     // taken from the pool
-	owner   *Sandbox // whose pool a reusable sandbox goes back to
-	slot    func()   // for a warm run: has its place in the pool refilled (once)
-	start   time.Time
+	inst   *instance // the booted sandbox the command runs in
+	cmdPid int       // the command's pid in the sandbox, from Started
+	warm   bool      // inst was taken from the pool
+	start  time.Time
 	// The init's CPU clock as the command started, and its CPU time over
-	// the run (see initCPU).
+	// the run (see initSpent).
 	initCPU0, initUsed time.Duration
 	initCPUOK          bool
 
-	sendMu sync.Mutex
-	exited chan *protocol.Exited // the init's last word, if any
-	done   chan struct{}         // closed when Wait has finished
+	// From inst's reader: Started or Failed, then Exited. msgs and gone
+	// are closed once the run is over for the init (its Exited is in
+	// msgs), or the init is gone.
+	msgs chan protocol.Message
+	gone chan struct{}
+	done chan struct{} // closed when Wait has finished
 
 	stopWatch func() bool
 
@@ -41,15 +44,13 @@ type Process struct {
 	childStdio []*os.File // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
 	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
-	res        *resources
-	out        *outputCap // nil without Limits.Output
+	out        *outputCap            // nil without Limits.Output
 	lim        Limits
-	gone       chan struct{} // closed when the init's socket closes: the sandbox ended
 
 	// killMu orders the host's watchers (limits, context) against Wait:
 	// a watcher kills under it, and only while the run has not been
 	// accounted for, so no watcher touches the sandbox (its cgroup) after
-	// Wait has begun to tear it down.
+	// Wait has begun to give it back.
 	killMu sync.Mutex
 	ended  bool   // Wait has accounted for the run
 	limit  string // the host-enforced limit that ended the run, if any
@@ -60,36 +61,37 @@ type Process struct {
 	err      error
 }
 
-func newProcess(init *exec.Cmd, sock *os.File, conn *protocol.Conn, files *os.File, start time.Time, res *resources) *Process {
+func newProcess(inst *instance, start time.Time) *Process {
 	return &Process{
-		init: init, sock: sock, conn: conn, files: files, start: start,
-		exited: make(chan *protocol.Exited, 1), done: make(chan struct{}),
-		res: res, gone: make(chan struct{}), stopWatch: func() bool { return true },
+		inst: inst, start: start,
+		msgs: make(chan protocol.Message, 2), gone: make(chan struct{}), done: make(chan struct{}),
+		stopWatch: func() bool { return true },
 	}
 }
 
-// closeHost closes the host's ends of the sockets and of the stdin pipe.
-func (p *Process) closeHost() {
-	p.sock.Close()
-	p.files.Close()
+// detached is called by inst's reader, once, when the run is over for the
+// init or the init is gone: nothing more will come for it.
+func (p *Process) detached() {
+	close(p.msgs)
+	close(p.gone)
+}
+
+// exited returns the init's report of the run's end, or nil when the init
+// died without one.
+func (p *Process) exited() *protocol.Exited {
+	for m := range p.msgs {
+		if m.Exited != nil {
+			return m.Exited
+		}
+	}
+	return nil
+}
+
+// closeStdin closes the host's end of the command's stdin pipe: the copy
+// from Cmd.Stdin ends at its next write.
+func (p *Process) closeStdin() {
 	if p.stdin != nil {
 		p.stdin.Close()
-	}
-}
-
-// read collects the init's messages until it closes the socket.
-func (p *Process) read() {
-	defer close(p.gone)
-	defer close(p.exited)
-	for {
-		m, err := p.conn.Recv()
-		if err != nil {
-			return
-		}
-		if m.Exited != nil {
-			p.exited <- m.Exited
-			return
-		}
 	}
 }
 
@@ -122,7 +124,7 @@ func (p *Process) end(r *Result) error {
 // sandbox); the command runs as its child. With a pool the init may
 // outlive Wait: briefly, as the sandbox is torn down after it, or with
 // Options.Reuse to serve another run.
-func (p *Process) Pid() int { return p.init.Process.Pid }
+func (p *Process) Pid() int { return p.inst.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills
 // the whole sandbox, as Kill does. After the sandbox has exited it returns
@@ -140,9 +142,7 @@ func (p *Process) Signal(sig os.Signal) error {
 		return os.ErrProcessDone
 	default:
 	}
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
-	if err := p.conn.Send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
+	if err := p.inst.send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
 		return os.ErrProcessDone
 	}
 	return nil
@@ -157,11 +157,7 @@ func (p *Process) Kill() error {
 		return os.ErrProcessDone // Wait has removed the cgroup: nothing to touch
 	default:
 	}
-	err := p.init.Process.Kill()
-	if p.res.cg != nil {
-		p.res.cg.Kill()
-	}
-	return err
+	return p.inst.kill()
 }
 
 // Wait waits for the command to exit and for its output to be copied, and
@@ -171,45 +167,31 @@ func (p *Process) Kill() error {
 // Result is still returned).
 func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
-		ex := <-p.exited // nil when the init died without a report
+		b := p.inst
+		ex := p.exited() // nil when the init died without a report
 		p.initUsed = p.initSpent()
 		wall := time.Since(p.start)
-		// The init reports only once every process of the run is gone; a
-		// reusable sandbox's init lives on, any other's ends with its sandbox.
-		reuse := ex != nil && p.owner != nil && p.owner.opts.Reuse
-		// A report means every process of the run is dead. With a pool,
-		// whose Close waits for it, the rest of the sandbox (the init's
-		// exit, the namespaces, the cgroup) then goes off Wait's path.
-		retire := !reuse && ex != nil && p.owner != nil && p.owner.pool != nil
+		// A report means every process of the run is dead. A reusable
+		// sandbox's init lives on for the next run; with a pool, whose
+		// Close waits for it, the rest of any other sandbox (the init's
+		// exit, the namespaces, the cgroup) goes off Wait's path. Else the
+		// init ends with its sandbox, here.
+		kept := ex != nil && (b.sb.opts.Reuse || b.sb.pool != nil)
 		var werr error
-		if !reuse && !retire {
-			werr = p.init.Wait()
+		var ps *os.ProcessState
+		if !kept {
+			werr = b.reap()
 			wall = time.Since(p.start)
+			ps = b.init.ProcessState
 		}
-		if p.stdin != nil {
-			p.stdin.Close() // the copy from Cmd.Stdin ends at its next write
-		}
+		p.closeStdin()
 		p.stopWatch()
-		if !reuse && !retire {
-			p.closeHost()
-		}
 		// Every process of the run is dead, and with them every write end
 		// of the output pipes: the copies are at EOF.
 		p.copies.Wait()
-		p.result = newResult(ex, p.init.ProcessState, wall)
+		p.result = newResult(ex, ps, wall)
 		ctxErr := p.end(p.result)
-		var cerr error
-		if !reuse || ctxErr != nil || !p.owner.recycle(p) {
-			if reuse { // not reusable after all (the pool closed, the context fired)
-				p.fail(nil)
-			}
-			if p.slot != nil {
-				p.slot()
-			}
-			if !retire || !p.owner.retire(p) {
-				cerr = p.teardown()
-			}
-		}
+		cerr := b.release(ex != nil, ctxErr != nil)
 		switch {
 		case ctxErr != nil:
 			p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)
@@ -223,16 +205,6 @@ func (p *Process) Wait() (*Result, error) {
 		close(p.done)
 	})
 	return p.result, p.err
-}
-
-// teardown ends what is left of p's sandbox once its run is accounted
-// for: the init (if it still runs), the host's ends, the cgroup.
-func (p *Process) teardown() error {
-	if p.init.ProcessState == nil {
-		p.init.Wait()
-		p.closeHost()
-	}
-	return p.res.close()
 }
 
 func isExitError(err error) bool {

@@ -104,44 +104,25 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 		return nil, err // known already: no init is started for it
 	}
 	start := time.Now()
-	if p := s.take(ctx); p != nil {
-		err := p.execute(s, cmd, start)
+	if b := s.take(); b != nil {
+		p, err := s.startRun(ctx, b, cmd, start, true)
 		if err == nil {
 			if !s.opts.Reuse { // a reused sandbox comes back to its place
-				p.refillLater()
+				b.refillLater()
 			}
 			return p, nil
 		}
-		p.slot()
-		if !isInitGone(err) || ctx.Err() != nil {
+		b.refill()
+		if !initExited(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		// The pooled init died while it waited: start one afresh.
 	}
-	p, err := s.boot0()
+	b, err := s.boot()
 	if err != nil {
 		return nil, err
 	}
-	p.watch(ctx) // from here on, cancelling ctx kills the sandbox, set-up included
-	if err := p.execute(s, cmd, start); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// execute is exec, and on an error the release of everything the sandbox
-// had; the error says so when the context ended the set-up.
-func (p *Process) execute(s *Sandbox, cmd *Cmd, start time.Time) error {
-	err := p.exec(s, cmd, start)
-	if err == nil {
-		return nil
-	}
-	p.stopWatch()
-	p.res.close()
-	if ctxErr := p.end(nil); ctxErr != nil {
-		return fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
-	}
-	return err
+	return s.startRun(ctx, b, cmd, start, false)
 }
 
 // compileErr is the filter compiler's error: if wait, once it is done;
@@ -156,21 +137,6 @@ func (s *Sandbox) compileErr(wait bool) error {
 	}
 	_, err := s.filter()
 	return err
-}
-
-// boot0 creates a sandbox's resources and boots its init.
-func (s *Sandbox) boot0() (*Process, error) {
-	res, err := s.newResources()
-	if err != nil {
-		return nil, err
-	}
-	res.degraded = append(res.degraded, s.landlockNotes...)
-	p, err := s.boot(res)
-	if err != nil {
-		res.close()
-		return nil, err
-	}
-	return p, nil
 }
 
 // spec is what the init needs to build the sandbox, but for the filter.
