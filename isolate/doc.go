@@ -8,6 +8,8 @@
 // The sandbox's init (internal/pid1, whose life.go holds the real order,
 // every step of it) runs them in this order:
 //
+//	the init's main thread, first:
+//	SetName            the init's name (/proc/1/comm, ps)
 //	any thread of the init:
 //	LimitUserCounts    the per-user counts of the sandbox's user namespace
 //	MakePrivate        mount propagation private, so nothing reaches the host
@@ -23,11 +25,17 @@
 //	InstallFilter      the seccomp filter
 //	                   (and every signal blocked)
 //	then, for each command, on that thread:
-//	LookPath, Ruleset.For
+//	LookPath
+//	Ruleset.For        the run's ruleset (on another, unfiltered, thread
+//	                   when the caller's seccomp rules may refuse its calls)
 //	Start              fork; the child applies the run's ruleset and execs
 //	with a reused sandbox, on a thread other than that one:
 //	RecordInherited, Record    once, when the sandbox is built
 //	Inherited.Restore, Clear   after each command
+//	and before each command, on the locked thread: a new IPC namespace
+//	(and network namespace, when the last run left sockets), whose
+//	LoopbackUp runs on another thread that joins it (internal/pid1's
+//	renew.go: these use unshare and setns directly, not isolate)
 //
 // Each step is usable on its own by a program that creates its namespaces
 // some other way; each needs CAP_SYS_ADMIN in the user namespace that owns

@@ -71,9 +71,8 @@
 // # System calls and privileges
 //
 // A seccomp filter is on by default (see package seccomp for what it
-// refuses), and
-// so is a Landlock layer where the kernel has one (see LandlockMode); the
-// command has no capabilities unless Options.Capabilities lists some, and
+// refuses), and so is a Landlock layer where the kernel has one (see
+// LandlockMode); the command has no capabilities unless Options.Capabilities lists some, and
 // no_new_privs is always set. Options.Seccomp.Rules adds rules over the
 // default profile; seccomp.ParseProfile reads them from a file.
 //

@@ -22,7 +22,7 @@ func (p *Process) enforce() {
 			}
 		}()
 	}
-	if p.lim.CPUTime > 0 && p.inst.res.cg != nil {
+	if p.lim.CPUTime > 0 && p.box.res.cg != nil {
 		go p.watchCPU()
 	}
 }
@@ -37,7 +37,7 @@ func (p *Process) watchCPU() {
 	}
 	maxStep := time.Duration(float64(100*time.Millisecond) / cores)
 	for {
-		used, err := p.inst.res.cg.CPU()
+		used, err := p.box.res.cg.CPU()
 		if err != nil {
 			return
 		}
@@ -81,9 +81,9 @@ func (p *Process) account(r *Result) {
 	}
 	r.CPUTime = r.UserTime + r.SystemTime + p.initUsed
 	r.MemoryPeak = r.MaxRSS
-	r.Degraded = p.inst.res.degraded
+	r.Degraded = p.box.res.degraded
 	r.Warm = p.warm
-	if cg := p.inst.res.cg; cg != nil {
+	if cg := p.box.res.cg; cg != nil {
 		st := cg.Stats()
 		r.Cgroup, r.Controllers = cg.Path()+"/cmd", cg.Controllers()
 		r.CPUTime = st.CPU + p.initUsed
@@ -113,17 +113,17 @@ func (p *Process) account(r *Result) {
 // its init work for it (signals to pid 1, where the kernel lacks Landlock's
 // signal scope), and on cgroup v1 most of the init is outside the sandbox's
 // cgroup. The host reads the init's process CPU clock (every thread's),
-// when the command has started and when the run ends (instance.cpuTime);
+// when the command has started and when the run ends (booted.cpuTime);
 // the init, not reaped yet, still has its clock then.
 
 // initStarted notes the init's CPU time as the command starts.
 func (p *Process) initStarted() {
-	p.initCPU0, p.initCPUOK = p.inst.cpuTime()
+	p.initCPU0, p.initCPUOK = p.box.cpuTime()
 }
 
 // initSpent returns the init's CPU time since the command started.
 func (p *Process) initSpent() time.Duration {
-	now, ok := p.inst.cpuTime()
+	now, ok := p.box.cpuTime()
 	if !ok || !p.initCPUOK || now < p.initCPU0 {
 		return 0
 	}

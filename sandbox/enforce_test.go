@@ -27,7 +27,7 @@ func TestAccountLimit(t *testing.T) {
 		{"no-limit-exited", "", 0, 1, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &Process{inst: &instance{res: &resources{}}, limit: tc.hit}
+			p := &Process{box: &booted{res: &resources{}}, limit: tc.hit}
 			r := &Result{ExitCode: tc.exit, Signal: tc.sig}
 			p.account(r)
 			if r.Limit != tc.limit || r.TimedOut != tc.timedOut {

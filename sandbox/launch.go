@@ -18,7 +18,7 @@ import (
 )
 
 // boot creates a sandbox's resources and starts its init with them.
-func (s *Sandbox) boot() (*instance, error) {
+func (s *Sandbox) boot() (*booted, error) {
 	res, err := s.newResources()
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func (s *Sandbox) boot() (*instance, error) {
 // startInit starts a new sandbox's init with res and sends it the spec. It
 // does not wait for the init to build the sandbox: the run (or the pool's
 // filler) does, with awaitReady.
-func (s *Sandbox) startInit(res *resources) (*instance, error) {
+func (s *Sandbox) startInit(res *resources) (*booted, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
@@ -85,7 +85,7 @@ func (s *Sandbox) startInit(res *resources) (*instance, error) {
 		}
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
-	b := newInstance(s, init, hostEnd, hostFiles, res)
+	b := newBooted(s, init, hostEnd, hostFiles, res)
 	go b.read()
 	// The spec goes while the init starts (it reads it as soon as its
 	// runtime is up); waiting for the filter only now lets a first Run's

@@ -15,8 +15,8 @@ import (
 // a time; each take hands one to a run, whose end (or refillDelay) asks the
 // filler for another, unless the sandbox comes back itself (Reuse).
 type pool struct {
-	ready  chan *instance // built, waiting for a run
-	refill chan struct{}  // one token per sandbox to make
+	ready  chan *booted  // built, waiting for a run
+	refill chan struct{} // one token per sandbox to make
 	ctx    context.Context
 	cancel context.CancelFunc
 	filler sync.WaitGroup
@@ -43,7 +43,7 @@ func (pl *pool) event(err error) {
 
 func (s *Sandbox) startPool(n int) {
 	ctx, cancel := context.WithCancel(context.Background())
-	pl := &pool{ready: make(chan *instance, n), refill: make(chan struct{}, n), ctx: ctx, cancel: cancel,
+	pl := &pool{ready: make(chan *booted, n), refill: make(chan struct{}, n), ctx: ctx, cancel: cancel,
 		changed: make(chan struct{})}
 	for range n {
 		pl.refill <- struct{}{}
@@ -64,7 +64,7 @@ func (s *Sandbox) fill(pl *pool) {
 		case <-pl.refill:
 		}
 		err := s.compileErr(true) // the filler may wait for it; no init for a failed one
-		var b *instance
+		var b *booted
 		if err == nil {
 			b, err = s.boot()
 		}
@@ -134,7 +134,7 @@ func (s *Sandbox) Prewarm(ctx context.Context) error {
 
 // take returns a pooled sandbox for a run to borrow, or nil when none is
 // ready. Its refill gives its place in the pool back to the filler.
-func (s *Sandbox) take() *instance {
+func (s *Sandbox) take() *booted {
 	if s.pool == nil {
 		return nil
 	}
@@ -157,7 +157,7 @@ const refillDelay = 10 * time.Millisecond
 
 // refillLater has the place in the pool of b, taken by a warm run,
 // refilled when the run ends or after refillDelay, whichever comes first.
-func (b *instance) refillLater() {
+func (b *booted) refillLater() {
 	if b.refill != nil {
 		time.AfterFunc(refillDelay, b.refill)
 	}
@@ -204,7 +204,7 @@ func (s *Sandbox) Close() error {
 // retire tears b down in the background, once Wait has accounted for the
 // run that borrowed it; Close waits for it. It reports false, having
 // started nothing, when the pool is closed: the caller tears it down.
-func (s *Sandbox) retire(b *instance) bool {
+func (s *Sandbox) retire(b *booted) bool {
 	pl := s.pool
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
@@ -229,7 +229,7 @@ func (s *Sandbox) retire(b *instance) bool {
 // renewed, and then it goes back into the pool, or is ended if anything
 // fails or the pool is full or closed. It reports false, having started
 // nothing, when the pool is closed: the caller ends the sandbox.
-func (s *Sandbox) recycle(b *instance) bool {
+func (s *Sandbox) recycle(b *booted) bool {
 	pl := s.pool
 	if pl == nil {
 		return false
@@ -275,8 +275,8 @@ var errPoolFull = errors.New("sandbox: pool full")
 // reset waits for the init to report b reset after a run, renews the
 // command's cgroup, and leaves b ready for the next run, out of the
 // place in the pool it was taken from (it goes back into one).
-func (b *instance) reset() error {
-	b.isReady, b.refill = false, nil
+func (b *booted) reset() error {
+	b.readyTaken, b.refill = false, nil
 	if cg := b.res.cg; cg != nil {
 		if err := cg.Renew(); err != nil {
 			return err
@@ -289,6 +289,6 @@ func (b *instance) reset() error {
 	if m.Ready == nil {
 		return errors.New("sandbox: reset failed")
 	}
-	b.isReady = true
+	b.readyTaken = true
 	return nil
 }

@@ -18,20 +18,20 @@ import (
 //
 // It is one run: the command's stdio and the copies of its output, the
 // host's watchers of its limits and of its context, and its Result. The
-// sandbox it runs in (the init, the sockets to it, the cgroup) is inst,
+// sandbox it runs in (the init, the sockets to it, the cgroup) is box,
 // which the run borrows, freshly booted or from the pool, and gives back
-// when Wait ends (instance.release).
+// when Wait ends (booted.release).
 type Process struct {
-	inst   *instance // the booted sandbox the command runs in
-	cmdPid int       // the command's pid in the sandbox, from Started
-	warm   bool      // inst was taken from the pool
+	box    *booted // the booted sandbox the command runs in
+	cmdPid int     // the command's pid in the sandbox, from Started
+	warm   bool    // box was taken from the pool
 	start  time.Time
 	// The init's CPU clock as the command started, and its CPU time over
 	// the run (see initSpent).
 	initCPU0, initUsed time.Duration
 	initCPUOK          bool
 
-	// From inst's reader: Started or Failed, then Exited. msgs and gone
+	// From box's reader: Started or Failed, then Exited. msgs and gone
 	// are closed once the run is over for the init (its Exited is in
 	// msgs), or the init is gone.
 	msgs chan protocol.Message
@@ -61,15 +61,15 @@ type Process struct {
 	err      error
 }
 
-func newProcess(inst *instance, start time.Time) *Process {
+func newProcess(box *booted, start time.Time) *Process {
 	return &Process{
-		inst: inst, start: start,
+		box: box, start: start,
 		msgs: make(chan protocol.Message, 2), gone: make(chan struct{}), done: make(chan struct{}),
 		stopWatch: func() bool { return true },
 	}
 }
 
-// detached is called by inst's reader, once, when the run is over for the
+// detached is called by box's reader, once, when the run is over for the
 // init or the init is gone: nothing more will come for it.
 func (p *Process) detached() {
 	close(p.msgs)
@@ -124,7 +124,7 @@ func (p *Process) end(r *Result) error {
 // sandbox); the command runs as its child. With a pool the init may
 // outlive Wait: briefly, as the sandbox is torn down after it, or with
 // Options.Reuse to serve another run.
-func (p *Process) Pid() int { return p.inst.init.Process.Pid }
+func (p *Process) Pid() int { return p.box.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills
 // the whole sandbox, as Kill does. After the sandbox has exited it returns
@@ -142,7 +142,7 @@ func (p *Process) Signal(sig os.Signal) error {
 		return os.ErrProcessDone
 	default:
 	}
-	if err := p.inst.send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
+	if err := p.box.send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
 		return os.ErrProcessDone
 	}
 	return nil
@@ -157,7 +157,7 @@ func (p *Process) Kill() error {
 		return os.ErrProcessDone // Wait has removed the cgroup: nothing to touch
 	default:
 	}
-	return p.inst.kill()
+	return p.box.kill()
 }
 
 // Wait waits for the command to exit and for its output to be copied, and
@@ -167,7 +167,7 @@ func (p *Process) Kill() error {
 // Result is still returned).
 func (p *Process) Wait() (*Result, error) {
 	p.waitOnce.Do(func() {
-		b := p.inst
+		b := p.box
 		ex := p.exited() // nil when the init died without a report
 		p.initUsed = p.initSpent()
 		wall := time.Since(p.start)

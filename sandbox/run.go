@@ -14,7 +14,7 @@ import (
 // watched by ctx from here on, set-up included. On an error b is gone, its
 // init ended and its resources released; the error says so when ctx ended
 // the set-up.
-func (s *Sandbox) startRun(ctx context.Context, b *instance, cmd *Cmd, start time.Time, warm bool) (*Process, error) {
+func (s *Sandbox) startRun(ctx context.Context, b *booted, cmd *Cmd, start time.Time, warm bool) (*Process, error) {
 	p := newProcess(b, start)
 	p.warm = warm
 	p.watch(ctx)
@@ -34,7 +34,7 @@ func (s *Sandbox) startRun(ctx context.Context, b *instance, cmd *Cmd, start tim
 // startCommand hands cmd to the init and waits for it to start. On an
 // error the sandbox is gone (its resources are the caller's to release).
 func (p *Process) startCommand(cmd *Cmd) error {
-	b := p.inst
+	b := p.box
 	s := b.sb
 	p.lim = s.opts.Limits
 	if n := p.lim.Output; n > 0 {
@@ -71,9 +71,9 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	p.initStarted()
 	if cg := b.res.cg; cg != nil {
 		if err := cg.Settle(); err != nil {
-			p.Kill()
-			p.Wait()
-			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), err)
+			// The booted sandbox ends here, with the command in it: not
+			// through Wait, which would give it back to the pool (Reuse).
+			return b.fail(fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), err))
 		}
 	}
 	p.enforce()

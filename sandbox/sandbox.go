@@ -105,6 +105,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	}
 	start := time.Now()
 	if b := s.take(); b != nil {
+		refill := b.refill // its place in the pool: a failed run gives it back
 		p, err := s.startRun(ctx, b, cmd, start, true)
 		if err == nil {
 			if !s.opts.Reuse { // a reused sandbox comes back to its place
@@ -112,7 +113,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 			}
 			return p, nil
 		}
-		b.refill()
+		refill()
 		if !initExited(err) || ctx.Err() != nil {
 			return nil, err
 		}

@@ -25,7 +25,12 @@
 //     runs confined.
 //
 // It lives in internal/ because it is no API: a host program uses
-// sandbox.Main, and the wire it speaks is internal/protocol's. The small
-// init binary that issue "a small init for big programs" plans (an init
-// that does not carry the host program's packages) will import it.
+// sandbox.Main, and the wire it speaks is internal/protocol's. A small
+// init binary built from this module (an init that does not carry a big
+// host program's packages and their package inits) can import it.
+//
+// Some of the init's own steps use system calls directly rather than
+// isolate's primitives, because nothing but an init needs them: renewing
+// a reused sandbox's namespaces (renew.go), reaping and killing what a run
+// left (run.go), and the launcher's signal mask (signals.go).
 package pid1

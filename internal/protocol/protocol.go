@@ -27,6 +27,7 @@
 //	                                             UserUsec, SystemUsec, MaxRSS}
 //	   (with Spec.Reuse the init then renews the namespaces of the runs,
 //	   resets the sandbox and answers Ready or Failed again; else it exits)
+//	   (after any Failed the init exits)
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
@@ -209,7 +210,10 @@ type Message struct {
 // Started says the command is running; Pid is its pid inside the sandbox.
 type Started struct{ Pid int }
 
-// Failed reports a set-up step that failed.
+// Failed reports a step of the init that failed: one of the set-up
+// (Step names it, from isolate.Error, or "setup"), of a command's start
+// (exec, chdir, LookPath, ...; "files" when its files did not arrive
+// whole), or of a reset between runs ("reset"). The init exits after it.
 type Failed struct {
 	Step    string
 	Path    string

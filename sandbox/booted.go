@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// instance is one booted sandbox: its init (pid 1 inside), started by
+// booted is one booted sandbox: its init (pid 1 inside), started by
 // Sandbox.boot and sent the spec. It owns
 //   - the init process, which it kills and reaps;
 //   - the protocol socket and its Conn, and the mutex every message sent
@@ -25,33 +25,33 @@ import (
 //   - the fd socket, on which each command goes with its files;
 //   - the resources that bound it (the cgroup, or the rlimits that stand
 //     in for it), which it releases;
-//   - its place in the pool, while a run holds an instance taken from it.
+//   - its place in the pool, while a run holds a booted sandbox taken from it.
 //
-// The init's messages are read by one goroutine for the instance's whole
+// The init's messages are read by one goroutine for the booted sandbox's whole
 // life (read), and route decides, in one place, where each goes: the
 // init's answers to the spec or to a reset (Ready, or Failed before
-// Ready) to the instance's user, through answers; a command's (Started,
+// Ready) to the booted sandbox's user, through answers; a command's (Started,
 // Failed after Ready, Exited) to the run it belongs to. A run attaches
 // itself before it sends its command, and is detached by its Exited, or
 // when the init closes its socket.
 //
-// Today an instance serves one run at a time: a run borrows it (from the
+// Today a booted sandbox serves one run at a time: a run borrows it (from the
 // pool, or freshly booted) and gives it back when its Wait ends (release):
 // back to the pool after a reset (Options.Reuse), retired in the
 // background (a pool), or torn down. For several runs to share one
-// instance at once (Exec into a live sandbox, issue 14):
+// booted sandbox at once (Exec into a live sandbox, issue 14):
 //   - the wire needs a run id, chosen by the host, on Exec, Started,
 //     Signal, Exited and a command's Failed (a Failed without one stays
 //     the set-up's or a reset's);
 //   - run becomes a map by that id: attach adds a run, route looks it up
 //     by the message's id, and Exited detaches only its own run (built
 //     then changes only on a reset);
-//   - release counts the runs that hold the instance, and gives it back
+//   - release counts the runs that hold the booted sandbox, and gives it back
 //     when the last one ends (or when its owner ends it).
 //
-// Sending already goes through the instance (send, sendExec, under
+// Sending already goes through the booted sandbox (send, sendExec, under
 // sendMu), and the routing all happens in route.
-type instance struct {
+type booted struct {
 	sb     *Sandbox       // whose options built it, and whose pool it goes back to
 	init   *exec.Cmd      // the sandbox's pid 1
 	sock   *os.File       // the protocol socket (host end)
@@ -60,27 +60,27 @@ type instance struct {
 	sendMu sync.Mutex     // one sender at a time on sock and files
 	res    *resources
 
-	// isReady: the init's Ready for the current state (built or reset)
+	// readyTaken: the init's Ready for the current state (built or reset)
 	// has been taken from answers. Used by one goroutine at a time: the
 	// booting one, the filler, the run starting, the recycler.
-	isReady bool
-	// refill has the instance's place in the pool refilled with a new
-	// sandbox (once); nil unless a run took the instance from the pool.
+	readyTaken bool
+	// refill has the booted sandbox's place in the pool refilled with a new
+	// sandbox (once); nil unless a run took the booted sandbox from the pool.
 	refill func()
 
 	reapOnce sync.Once
 	waitErr  error // the init's Wait, once reaped
 
 	// Filled by read and route:
-	answers chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
-	mu      sync.Mutex            // guards what follows
-	run     *Process              // the run the init's messages about a command go to
-	built   bool                  // the init said Ready, and no command has ended since
-	readErr error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
+	answers   chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
+	mu        sync.Mutex            // guards what follows
+	run       *Process              // the run the init's messages about a command go to
+	readySent bool                  // the init has sent Ready, and no command has ended since
+	readErr   error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
 }
 
-func newInstance(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *instance {
-	return &instance{sb: sb, init: init, sock: sock, conn: protocol.NewConn(sock), files: files, res: res,
+func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
+	return &booted{sb: sb, init: init, sock: sock, conn: protocol.NewConn(sock), files: files, res: res,
 		answers: make(chan protocol.Message, answersMax)}
 }
 
@@ -93,7 +93,7 @@ const answersMax = 2
 
 // read collects the init's messages until it closes its socket, handing
 // each to route; then it ends the attached run, if any.
-func (b *instance) read() {
+func (b *booted) read() {
 	for {
 		m, err := b.conn.Recv()
 		if err != nil {
@@ -112,27 +112,27 @@ func (b *instance) read() {
 }
 
 // route delivers m to whom it concerns: the only place that knows which
-// of the init's messages are the instance's and which a run's. The
+// of the init's messages are the booted sandbox's and which a run's. The
 // buffers hold every message the protocol lets come before its reader
 // takes it (answersMax answers; Started or Failed, then Exited), so route
 // never blocks. An init that sends more has broken the protocol: it is
 // killed, rather than leave a waiter without the message it waits for.
-func (b *instance) route(m protocol.Message) {
+func (b *booted) route(m protocol.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.run
 	ok := true
 	switch {
 	case m.Ready != nil:
-		b.built = true
+		b.readySent = true
 		ok = post(b.answers, m)
-	case m.Failed != nil && (!b.built || p == nil):
+	case m.Failed != nil && (!b.readySent || p == nil):
 		ok = post(b.answers, m) // the set-up or a reset failed
 	case p == nil:
 		// A command's message with no run attached: never sent.
 	case m.Exited != nil:
 		ok = post(p.msgs, m)
-		b.run, b.built = nil, false // a reusable init resets now, then answers
+		b.run, b.readySent = nil, false // a reusable init resets now, then answers
 		p.detached()
 	default: // Started, or Failed for the command
 		ok = post(p.msgs, m)
@@ -154,7 +154,7 @@ func post(c chan protocol.Message, m protocol.Message) bool {
 
 // attach makes p the run the init's messages about a command go to, before
 // p's command is sent. If the init is gone already, p is ended at once.
-func (b *instance) attach(p *Process) {
+func (b *booted) attach(p *Process) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.readErr != nil {
@@ -165,14 +165,14 @@ func (b *instance) attach(p *Process) {
 }
 
 // send sends m to the init.
-func (b *instance) send(m protocol.Message) error {
+func (b *booted) send(m protocol.Message) error {
 	b.sendMu.Lock()
 	defer b.sendMu.Unlock()
 	return b.conn.Send(m)
 }
 
 // sendExec sends the init e with its files, on the fd socket.
-func (b *instance) sendExec(e *protocol.Exec, files []*os.File) error {
+func (b *booted) sendExec(e *protocol.Exec, files []*os.File) error {
 	b.sendMu.Lock()
 	defer b.sendMu.Unlock()
 	return protocol.SendExec(b.files, e, files)
@@ -180,8 +180,8 @@ func (b *instance) sendExec(e *protocol.Exec, files []*os.File) error {
 
 // awaitReady waits for the init to report the sandbox built or reset
 // (once for each).
-func (b *instance) awaitReady() error {
-	if b.isReady {
+func (b *booted) awaitReady() error {
+	if b.readyTaken {
 		return nil
 	}
 	m, ok := <-b.answers
@@ -191,7 +191,7 @@ func (b *instance) awaitReady() error {
 	if m.Ready == nil {
 		return b.fail(fmt.Errorf("sandbox: init answered the spec with an unexpected message"))
 	}
-	b.isReady = true
+	b.readyTaken = true
 	return nil
 }
 
@@ -204,7 +204,7 @@ var errInitExited = errors.New("the sandbox init exited")
 // (ok false: the channel was closed, reading has ended), into an error
 // when it is a failure, or when the init died (then the init has been
 // reaped and the host's ends closed).
-func (b *instance) answer(m protocol.Message, ok bool) error {
+func (b *booted) answer(m protocol.Message, ok bool) error {
 	if !ok {
 		if err := b.readError(); err != io.EOF {
 			return b.fail(fmt.Errorf("sandbox: read from init: %w", err))
@@ -221,7 +221,7 @@ func (b *instance) answer(m protocol.Message, ok bool) error {
 
 // readError returns why reading ended (io.EOF: the init closed its
 // socket), or nil while it goes on.
-func (b *instance) readError() error {
+func (b *booted) readError() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.readErr
@@ -236,7 +236,7 @@ func initExited(err error) bool {
 // kill kills the whole sandbox at once: the init and with it, by the
 // kernel's pid-namespace rules, every process inside, and everything in
 // the cgroup too.
-func (b *instance) kill() error {
+func (b *booted) kill() error {
 	err := b.init.Process.Kill()
 	if b.res.cg != nil {
 		b.res.cg.Kill()
@@ -246,7 +246,7 @@ func (b *instance) kill() error {
 
 // reap waits for the init to exit (once) and closes the host's ends of the
 // sockets; it returns the init's Wait error.
-func (b *instance) reap() error {
+func (b *booted) reap() error {
 	b.reapOnce.Do(func() {
 		b.waitErr = b.init.Wait()
 		b.sock.Close()
@@ -256,7 +256,7 @@ func (b *instance) reap() error {
 }
 
 // fail kills the init, reaps it and returns err.
-func (b *instance) fail(err error) error {
+func (b *booted) fail(err error) error {
 	b.init.Process.Kill()
 	b.reap()
 	return err
@@ -265,13 +265,13 @@ func (b *instance) fail(err error) error {
 // teardown ends what is left of the sandbox once its run is accounted for:
 // it waits for the init to exit (if it still runs), closes the host's
 // ends, and releases the resources.
-func (b *instance) teardown() error {
+func (b *booted) teardown() error {
 	b.reap()
 	return b.res.close()
 }
 
 // discard ends a sandbox that will run no (more) commands.
-func (b *instance) discard() {
+func (b *booted) discard() {
 	b.fail(nil)
 	b.res.close()
 }
@@ -283,7 +283,7 @@ func (b *instance) discard() {
 // its reset; any other reusable one is killed. Then a reported run's
 // pooled sandbox is torn down in the background (Close waits for it), and
 // any other here; the error is the teardown's.
-func (b *instance) release(reported, interrupted bool) error {
+func (b *booted) release(reported, interrupted bool) error {
 	s := b.sb
 	reuse := reported && s.opts.Reuse
 	if reuse && !interrupted && s.recycle(b) {
@@ -303,7 +303,7 @@ func (b *instance) release(reported, interrupted bool) error {
 
 // cpuTime returns the CPU time the init has used so far (every thread's),
 // or false. The init, not reaped yet, still has its clock.
-func (b *instance) cpuTime() (time.Duration, bool) {
+func (b *booted) cpuTime() (time.Duration, bool) {
 	if b.init.Process == nil {
 		return 0, false
 	}

@@ -11,8 +11,8 @@ import (
 
 // TestRoute: the init's messages reach whom they concern, in the orders
 // the protocol allows: the answers to the spec and to a reset reach the
-// instance (answers), a command's reach the run attached, and when the
-// init closes its socket the run and the instance both learn it.
+// booted sandbox (answers), a command's reach the run attached, and when the
+// init closes its socket the run and the booted sandbox both learn it.
 func TestRoute(t *testing.T) {
 	ready := protocol.Message{Ready: &protocol.Ready{}}
 	failed := protocol.Message{Failed: &protocol.Failed{Step: "mount"}}
@@ -37,7 +37,7 @@ func TestRoute(t *testing.T) {
 		{"died running", []protocol.Message{ready, started}, true, false, want{[]protocol.Message{ready}, []protocol.Message{started}, true}},
 		{"running", []protocol.Message{ready, started}, false, false, want{[]protocol.Message{ready}, []protocol.Message{started}, false}},
 		// A reusable init resets after Exited and answers again: that
-		// answer is the instance's, not the ended run's.
+		// answer is the booted sandbox's, not the ended run's.
 		{"reset", []protocol.Message{ready, started, exited, failed}, false, false, want{[]protocol.Message{ready, failed}, []protocol.Message{started, exited}, true}},
 		// A cold run of a reusable sandbox takes the set-up's answer only
 		// after it sent its command: by then the init may have run it,
@@ -50,7 +50,7 @@ func TestRoute(t *testing.T) {
 				io.Reader
 				io.Writer
 			}{strings.NewReader(""), io.Discard}
-			b := &instance{conn: protocol.NewConn(eof), answers: make(chan protocol.Message, answersMax)}
+			b := &booted{conn: protocol.NewConn(eof), answers: make(chan protocol.Message, answersMax)}
 			p := newProcess(b, time.Now())
 			b.attach(p)
 			// The host takes each answer as it comes, before the next.
@@ -119,7 +119,7 @@ func TestRoute(t *testing.T) {
 		})
 	}
 	// A run attached once the init is gone ends at once.
-	b := &instance{conn: protocol.NewConn(struct {
+	b := &booted{conn: protocol.NewConn(struct {
 		io.Reader
 		io.Writer
 	}{strings.NewReader(""), io.Discard}), answers: make(chan protocol.Message, answersMax)}
