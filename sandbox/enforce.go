@@ -67,7 +67,7 @@ func (p *Process) limitHit(name string) {
 	if p.limit == "" {
 		p.limit = name
 	}
-	p.Kill()
+	p.box.kill()
 }
 
 // account fills in the Result fields that come from the cgroup and the

@@ -102,7 +102,7 @@ func (p *Process) watch(ctx context.Context) {
 		defer p.killMu.Unlock()
 		if !p.ended {
 			p.ctxErr = ctx.Err()
-			p.Kill()
+			p.box.kill()
 		}
 	})
 }
@@ -137,10 +137,12 @@ func (p *Process) Signal(sig os.Signal) error {
 	if s == syscall.SIGKILL {
 		return p.Kill()
 	}
-	select {
-	case <-p.done:
+	// Under killMu, as Kill: once Wait has accounted for the run, the
+	// booted sandbox may be serving the next run (Reuse).
+	p.killMu.Lock()
+	defer p.killMu.Unlock()
+	if p.ended {
 		return os.ErrProcessDone
-	default:
 	}
 	if err := p.box.send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
 		return os.ErrProcessDone
@@ -152,10 +154,13 @@ func (p *Process) Signal(sig os.Signal) error {
 // kernel's pid-namespace rules, every process inside (and, with a cgroup,
 // everything in the cgroup too).
 func (p *Process) Kill() error {
-	select {
-	case <-p.done:
-		return os.ErrProcessDone // Wait has removed the cgroup: nothing to touch
-	default:
+	// Once Wait has accounted for the run (ended), the booted sandbox is
+	// no longer the run's: it may be back in the pool, or serving the next
+	// run (Reuse), or its cgroup removed.
+	p.killMu.Lock()
+	defer p.killMu.Unlock()
+	if p.ended {
+		return os.ErrProcessDone
 	}
 	return p.box.kill()
 }
