@@ -24,7 +24,8 @@
 # CORRAL_CGROUP_PARENT=/deleg, the delegated cgroup they may create cgroups
 # under (they run in its leaf /deleg/init); as root they run in the root
 # cgroup. CI and CORRAL_* (but CORRAL_VM*, CORRAL_CGROUP_PARENT,
-# CORRAL_ROOTLESS, CORRAL_PKG_DIR), GOTRACEBACK and GODEBUG pass from here.
+# CORRAL_ROOTLESS, CORRAL_PKG_DIR), GOTRACEBACK and GODEBUG pass from here; with CI set,
+# CORRAL_REQUIRE_SANDBOX=1 too (sandboxtest fails instead of skipping).
 #
 # Knobs:
 #   CORRAL_VM_DIR        cache and scratch (default /var/tmp/corral-vm, or
@@ -106,6 +107,10 @@ done <<<"$pkgs"
 printf '%s\n' "${names[@]}" >"$payload/tests.list"
 read -ra flags <<<"$testflags"
 printf '%s\n' "${flags[@]}" >"$payload/args"
+# As .ci/gotest.sh: on CI, sandboxtest fails instead of skipping.
+if [[ -n ${CI:-} ]]; then
+	export CORRAL_REQUIRE_SANDBOX=${CORRAL_REQUIRE_SANDBOX:-1}
+fi
 for v in $(compgen -e); do
 	case $v in
 	CORRAL_VM | CORRAL_VM_* | CORRAL_CGROUP_PARENT | CORRAL_ROOTLESS | CORRAL_PKG_DIR) continue ;;
