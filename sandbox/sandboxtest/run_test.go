@@ -3,6 +3,7 @@ package sandboxtest_test
 import (
 	"bytes"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -57,18 +58,32 @@ func TestSetupFails(t *testing.T) {
 }
 
 // TestLimits: the sandbox's limits hold, and the Result says which ended
-// the run; with a cgroup, memory too.
+// the run; with a cgroup, memory too (a helper that fills 128 MiB, under
+// 32 MiB; and, the control, under 256 MiB).
 func TestLimits(t *testing.T) {
 	start := time.Now()
 	res := sandboxtest.Run(t, sandbox.Options{Limits: sandbox.Limits{Time: 300 * time.Millisecond}}, sandbox.Command("sleep", "30"))
 	if res.Limit != sandbox.LimitTime || time.Since(start) > 10*time.Second {
 		t.Errorf("sleep 30 under a 300 ms limit: %v, limit %q after %v", res, res.Limit, time.Since(start))
 	}
-	opts := sandbox.Options{CgroupParent: testutil.CgroupParent(), Limits: sandbox.Limits{Memory: 32 << 20}}
-	res = sandboxtest.Run(t, opts, sandbox.Command("sh", "-c", "head -c 100M /dev/zero | tail > /dev/null"))
-	if res.Limit != sandbox.LimitMemory || !res.OOMKilled {
-		t.Errorf("100 MiB under a 32 MiB limit: %v, limit %q, OOM killed %v", res, res.Limit, res.OOMKilled)
+	for _, limit := range []int64{32 << 20, 256 << 20} {
+		opts := sandbox.Options{CgroupParent: testutil.CgroupParent(), Limits: sandbox.Limits{Memory: limit}}
+		opts, cmd := sandboxtest.HelperCommand(t, opts, "TestHelperFill")
+		res = sandboxtest.Run(t, opts, cmd)
+		if oom := limit < 128<<20; res.OOMKilled != oom || (res.Limit == sandbox.LimitMemory) != oom || res.Success() == oom {
+			t.Errorf("128 MiB under a %d MiB limit: %v, limit %q, OOM killed %v", limit>>20, res, res.Limit, res.OOMKilled)
+		}
 	}
+}
+
+// TestHelperFill fills 128 MiB of memory.
+func TestHelperFill(t *testing.T) {
+	sandboxtest.SkipUnlessHelper(t)
+	b := make([]byte, 128<<20)
+	for i := range b {
+		b[i] = 1
+	}
+	runtime.KeepAlive(b)
 }
 
 // TestStartCleanup: a command that Start left running is killed when its
