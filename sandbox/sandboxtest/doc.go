@@ -68,4 +68,22 @@
 //
 // Other errors (an invalid option, a set-up step that failed, a missing
 // command) fail the test with the error.
+//
+// # Design notes
+//
+//   - Each call builds its own sandbox.Sandbox from Options, not from a
+//     Sandbox the caller shares: a test's sandbox then ends with the test
+//     (Sandbox.Close in its cleanup, which also ends an Options.Pool), and
+//     one test's options cannot leak into another's.
+//   - The helpers take testing.TB, so benchmarks and fuzz targets can use
+//     them too, and so can fakes (the package's own tests check Require's
+//     skips and failures with one).
+//   - A run that the test binary's deadline would cut off is killed first:
+//     the test then fails with its own message and output, not the
+//     binary's timeout panic with every goroutine's stack.
+//   - Helper runs the test binary from the host, bound read-only, rather
+//     than a copy: nothing is written, and the binary's dependencies (the
+//     host's shared libraries) are where the default root shows them.
+//     -test.run anchors each level of the name, so "TestHelperX" does not
+//     also run "TestHelperXY".
 package sandboxtest

@@ -62,7 +62,7 @@ func start(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) (*sandbox.Proce
 // test binary has a deadline (go test -timeout), a tenth of the time left
 // (at least a second, at most a minute) before it, so that a command that
 // hangs fails its test with its output rather than ending the binary with
-// a panic: Go's own tests (internal/testenv.CommandContext) do the same.
+// a panic, much as Go's own tests do (internal/testenv.CommandContext).
 func Run(t testing.TB, opts sandbox.Options, cmd *sandbox.Cmd) *sandbox.Result {
 	t.Helper()
 	var stderr bytes.Buffer
