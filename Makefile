@@ -9,7 +9,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLBIN)/staticcheck
 GOTEST      := $(GO) test -count=1 -timeout 10m
 # Packages whose tests the VM lane runs; empty means ./sandbox ./examples/corral
-# ./internal/adversarial.
+# ./internal/adversarial ./sandbox/sandboxtest.
 VMTEST_PKGS ?=
 
 .PHONY: all deps build demo test test-vm lint clean
