@@ -57,7 +57,7 @@ func (s *Sandbox) startInit(res *resources) (*booted, error) {
 		return nil, err
 	}
 	defer childFiles.Close()
-	spec := s.spec()
+	spec := s.spec // a copy: this init's rlimits and filter go into it
 	spec.Rlimits = protocol.WireRlimits(append(s.rlimits(), res.rlimits...))
 
 	init := s.initCmd(childEnd, childFiles)
@@ -92,7 +92,7 @@ func (s *Sandbox) startInit(res *resources) (*booted, error) {
 	// init start while New's compile finishes.
 	spec.Filter, err = s.filter()
 	if err == nil {
-		if err = b.send(protocol.Message{Spec: spec}); err != nil {
+		if err = b.send(protocol.Message{Spec: &spec}); err != nil {
 			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
 				// The init is gone already: say how it ended.
 				if m, ok := <-b.answers; !ok && b.readError() == io.EOF {

@@ -30,6 +30,7 @@ type Sandbox struct {
 	utf8Locale    bool                   // the root has C.UTF-8: LANG is set by default
 	err           error                  // from validation; returned by every Run
 	pool          *pool                  // nil without Options.Pool
+	spec          protocol.Spec          // what every init is sent but the rlimits and the filter, in wire form once (New)
 }
 
 // New returns a Sandbox for opts. The options are validated here, once; an
@@ -57,6 +58,7 @@ func New(opts Options) *Sandbox {
 	if s.landlockRules, s.landlockScope, s.landlockNotes, s.err = s.landlock(); s.err != nil {
 		return s
 	}
+	s.spec = s.newSpec()
 	// The filter compiles in the background (the default one once per
 	// process, ~5 ms): a Run waits for it only once its init is starting.
 	// Validation caught the caller's mistakes; an error here is the
@@ -140,13 +142,15 @@ func (s *Sandbox) compileErr(wait bool) error {
 	return err
 }
 
-// spec is what the init needs to build the sandbox, but for the filter.
-func (s *Sandbox) spec() *protocol.Spec {
+// newSpec is what the init needs to build the sandbox, but for the rlimits
+// and the filter. New makes it once: the mounts and rules are converted to
+// their wire form then, not for every init.
+func (s *Sandbox) newSpec() protocol.Spec {
 	hostname := s.opts.Hostname
 	if hostname == "" {
 		hostname = defaultHostname
 	}
-	return &protocol.Spec{
+	return protocol.Spec{
 		Version:      protocol.Version,
 		Hostname:     hostname,
 		Loopback:     s.opts.Network == NetworkNone,
