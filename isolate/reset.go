@@ -312,9 +312,10 @@ func statx(fd int, name string, stx *unix.Statx_t) error {
 // setTimes sets the access and modification times of name in directory
 // fd to e's.
 func setTimes(fd int, name string, flags int, e *Entry) error {
+	// NsecToTimespec: Timespec's fields are 32 bits wide on 386 and arm.
 	ts := []unix.Timespec{
-		{Sec: e.Atime.Sec, Nsec: int64(e.Atime.Nsec)},
-		{Sec: e.Mtime.Sec, Nsec: int64(e.Mtime.Nsec)},
+		unix.NsecToTimespec(e.Atime.Sec*1e9 + int64(e.Atime.Nsec)),
+		unix.NsecToTimespec(e.Mtime.Sec*1e9 + int64(e.Mtime.Nsec)),
 	}
 	return unix.UtimesNanoAt(fd, name, ts, flags)
 }
