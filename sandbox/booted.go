@@ -185,6 +185,9 @@ func (b *booted) attach(p *Process) {
 		p.detached()
 		return
 	}
+	if b.runs == nil {
+		b.runs = map[int]*Process{}
+	}
 	b.runs[p.run] = p
 }
 

@@ -450,3 +450,18 @@ func TestBoxTimeLimit(t *testing.T) {
 		t.Errorf("a command of a Box past its time: %v, %v", res, err)
 	}
 }
+
+// TestBoxStatsWithoutCgroup: a Box that runs without a cgroup (degraded
+// here on purpose: its parent does not exist) says so from Stats, as a
+// FeatureError, and runs its commands all the same.
+func TestBoxStatsWithoutCgroup(t *testing.T) {
+	x := startBox(t, sandbox.Options{Degrade: true, CgroupParent: "corral-no-such-parent", Limits: sandbox.Limits{Pids: 64}})
+	_, err := x.Stats()
+	var fe *sandbox.FeatureError
+	if !errors.Is(err, sandbox.ErrNotSupported) || !errors.As(err, &fe) || fe.Feature != "cgroups" || fe.Fix == "" {
+		t.Errorf("Stats of a Box without a cgroup: %v; want a FeatureError for cgroups with a fix", err)
+	}
+	if out, res := execSh(t, x, "echo ok"); !res.Success() || out != "ok\n" || len(res.Degraded) == 0 {
+		t.Errorf("Exec into a degraded Box: %v %q, Degraded %q", res, out, res.Degraded)
+	}
+}
