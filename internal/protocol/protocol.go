@@ -21,8 +21,8 @@
 //	command's files (on the fd socket)
 //	                                     <---  Started{Run, Pid}, or
 //	                                           Failed{Run, Step, ...}
-//	Signal{Run, Signal, Pid} (any number) -->  forwarded to the command
-//	                                           when it exits, kills and reaps
+//	Signal{Run, Signal, Pid}             --->  forwarded to the command
+//	  (any number)                             when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
 //	                                           Exited{Run, ExitCode, Signal,
 //	                                             UserUsec, SystemUsec, MaxRSS}
