@@ -65,6 +65,9 @@ type Box struct {
 	stopWatch func() bool   // ends the watch on Start's context
 	initCPU0  time.Duration // the init's CPU time when the Box was ready
 
+	settleOnce sync.Once // the cgroup settled (Settle), once its first command started
+	settleErr  error
+
 	done chan struct{} // closed when the Box has ended and is torn down
 
 	mu      sync.Mutex

@@ -95,9 +95,11 @@ func (x *Box) started(p *Process, sendErr error) error {
 	}
 	p.cmdPid = m.Started.Pid
 	if cg := b.res.cg; cg != nil {
-		if err := cg.Settle(); err != nil {
+		// Once, after the first command started (cgroup.Sandbox.Settle).
+		x.settleOnce.Do(func() { x.settleErr = cg.Settle() })
+		if x.settleErr != nil {
 			p.signalCommand(syscall.SIGKILL)
-			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), err)
+			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), x.settleErr)
 		}
 	}
 	p.enforce()
