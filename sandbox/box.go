@@ -52,7 +52,11 @@ func (e *boxDoneError) Unwrap() error        { return e.cause }
 // network namespace, and its limits: Limits.Memory, Pids and CPUs bound
 // all its commands together (one cgroup for the Box), and Limits.Time and
 // CPUTime bound the Box's whole life (past them the Box ends, and Err says
-// which). Limits.Output is per command.
+// which). Limits.Output is per command. Past Limits.Memory the kernel's
+// OOM killer kills the Box's commands (on cgroup v2 all of them at once,
+// memory.oom.group); the Box itself goes on, and takes more commands.
+// Its commands share one Landlock domain too (see README, "Long-lived
+// sandboxes: Box"), so that they can see and signal one another.
 //
 // A Box is safe for concurrent use. It is independent of the Sandbox's
 // pool: Sandbox.Close does not end it; Stop, or the context given to

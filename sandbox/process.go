@@ -150,8 +150,8 @@ func (p *Process) Pid() int { return p.box.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills
 // the whole sandbox, as Kill does; in a Box, only the command and its
-// process group. After the sandbox has exited (in a Box, the command) it
-// returns os.ErrProcessDone.
+// process group. After the sandbox has exited it returns
+// os.ErrProcessDone; in a Box, once the command has exited.
 func (p *Process) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
@@ -164,7 +164,7 @@ func (p *Process) Signal(sig os.Signal) error {
 	// booted sandbox may be serving the next run (Reuse).
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
-	if p.ended {
+	if p.ended || p.boxedExited() {
 		return os.ErrProcessDone
 	}
 	return p.signalCommand(s)
@@ -173,25 +173,40 @@ func (p *Process) Signal(sig os.Signal) error {
 // Kill kills the whole sandbox at once: its init and with it, by the
 // kernel's pid-namespace rules, every process inside (and, with a cgroup,
 // everything in the cgroup too). In a Box it kills the command and its
-// process group only, as Signal(os.Kill) does; the Box goes on, and what
-// the command started in another process group (setsid) too.
+// process group only; the Box goes on, and so does what the command
+// started in a process group of its own (setsid).
 func (p *Process) Kill() error {
 	// Once Wait has accounted for the run (ended), the booted sandbox is
 	// no longer the run's: it may be back in the pool, or serving the next
 	// run (Reuse), or its cgroup removed.
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
-	if p.ended {
+	if p.ended || p.boxedExited() {
 		return os.ErrProcessDone
 	}
 	return p.killCommand()
+}
+
+// boxedExited reports whether p's command, Exec'd into a Box, has exited
+// (or the Box has ended): no signal can reach it any more.
+func (p *Process) boxedExited() bool {
+	if p.boxed == nil {
+		return false
+	}
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
 }
 
 // Wait waits for the command to exit and for its output to be copied, and
 // returns how it ended. A command that exits non-zero or is killed is not an
 // error: see Result. The error is non-nil when the sandbox failed, or when
 // the context given to RunContext ended it (then it wraps ctx.Err() and the
-// Result is still returned).
+// Result is still returned). For a command Exec'd into a Box, see
+// Box.ExecContext.
 func (p *Process) Wait() (*Result, error) {
 	if p.boxed != nil {
 		p.waitOnce.Do(p.waitBoxed)
