@@ -32,7 +32,8 @@ func (s *Sandbox) startRun(ctx context.Context, b *booted, cmd *Cmd, start time.
 }
 
 // startCommand hands cmd to the init and waits for it to start. On an
-// error the sandbox is gone (its resources are the caller's to release).
+// error the sandbox is gone (its resources are the caller's to release);
+// in a Box only the run is (Box.started).
 func (p *Process) startCommand(cmd *Cmd) error {
 	b := p.box
 	s := b.sb
