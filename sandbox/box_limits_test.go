@@ -139,3 +139,53 @@ func TestBoxStatsWithoutCgroup(t *testing.T) {
 		t.Errorf("Exec into a degraded Box: %v %q, Degraded %q", res, out, res.Degraded)
 	}
 }
+
+// TestBoxMemoryLimit: Limits.Memory bounds what two Execs hold together:
+// 40 MiB in /tmp and 40 MiB in /work (two tmpfs mounts, each bounded
+// alone by the limit) do not fit in 64 MiB, and do in 256 MiB.
+func TestBoxMemoryLimit(t *testing.T) {
+	fill := func(t *testing.T, mem int64) (*sandbox.Result, sandbox.Stats) {
+		t.Helper()
+		x, st := boxStats(t, sandbox.Options{Limits: sandbox.Limits{Memory: mem}})
+		if st.Memory < 0 {
+			t.Skip("the Box's cgroup has no memory controller here")
+		}
+		if _, res := execSh(t, x, `head -c 41943040 /dev/zero > /tmp/a`); !res.Success() {
+			t.Fatalf("the first 40 MiB under %d MiB: %v", mem>>20, res)
+		}
+		_, res := execSh(t, x, `head -c 41943040 /dev/zero > /work/b`)
+		st, _ = x.Stats()
+		return res, st
+	}
+	requireSandbox(t)
+	x, err := sandbox.New(limited(sandbox.Limits{Memory: 64 << 20})).Start(context.Background())
+	if errors.Is(err, sandbox.ErrNotSupported) {
+		t.Skipf("Limits.Memory for a Box needs a cgroup, which this host does not give: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	x.Stop()
+	t.Run("limited", func(t *testing.T) {
+		if res, st := fill(t, 64<<20); res.Success() || st.MemoryPeak > 64<<20 {
+			t.Errorf("80 MiB in two Execs under a 64 MiB limit: %v, peak %d", res, st.MemoryPeak)
+		}
+	})
+	t.Run("control", func(t *testing.T) {
+		if res, st := fill(t, 256<<20); !res.Success() || st.Memory < 80<<20 {
+			t.Errorf("80 MiB in two Execs under a 256 MiB limit: %v, memory %d", res, st.Memory)
+		}
+	})
+}
+
+// TestBoxOutputLimit: Limits.Output ends the command that passes it, not
+// the Box.
+func TestBoxOutputLimit(t *testing.T) {
+	x := startBox(t, sandbox.Options{Limits: sandbox.Limits{Output: 1000}})
+	out, res := execSh(t, x, `yes`)
+	if res.Limit != sandbox.LimitOutput || !res.OutputTruncated || len(out) != 1000 || res.Signal != syscall.SIGKILL {
+		t.Errorf("yes under Output 1000: %v, limit %q, truncated %v, %d bytes", res, res.Limit, res.OutputTruncated, len(out))
+	}
+	if out, res := execSh(t, x, "echo ok"); !res.Success() || out != "ok\n" || x.Err() != nil {
+		t.Errorf("the Box after one command passed its output limit: %v %q, Err %v", res, out, x.Err())
+	}
+}
