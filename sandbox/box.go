@@ -126,9 +126,9 @@ func (s *Sandbox) Start(ctx context.Context) (*Box, error) {
 	}
 	x := &Box{b: b, start: start, lim: s.opts.Limits, noCgroup: noCg, done: make(chan struct{})}
 	x.initCPU0, _ = b.cpuTime()
-	go x.watchInit()
 	x.stopWatch = context.AfterFunc(ctx, func() { x.end(fmt.Errorf("sandbox: the box's context ended: %w", ctx.Err())) })
 	x.enforce()
+	go x.watchInit()
 	return x, nil
 }
 
