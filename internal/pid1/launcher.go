@@ -18,7 +18,10 @@ import (
 // the whole of each run itself: it waits for the command on the fd socket,
 // starts it, reports it started, reaps it and reports its end, so a command
 // reaches it, and its end reaches the host, with no hand-off between the
-// init's threads (each cost tens of microseconds of wake-up). The thread
+// init's threads (each cost tens of microseconds of wake-up). In a live
+// sandbox (live.go) it only receives and starts the commands, and a
+// goroutine of the init reaps them, for it must take the next command while
+// the last one runs. The thread
 // ends with the init (locked, never unlocked): nothing else of the init
 // runs confined, and nothing confined runs elsewhere.
 type launcher struct {
