@@ -31,26 +31,18 @@ import (
 // life (read), and route decides, in one place, where each goes: the
 // init's answers to the spec or to a reset (Ready, or Failed before
 // Ready) to the booted sandbox's user, through answers; a command's (Started,
-// Failed after Ready, Exited) to the run it belongs to. A run attaches
-// itself before it sends its command, and is detached by its Exited, or
-// when the init closes its socket.
+// Failed, Exited, each with the run's id) to the run it belongs to. A run
+// attaches itself before it sends its command, which gives it its id (the
+// host chooses it; the init only echoes it), and is detached by its Exited,
+// or when the init closes its socket.
 //
-// Today a booted sandbox serves one run at a time: a run borrows it (from the
-// pool, or freshly booted) and gives it back when its Wait ends (release):
-// back to the pool after a reset (Options.Reuse), retired in the
-// background (a pool), or torn down. For several runs to share one
-// booted sandbox at once (Exec into a live sandbox, issue 14):
-//   - the wire needs a run id, chosen by the host, on Exec, Started,
-//     Signal, Exited and a command's Failed (a Failed without one stays
-//     the set-up's or a reset's);
-//   - run becomes a map by that id: attach adds a run, route looks it up
-//     by the message's id, and Exited detaches only its own run (built
-//     then changes only on a reset);
-//   - release counts the runs that hold the booted sandbox, and gives it back
-//     when the last one ends (or when its owner ends it).
-//
-// Sending already goes through the booted sandbox (send, sendExec, under
-// sendMu), and the routing all happens in route.
+// A booted sandbox for Run serves one run at a time: a run borrows it (from
+// the pool, or freshly booted) and gives it back when its Wait ends
+// (release): back to the pool after a reset (Options.Reuse), retired in
+// the background (a pool), or torn down. A live one (live, for a Box)
+// serves any number of runs at once, each attached under its own id; its
+// Box, not the runs, ends it. Sending goes through the booted sandbox
+// (send, sendExec, under sendMu), and the routing all happens in route.
 type booted struct {
 	sb     *Sandbox       // whose options built it, and whose pool it goes back to
 	init   *exec.Cmd      // the sandbox's pid 1
@@ -71,17 +63,20 @@ type booted struct {
 	reapOnce sync.Once
 	waitErr  error // the init's Wait, once reaped
 
+	live bool // a Box's: runs at once, none ends the sandbox (Spec.Live)
+
 	// Filled by read and route:
 	answers   chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
 	mu        sync.Mutex            // guards what follows
-	run       *Process              // the run the init's messages about a command go to
-	readySent bool                  // the init has sent Ready, and no command has ended since
+	runs      map[int]*Process      // the runs the init's messages about a command go to, by id
+	lastRun   int                   // the last run id given out (attach)
+	readySent bool                  // the init has sent Ready, and (unless live) no command has ended since
 	readErr   error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
 }
 
 func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
 	return &booted{sb: sb, init: init, sock: sock, conn: protocol.NewConn(sock), files: files, res: res,
-		answers: make(chan protocol.Message, answersMax)}
+		answers: make(chan protocol.Message, answersMax), runs: map[int]*Process{}}
 }
 
 // answersMax is how many of the init's answers can wait to be taken: a
@@ -92,15 +87,15 @@ func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources
 const answersMax = 2
 
 // read collects the init's messages until it closes its socket, handing
-// each to route; then it ends the attached run, if any.
+// each to route; then it ends the attached runs, if any.
 func (b *booted) read() {
 	for {
 		m, err := b.conn.Recv()
 		if err != nil {
 			b.mu.Lock()
 			b.readErr = err
-			if p := b.run; p != nil {
-				b.run = nil
+			for id, p := range b.runs {
+				delete(b.runs, id)
 				p.detached()
 			}
 			b.mu.Unlock()
@@ -120,26 +115,52 @@ func (b *booted) read() {
 func (b *booted) route(m protocol.Message) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	p := b.run
 	ok := true
 	switch {
 	case m.Ready != nil:
 		b.readySent = true
 		ok = post(b.answers, m)
-	case m.Failed != nil && (!b.readySent || p == nil):
+	case m.Failed != nil && m.Failed.Run == 0 && (!b.readySent || len(b.runs) == 0):
 		ok = post(b.answers, m) // the set-up or a reset failed
-	case p == nil:
-		// A command's message with no run attached: never sent.
-	case m.Exited != nil:
-		ok = post(p.msgs, m)
-		b.run, b.readySent = nil, false // a reusable init resets now, then answers
-		p.detached()
-	default: // Started, or Failed for the command
-		ok = post(p.msgs, m)
+	case m.Failed != nil && m.Failed.Run == 0:
+		// An Exec that did not arrive whole: the init exits after it,
+		// and each waiting run takes it as its own failure.
+		for _, p := range b.runs {
+			ok = post(p.msgs, m) && ok
+		}
+	default:
+		id := runID(m)
+		p := b.runs[id]
+		switch {
+		case p == nil:
+			// A command's message with no run attached: never sent.
+		case m.Exited != nil:
+			ok = post(p.msgs, m)
+			delete(b.runs, id)
+			if !b.live {
+				b.readySent = false // a reusable init resets now, then answers
+			}
+			p.detached()
+		default: // Started, or Failed for the command
+			ok = post(p.msgs, m)
+		}
 	}
 	if !ok && b.init != nil {
 		b.init.Process.Kill()
 	}
+}
+
+// runID is the run a message about a command is for.
+func runID(m protocol.Message) int {
+	switch {
+	case m.Started != nil:
+		return m.Started.Run
+	case m.Failed != nil:
+		return m.Failed.Run
+	case m.Exited != nil:
+		return m.Exited.Run
+	}
+	return 0
 }
 
 // post puts m in c and reports true, or false when c is full.
@@ -152,16 +173,22 @@ func post(c chan protocol.Message, m protocol.Message) bool {
 	}
 }
 
-// attach makes p the run the init's messages about a command go to, before
-// p's command is sent. If the init is gone already, p is ended at once.
+// attach gives p a run id and makes p the run the init's messages about
+// that id go to, before p's command is sent. If the init is gone already,
+// p is ended at once.
 func (b *booted) attach(p *Process) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.lastRun++
+	p.run = b.lastRun
 	if b.readErr != nil {
 		p.detached()
 		return
 	}
-	b.run = p
+	if b.runs == nil {
+		b.runs = map[int]*Process{}
+	}
+	b.runs[p.run] = p
 }
 
 // send sends m to the init.

@@ -15,9 +15,10 @@ import (
 // init closes its socket the run and the booted sandbox both learn it.
 func TestRoute(t *testing.T) {
 	ready := protocol.Message{Ready: &protocol.Ready{}}
-	failed := protocol.Message{Failed: &protocol.Failed{Step: "mount"}}
-	started := protocol.Message{Started: &protocol.Started{Pid: 2}}
-	exited := protocol.Message{Exited: &protocol.Exited{ExitCode: 3}}
+	failed := protocol.Message{Failed: &protocol.Failed{Step: "mount"}} // the set-up's or a reset's: no run
+	cmdFailed := protocol.Message{Failed: &protocol.Failed{Run: 1, Step: "exec"}}
+	started := protocol.Message{Started: &protocol.Started{Run: 1, Pid: 2}} // the first run attached is run 1
+	exited := protocol.Message{Exited: &protocol.Exited{Run: 1, ExitCode: 3}}
 	type want struct {
 		answers []protocol.Message // what answers holds, then closed or not
 		run     []protocol.Message // what the run's msgs holds
@@ -33,7 +34,11 @@ func TestRoute(t *testing.T) {
 		// A cold run sends its command before the init is ready.
 		{"cold", []protocol.Message{ready, started, exited}, true, false, want{[]protocol.Message{ready}, []protocol.Message{started, exited}, true}},
 		{"set-up failed", []protocol.Message{failed}, true, false, want{[]protocol.Message{failed}, nil, true}},
-		{"command failed", []protocol.Message{ready, failed}, true, false, want{[]protocol.Message{ready}, []protocol.Message{failed}, true}},
+		{"command failed", []protocol.Message{ready, cmdFailed}, true, false, want{[]protocol.Message{ready}, []protocol.Message{cmdFailed}, true}},
+		// An Exec that did not arrive whole: a Failed with no run, after Ready.
+		{"files failed", []protocol.Message{ready, failed}, true, false, want{[]protocol.Message{ready}, []protocol.Message{failed}, true}},
+		// A message for another run reaches no run.
+		{"other run", []protocol.Message{ready, {Started: &protocol.Started{Run: 2, Pid: 3}}}, false, false, want{[]protocol.Message{ready}, nil, false}},
 		{"died running", []protocol.Message{ready, started}, true, false, want{[]protocol.Message{ready}, []protocol.Message{started}, true}},
 		{"running", []protocol.Message{ready, started}, false, false, want{[]protocol.Message{ready}, []protocol.Message{started}, false}},
 		// A reusable init resets after Exited and answers again: that
@@ -163,4 +168,51 @@ func kind(m protocol.Message) string {
 		return "Exited"
 	}
 	return "?"
+}
+
+// TestRouteLive: a live booted sandbox (a Box's) routes each command's
+// messages by run id to runs attached at once; one run's Exited detaches
+// only that run, and a Failed without a run (an Exec that did not arrive
+// whole) reaches every run attached.
+func TestRouteLive(t *testing.T) {
+	b := &booted{live: true, answers: make(chan protocol.Message, answersMax)}
+	b.route(protocol.Message{Ready: &protocol.Ready{}})
+	p1, p2, p3 := newProcess(b, time.Now()), newProcess(b, time.Now()), newProcess(b, time.Now())
+	for _, p := range []*Process{p1, p2, p3} {
+		b.attach(p)
+	}
+	if p1.run == p2.run || p2.run == p3.run || p1.run == 0 {
+		t.Fatalf("run ids %d %d %d; want distinct and non-zero", p1.run, p2.run, p3.run)
+	}
+	b.route(protocol.Message{Started: &protocol.Started{Run: p2.run, Pid: 20}})
+	b.route(protocol.Message{Started: &protocol.Started{Run: p1.run, Pid: 10}})
+	b.route(protocol.Message{Exited: &protocol.Exited{Run: p2.run, ExitCode: 2}})
+	b.route(protocol.Message{Failed: &protocol.Failed{Run: p3.run, Step: "exec"}})
+	if m := <-p1.msgs; m.Started == nil || m.Started.Pid != 10 {
+		t.Errorf("run 1 got %v first", kind(m))
+	}
+	if m := <-p2.msgs; m.Started == nil || m.Started.Pid != 20 {
+		t.Errorf("run 2 got %v first", kind(m))
+	}
+	if m := <-p2.msgs; m.Exited == nil || m.Exited.ExitCode != 2 {
+		t.Errorf("run 2 got %v second", kind(m))
+	}
+	if _, ok := <-p2.msgs; ok {
+		t.Error("run 2 still attached after its Exited")
+	}
+	if m := <-p3.msgs; m.Failed == nil || m.Failed.Step != "exec" {
+		t.Errorf("run 3 got %v", kind(m))
+	}
+	select {
+	case <-p1.gone:
+		t.Error("run 1 detached by run 2's Exited")
+	default:
+	}
+	if len(b.answers) != 1 {
+		t.Errorf("answers hold %d messages; want the Ready alone (a live init's Exited is no reset)", len(b.answers))
+	}
+	b.route(protocol.Message{Failed: &protocol.Failed{Step: "files"}})
+	if m := <-p1.msgs; m.Failed == nil || m.Failed.Step != "files" {
+		t.Errorf("run 1 got %v for a Failed without a run", kind(m))
+	}
 }

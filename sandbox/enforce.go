@@ -67,12 +67,16 @@ func (p *Process) limitHit(name string) {
 	if p.limit == "" {
 		p.limit = name
 	}
-	p.box.kill()
+	p.killCommand()
 }
 
 // account fills in the Result fields that come from the cgroup and the
 // limits. It is called with killMu held.
 func (p *Process) account(r *Result) {
+	if p.boxed != nil {
+		p.accountBoxed(r)
+		return
+	}
 	// A host-enforced limit ends the run with SIGKILL. A command that
 	// exited on its own as the limit was reached (a race at the deadline)
 	// was not ended by it; its status stands alone.

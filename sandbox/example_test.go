@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -105,4 +106,33 @@ func ExampleSandbox_Prewarm() {
 	// exit status 0 warm: true
 	// two
 	// exit status 0 warm: true
+}
+
+func ExampleSandbox_Start() {
+	x, err := sandbox.New(sandbox.Options{}).Start(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer x.Stop()
+	// What one command leaves, the next finds: the Box is one sandbox.
+	for _, script := range []string{"echo 42 > /work/answer", "cat /work/answer"} {
+		cmd := sandbox.Command("/bin/sh", "-c", script)
+		cmd.Stdout = os.Stdout
+		p, err := x.Exec(cmd)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		if res, err := p.Wait(); err != nil || !res.Success() {
+			fmt.Println(res, err)
+		}
+	}
+	fmt.Println(x.Stop(), x.Err())
+	_, err = x.Exec(sandbox.Command("/bin/true"))
+	fmt.Println(errors.Is(err, sandbox.ErrBoxDone))
+	// Output:
+	// 42
+	// <nil> sandbox: the box was stopped
+	// true
 }

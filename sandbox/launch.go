@@ -24,7 +24,7 @@ func (s *Sandbox) boot() (*booted, error) {
 		return nil, err
 	}
 	res.degraded = append(res.degraded, s.landlockNotes...)
-	b, err := s.startInit(res)
+	b, err := s.startInit(res, false)
 	if err != nil {
 		res.close()
 		return nil, err
@@ -34,8 +34,8 @@ func (s *Sandbox) boot() (*booted, error) {
 
 // startInit starts a new sandbox's init with res and sends it the spec. It
 // does not wait for the init to build the sandbox: the run (or the pool's
-// filler) does, with awaitReady.
-func (s *Sandbox) startInit(res *resources) (*booted, error) {
+// filler) does, with awaitReady. A live init (Spec.Live) serves a Box.
+func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
@@ -58,6 +58,7 @@ func (s *Sandbox) startInit(res *resources) (*booted, error) {
 	}
 	defer childFiles.Close()
 	spec := s.spec // a copy: this init's rlimits and filter go into it
+	spec.Live = live
 	spec.Rlimits = protocol.WireRlimits(append(s.rlimits(), res.rlimits...))
 
 	init := s.initCmd(childEnd, childFiles)
@@ -86,6 +87,7 @@ func (s *Sandbox) startInit(res *resources) (*booted, error) {
 		return nil, fmt.Errorf("sandbox: start init: %w", err)
 	}
 	b := newBooted(s, init, hostEnd, hostFiles, res)
+	b.live = live
 	go b.read()
 	// The spec goes while the init starts (it reads it as soon as its
 	// runtime is up); waiting for the filter only now lets a first Run's

@@ -23,6 +23,8 @@ import (
 // when Wait ends (booted.release).
 type Process struct {
 	box    *booted // the booted sandbox the command runs in
+	boxed  *Box    // the Box the command was Exec'd into, else nil (Run)
+	run    int     // the run's id on the wire (booted.attach)
 	cmdPid int     // the command's pid in the sandbox, from Started
 	warm   bool    // box was taken from the pool
 	start  time.Time
@@ -43,6 +45,8 @@ type Process struct {
 	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
 	childStdio []*os.File // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
+	outReaders []*os.File            // the host's ends of the output pipes, which Wait closes after a Box's grace
+	cutOff     atomic.Bool           // Wait closed them (waitBoxed)
 	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
 	out        *outputCap            // nil without Limits.Output
 	lim        Limits
@@ -95,16 +99,34 @@ func (p *Process) closeStdin() {
 	}
 }
 
-// watch kills the sandbox when ctx is cancelled.
+// watch kills the sandbox (in a Box, the command) when ctx is cancelled.
 func (p *Process) watch(ctx context.Context) {
 	p.stopWatch = context.AfterFunc(ctx, func() {
 		p.killMu.Lock()
 		defer p.killMu.Unlock()
 		if !p.ended {
 			p.ctxErr = ctx.Err()
-			p.box.kill()
+			p.killCommand()
 		}
 	})
+}
+
+// killCommand kills what the run's own limits, context and Kill end: the
+// whole sandbox, or in a Box the command and its process group (the Box
+// and its other commands go on). Called with killMu held.
+func (p *Process) killCommand() error {
+	if p.boxed != nil {
+		return p.signalCommand(syscall.SIGKILL)
+	}
+	return p.box.kill()
+}
+
+// signalCommand asks the init to send sig to the command's process group.
+func (p *Process) signalCommand(sig syscall.Signal) error {
+	if err := p.box.send(protocol.Message{Signal: &protocol.Signal{Run: p.run, Signal: int(sig), Pid: p.cmdPid}}); err != nil {
+		return os.ErrProcessDone
+	}
+	return nil
 }
 
 // end stops the host's watchers from killing (they may be running right
@@ -127,8 +149,9 @@ func (p *Process) end(r *Result) error {
 func (p *Process) Pid() int { return p.box.init.Process.Pid }
 
 // Signal sends sig to the command (and its process group). SIGKILL kills
-// the whole sandbox, as Kill does. After the sandbox has exited it returns
-// os.ErrProcessDone.
+// the whole sandbox, as Kill does; in a Box, only the command and its
+// process group. After the sandbox has exited it returns
+// os.ErrProcessDone; in a Box, once the command has exited.
 func (p *Process) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok {
@@ -141,36 +164,54 @@ func (p *Process) Signal(sig os.Signal) error {
 	// booted sandbox may be serving the next run (Reuse).
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
-	if p.ended {
+	if p.ended || p.boxedExited() {
 		return os.ErrProcessDone
 	}
-	if err := p.box.send(protocol.Message{Signal: &protocol.Signal{Signal: int(s), Pid: p.cmdPid}}); err != nil {
-		return os.ErrProcessDone
-	}
-	return nil
+	return p.signalCommand(s)
 }
 
 // Kill kills the whole sandbox at once: its init and with it, by the
 // kernel's pid-namespace rules, every process inside (and, with a cgroup,
-// everything in the cgroup too).
+// everything in the cgroup too). In a Box it kills the command and its
+// process group only; the Box goes on, and so does what the command
+// started in a process group of its own (setsid).
 func (p *Process) Kill() error {
 	// Once Wait has accounted for the run (ended), the booted sandbox is
 	// no longer the run's: it may be back in the pool, or serving the next
 	// run (Reuse), or its cgroup removed.
 	p.killMu.Lock()
 	defer p.killMu.Unlock()
-	if p.ended {
+	if p.ended || p.boxedExited() {
 		return os.ErrProcessDone
 	}
-	return p.box.kill()
+	return p.killCommand()
+}
+
+// boxedExited reports whether p's command, Exec'd into a Box, has exited
+// (or the Box has ended): no signal can reach it any more.
+func (p *Process) boxedExited() bool {
+	if p.boxed == nil {
+		return false
+	}
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
 }
 
 // Wait waits for the command to exit and for its output to be copied, and
 // returns how it ended. A command that exits non-zero or is killed is not an
 // error: see Result. The error is non-nil when the sandbox failed, or when
 // the context given to RunContext ended it (then it wraps ctx.Err() and the
-// Result is still returned).
+// Result is still returned). For a command Exec'd into a Box, see
+// Box.ExecContext.
 func (p *Process) Wait() (*Result, error) {
+	if p.boxed != nil {
+		p.waitOnce.Do(p.waitBoxed)
+		return p.result, p.err
+	}
 	p.waitOnce.Do(func() {
 		b := p.box
 		ex := p.exited() // nil when the init died without a report

@@ -16,7 +16,8 @@ type Result struct {
 	ExitCode int
 	// Signal is the signal that killed the command, or 0.
 	Signal syscall.Signal
-	// Wall is the time from Run to the end of the sandbox.
+	// Wall is the time from Run to the end of the sandbox (for a command
+	// Exec'd into a Box, from Exec to the command's exit).
 	Wall time.Duration
 	// UserTime and SystemTime are the CPU time of the command and of the
 	// processes it waited for.

@@ -32,11 +32,15 @@ func (s *Sandbox) startRun(ctx context.Context, b *booted, cmd *Cmd, start time.
 }
 
 // startCommand hands cmd to the init and waits for it to start. On an
-// error the sandbox is gone (its resources are the caller's to release).
+// error the sandbox is gone (its resources are the caller's to release);
+// in a Box only the run is (Box.started).
 func (p *Process) startCommand(cmd *Cmd) error {
 	b := p.box
 	s := b.sb
 	p.lim = s.opts.Limits
+	if p.boxed != nil {
+		p.lim = Limits{Output: p.lim.Output} // the rest bound the Box as a whole
+	}
 	if n := p.lim.Output; n > 0 {
 		p.out = &outputCap{left: n, hit: make(chan struct{})}
 	}
@@ -44,13 +48,16 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	b.attach(p) // the init's answer to the command goes to p
 	if err == nil {
 		cgFiles, placement := b.res.files(len(files))
-		e := &protocol.Exec{Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
+		e := &protocol.Exec{Run: p.run, Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
 		err = b.sendExec(e, append(files, cgFiles...))
 	}
 	for _, f := range p.childStdio {
 		f.Close() // the init has its copies (or the run failed)
 	}
 	p.childStdio = nil
+	if p.boxed != nil {
+		return p.boxed.started(p, err)
+	}
 	if err != nil {
 		if rerr := b.awaitReady(); rerr != nil {
 			return rerr // the init failed first (set-up), and said why

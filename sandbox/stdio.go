@@ -76,10 +76,11 @@ func (p *Process) stdio(cmd *Cmd) ([]*os.File, error) {
 			return nil, fmt.Errorf("output pipe: %w", err)
 		}
 		p.childStdio = append(p.childStdio, pw)
+		p.outReaders = append(p.outReaders, r)
 		p.copies.Add(1)
 		go func() {
 			defer p.copies.Done()
-			if _, err := io.Copy(w, r); err != nil {
+			if _, err := io.Copy(w, r); err != nil && !p.cutOff.Load() {
 				p.copyErr.CompareAndSwap(nil, &err)
 			}
 			r.Close()

@@ -229,7 +229,7 @@ func faultHostKill(t *testing.T, stage string, limited bool, delay time.Duration
 	if stage != "idle" && len(tree) == 0 {
 		t.Fatalf("helper host-%s reported no tree: stdout %q stderr %q", stage, out.String(), errb.String())
 	}
-	if want := map[string]int{"after-run": 3, "running": 5, "wait": 5}[stage]; len(tree) < want {
+	if want := map[string]int{"after-run": 3, "running": 5, "wait": 5, "box": 6}[stage]; len(tree) < want {
 		t.Errorf("helper host-%s had %v when it died; want the helper, the init and the command", stage, tree)
 	}
 	faultAssertGone(t, tree)
@@ -238,7 +238,7 @@ func faultHostKill(t *testing.T, stage string, limited bool, delay time.Duration
 	// under the same parent must (or another host's, sharing the parent,
 	// may have already).
 	left := faultOwnCgroups(h.Process.Pid)
-	if limited && (stage == "after-run" || stage == "running" || stage == "wait") && len(had) == 0 {
+	if limited && (stage == "after-run" || stage == "running" || stage == "wait" || stage == "box") && len(had) == 0 {
 		t.Errorf("the host had no sandbox cgroup when it died; the stale-removal check proves nothing")
 	}
 	left = slices.Compact(slices.Sorted(slices.Values(append(left, had...))))

@@ -23,6 +23,7 @@ var limits = sandbox.Limits{Memory: 256 << 20, Pids: 64, CPUs: 1}
 type bench struct {
 	bwrap     string
 	sandboxes []*sandbox.Sandbox
+	boxes     []*sandbox.Box
 }
 
 func newBench(bwrap string) *bench { return &bench{bwrap: bwrap} }
@@ -32,6 +33,10 @@ func (b *bench) close() {
 		sb.Close()
 	}
 	b.sandboxes = nil
+	for _, x := range b.boxes {
+		x.Stop()
+	}
+	b.boxes = nil
 }
 
 // sandbox makes a Sandbox for opts, fills its pool, and returns a runner.
@@ -116,6 +121,11 @@ func (b *bench) cases() ([]latencyCase, error) {
 			continue
 		}
 		cs = append(cs, latencyCase{name: c.name, run: r, sb: sb})
+	}
+	if c, err := b.boxCase(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", boxName, err)
+	} else {
+		cs = append(cs, c)
 	}
 	return cs, nil
 }

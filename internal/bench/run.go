@@ -42,6 +42,7 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s\t\n", c.name, pct(slices.Clone(times[i]), 50), pct(slices.Clone(times[i]), 99), ratio(times, i, ex), xb)
 	}
 	tw.Flush()
+	printBoxSummary(cs, times)
 
 	fmt.Printf("\n## Runs per second, N workers, %v each\n\n", dur)
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -77,6 +77,8 @@ type Sandbox interface {
 	CPU() (time.Duration, error)
 	// Stats reads the command's statistics.
 	Stats() Stats
+	// Usage reads what the command's cgroup holds now.
+	Usage() (Usage, error)
 	// Renew replaces the command's cgroup S/cmd, empty once the command's
 	// processes are gone, with a new one with the same limits, so that a
 	// reused sandbox's next command starts from zero counters; afterwards

@@ -6,10 +6,13 @@
 // program's main. The init builds the sandbox from the host's Spec, starts
 // each command the host sends, reports how it ended, and kills what it
 // leaves; when it exits, the kernel kills everything left in the sandbox.
+// The init of a live sandbox (Spec.Live, the host's sandbox.Box, live.go)
+// instead starts each command as it comes while others run, reports each
+// one's end by its run id, and kills nothing until it exits itself.
 //
 // life.go holds its whole life, in order, as one list of named steps; the
 // steps themselves are small functions in the other files (build.go,
-// launcher.go, start.go, run.go, reuse.go, renew.go, signals.go), and the
+// launcher.go, start.go, run.go, live.go, reuse.go, renew.go, signals.go), and the
 // work is done by the isolate package's primitives. The steps run on three
 // kinds of thread:
 //

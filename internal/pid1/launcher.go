@@ -18,7 +18,10 @@ import (
 // the whole of each run itself: it waits for the command on the fd socket,
 // starts it, reports it started, reaps it and reports its end, so a command
 // reaches it, and its end reaches the host, with no hand-off between the
-// init's threads (each cost tens of microseconds of wake-up). The thread
+// init's threads (each cost tens of microseconds of wake-up). In a live
+// sandbox (live.go) it only receives and starts the commands, and a
+// goroutine of the init reaps them, for it must take the next command while
+// the last one runs. The thread
 // ends with the init (locked, never unlocked): nothing else of the init
 // runs confined, and nothing confined runs elsewhere.
 type launcher struct {
@@ -96,9 +99,22 @@ func (s *state) landlockScopes() error {
 
 // openLandlockRules opens the Landlock filesystem rules that each command
 // applies to itself (ruleset); the launcher is not confined by them.
+//
+// In a live sandbox (Spec.Live) the launcher confines itself with them
+// instead, and its commands inherit that one domain and add none of their
+// own: commands in sibling domains could neither signal one another (the
+// signal scope) nor see one another in /proc (hidepid=ptraceable), and a
+// Box's commands share their pid namespace on purpose. What they lose is
+// the rule for each file passed to them: a command can use its stdio and
+// ExtraFiles, but not reopen a host file among them by path
+// (/dev/stdin); pipes and sockets it can.
 func (s *state) openLandlockRules() error {
 	if s.landlock == nil {
 		return nil
+	}
+	if s.spec.Live {
+		_, err := isolate.Landlock(s.landlock, s.spec.Scopes)
+		return err
 	}
 	rules, err := isolate.NewRuleset(s.landlock, s.spec.Scopes)
 	if err != nil {

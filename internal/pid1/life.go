@@ -3,6 +3,7 @@ package pid1
 import (
 	"errors"
 	"io"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -60,10 +61,19 @@ func life(marker string) int {
 	if err := s.recordBuilt(); err != nil { // Reuse only
 		return s.fail("", err)
 	}
+	if s.spec.Live {
+		s.live = newLiveRuns() // before the host's signals, which name its runs
+	}
 	go s.forwardHostSignals() // reads the socket from now on; the host's EOF ends the init
 	go s.forwardSignals(sigs)
 	<-caught // the first command waits for the handlers (catchSignals)
 	s.countThreads()
+
+	// A live sandbox: the launcher thread starts the commands as they
+	// come, while others run (live.go), until the host goes.
+	if s.spec.Live {
+		return s.launcher.run(s.serveLive)
+	}
 
 	// The runs: the launcher thread, one run, or with Reuse one after
 	// another until a step fails or the host goes.
@@ -82,11 +92,12 @@ func life(marker string) int {
 			}
 			pid, err := s.start(e, files) // the fork restricts itself with Landlock and execs
 			if err != nil {
-				return s.fail("", err)
+				return s.failRun(e.Run, err)
 			}
-			s.started(pid)
+			s.started(e.Run, pid)
 			ex := s.reap(pid)
 			killRest()
+			ex.Run = e.Run
 			s.exited(ex)
 			if !s.spec.Reuse {
 				return exitCode(ex)
@@ -103,9 +114,10 @@ func life(marker string) int {
 
 // state is what the init holds over its life.
 type state struct {
-	conn  *protocol.Conn // to the host; only the launcher sends on it once the runs begin
-	files int            // the fd socket, on which each Exec comes with its files
-	spec  *protocol.Spec
+	conn   *protocol.Conn // to the host; every message goes through send
+	sendMu sync.Mutex     // one sender at a time: the launcher, and a live sandbox's reaper
+	files  int            // the fd socket, on which each Exec comes with its files
+	spec   *protocol.Spec
 
 	// The spec's isolate values (readSpec).
 	root       isolate.Root
@@ -119,6 +131,7 @@ type state struct {
 	launcher *launcher
 	built    *builtState  // what a reset returns the sandbox to (Reuse)
 	running  atomic.Int64 // the command's pid, for signals, 0 between runs
+	live     *liveRuns    // a live sandbox's running commands (Spec.Live), else nil
 
 	// The launcher thread's own.
 	rules   *isolate.Ruleset // the Landlock filesystem rules, nil without
@@ -146,8 +159,24 @@ func (s *state) fail(step string, err error) int {
 	if step != "" {
 		f = &protocol.Failed{Step: step, Message: err.Error()}
 	}
-	s.conn.Send(protocol.Message{Failed: f})
+	s.send(protocol.Message{Failed: f})
 	return 125
+}
+
+// failRun reports err as the failure of run's command to start, and
+// returns the init's exit code.
+func (s *state) failRun(run int, err error) int {
+	f := failure(err)
+	f.Run = run
+	s.send(protocol.Message{Failed: f})
+	return 125
+}
+
+// send sends m to the host, one sender at a time.
+func (s *state) send(m protocol.Message) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return s.conn.Send(m)
 }
 
 // failure turns a set-up error into its wire form.

@@ -26,7 +26,7 @@ func (s *state) countThreads() {
 // private against 1.33.) The first time, unless the command is waiting
 // already, it primes the codecs meanwhile (primeCodecs).
 func (s *state) ready() {
-	s.conn.Send(protocol.Message{Ready: &protocol.Ready{}})
+	s.send(protocol.Message{Ready: &protocol.Ready{}})
 	if !s.primed && !commandWaiting(s.files) {
 		primeCodecs()
 	}
@@ -60,10 +60,10 @@ func (s *state) receiveExec() (*protocol.Exec, []int, error) {
 }
 
 // started notes the command's pid, for the signals forwarded to it, and
-// reports it started.
-func (s *state) started(pid int) {
+// reports run's command started.
+func (s *state) started(run, pid int) {
 	s.running.Store(int64(pid))
-	s.conn.Send(protocol.Message{Started: &protocol.Started{Pid: pid}})
+	s.send(protocol.Message{Started: &protocol.Started{Run: run, Pid: pid}})
 }
 
 // reap waits for every child (orphans are re-parented to us) until the
@@ -84,17 +84,22 @@ func (s *state) reap(pid int) *protocol.Exited {
 		if got != pid {
 			continue
 		}
-		ex := &protocol.Exited{
-			ExitCode:   ws.ExitStatus(),
-			UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
-			SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
-			MaxRSS:     ru.Maxrss * 1024,
-		}
-		if ws.Signaled() {
-			ex.ExitCode, ex.Signal = -1, int(ws.Signal())
-		}
-		return ex
+		return exitedFrom(ws, &ru)
 	}
+}
+
+// exitedFrom is the report of a command that ended with ws and used ru.
+func exitedFrom(ws unix.WaitStatus, ru *unix.Rusage) *protocol.Exited {
+	ex := &protocol.Exited{
+		ExitCode:   ws.ExitStatus(),
+		UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
+		SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
+		MaxRSS:     ru.Maxrss * 1024,
+	}
+	if ws.Signaled() {
+		ex.ExitCode, ex.Signal = -1, int(ws.Signal())
+	}
+	return ex
 }
 
 // killRest kills every process of the sandbox but the init and reaps
@@ -112,7 +117,7 @@ func killRest() {
 
 // exited reports how the command ended.
 func (s *state) exited(ex *protocol.Exited) {
-	s.conn.Send(protocol.Message{Exited: ex})
+	s.send(protocol.Message{Exited: ex})
 }
 
 // exitCode is the init's exit code for a command that ended as ex: its

@@ -64,7 +64,9 @@ func (s *state) forwardHostSignals() {
 		if err != nil {
 			os.Exit(125)
 		}
-		if m.Signal != nil {
+		if m.Signal != nil && s.live != nil {
+			s.live.signal(m.Signal.Run, syscall.Signal(m.Signal.Signal))
+		} else if m.Signal != nil {
 			if pid := s.running.Load(); pid > 0 && pid == int64(m.Signal.Pid) {
 				unix.Kill(-int(pid), syscall.Signal(m.Signal.Signal))
 			}

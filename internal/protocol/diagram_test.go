@@ -106,7 +106,7 @@ func TestDiagramNamesEveryField(t *testing.T) {
 	// that does not exist, is caught.
 	for _, bad := range []struct{ from, to string }{
 		{"MaxRSS}", "}"},
-		{"Started{Pid}", "Started{Pid, Tid}"},
+		{"Started{Run, Pid}", "Started{Run, Pid, Tid}"},
 		{"Root{Dir}", "Root{Dir} Roots{Dir}"},
 	} {
 		if !strings.Contains(doc, bad.from) {

@@ -17,17 +17,21 @@
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
-//	Exec{Command, Cgroup} with the       --->  starts the command with them
+//	Exec{Run, Command, Cgroup} with the  --->  starts the command with them
 //	command's files (on the fd socket)
-//	                                     <---  Started{Pid}, or Failed
-//	Signal{Signal, Pid}  (any number)    --->  forwarded to the command
-//	                                           when it exits, kills and reaps
+//	                                     <---  Started{Run, Pid}, or
+//	                                           Failed{Run, Step, ...}
+//	Signal{Run, Signal, Pid}             --->  forwarded to the command
+//	  (any number)                             when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
-//	                                           Exited{ExitCode, Signal,
+//	                                           Exited{Run, ExitCode, Signal,
 //	                                             UserUsec, SystemUsec, MaxRSS}
 //	   (with Spec.Reuse the init then renews the namespaces of the runs,
 //	   resets the sandbox and answers Ready or Failed again; else it exits)
 //	   (after any Failed the init exits)
+//	   (with Spec.Live the init serves a live sandbox: it takes Execs while
+//	   earlier ones run, kills nothing when a command exits, and reports each
+//	   command's Started, Failed (the init goes on) and Exited by its Run)
 //	close / host death (EOF)             --->  init exits; the kernel kills
 //	                                           everything left in the sandbox
 //
@@ -35,7 +39,7 @@
 // that this list and the diagram name each one):
 //
 //	Message{Spec, Ready, Started, Failed, Signal, Exited}: one of them set
-//	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, UserCounts,
+//	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, Live, UserCounts,
 //	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes}
 //	Root{Dir}
 //	Mount{Kind, Source, Target, ReadOnly, Optional, NoFollow, Size, Mode, Data}
@@ -62,7 +66,7 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 4
+const Version = 5
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value names the fds of its two sockets (Marker).
@@ -83,6 +87,11 @@ type Spec struct {
 	// Reuse: after a run the init kills what is left, resets the sandbox
 	// and reports Ready again, for the next Exec.
 	Reuse bool
+	// Live: the init serves a live sandbox (sandbox.Box): it takes each
+	// Exec while earlier commands run, reports each command by its Run,
+	// leaves what a command left in the background running when it exits,
+	// and goes on after a command fails to start. Never with Reuse.
+	Live bool
 	// UserCounts are set in the sandbox's user namespace: they bound what
 	// the kernel counts per user (inotify, fanotify).
 	UserCounts []UserCount
@@ -170,6 +179,9 @@ const MaxFiles = 253
 // with the command's 3+ExtraFiles files followed by the files of its
 // cgroup, if any: the thread that starts the command reads it there.
 type Exec struct {
+	// Run is the run's id, chosen by the host (non-zero): the init's
+	// Started, Failed and Exited about the command carry it.
+	Run     int
 	Command Command
 	// Cgroup places the command in its cgroup, naming files that came
 	// with this Exec by index (all zero: no cgroup).
@@ -208,13 +220,18 @@ type Message struct {
 }
 
 // Started says the command is running; Pid is its pid inside the sandbox.
-type Started struct{ Pid int }
+type Started struct{ Run, Pid int }
 
 // Failed reports a step of the init that failed: one of the set-up
 // (Step names it, from isolate.Error, or "setup"), of a command's start
 // (exec, chdir, LookPath, ...; "files" when its files did not arrive
-// whole), or of a reset between runs ("reset"). The init exits after it.
+// whole), or of a reset between runs ("reset"). The init exits after it,
+// but for a command's in a live sandbox (Spec.Live).
+//
+// Run is the run whose command failed to start; 0 for a Failed of the
+// set-up, of a reset, or of an Exec that did not arrive whole.
 type Failed struct {
+	Run     int
 	Step    string
 	Path    string
 	Errno   int
@@ -223,10 +240,13 @@ type Failed struct {
 
 // Signal asks the init to send a signal to the command whose Started gave
 // Pid: a late one, for a reused sandbox's earlier run, reaches no later run.
-type Signal struct{ Signal, Pid int }
+// In a live sandbox it names the command by Run instead, and reaches it
+// only while it runs.
+type Signal struct{ Run, Signal, Pid int }
 
 // Exited reports how the command ended.
 type Exited struct {
+	Run        int   // the run whose command exited
 	ExitCode   int   // -1 if killed by a signal
 	Signal     int   // the signal that killed it, or 0
 	UserUsec   int64 // user CPU time of the command and its reaped children

@@ -19,6 +19,7 @@ func messages() []Message {
 			Loopback: true,
 			Root:     Root{Dir: "/srv/root"},
 			Reuse:    true,
+			Live:     true,
 			Mounts: []Mount{
 				{Kind: "bind", Source: "/usr", Target: "/usr", ReadOnly: true, Optional: true},
 				{Kind: "tmpfs", Target: "/tmp", Size: 64 << 20, Mode: 0o1777},
@@ -35,10 +36,10 @@ func messages() []Message {
 			Scopes:           2,
 		}},
 		{Ready: &Ready{}},
-		{Started: &Started{Pid: 2}},
-		{Failed: &Failed{Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
-		{Signal: &Signal{Signal: 15, Pid: 2}},
-		{Exited: &Exited{ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30}},
+		{Started: &Started{Run: 3, Pid: 2}},
+		{Failed: &Failed{Run: 3, Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
+		{Signal: &Signal{Run: 3, Signal: 15, Pid: 2}},
+		{Exited: &Exited{Run: 3, ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30}},
 	}
 }
 
