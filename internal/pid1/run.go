@@ -92,9 +92,9 @@ func (s *state) reap(pid int) *protocol.Exited {
 func exitedFrom(ws unix.WaitStatus, ru *unix.Rusage) *protocol.Exited {
 	ex := &protocol.Exited{
 		ExitCode:   ws.ExitStatus(),
-		UserUsec:   ru.Utime.Sec*1e6 + ru.Utime.Usec,
-		SystemUsec: ru.Stime.Sec*1e6 + ru.Stime.Usec,
-		MaxRSS:     ru.Maxrss * 1024,
+		UserUsec:   ru.Utime.Nano() / 1e3, // Nano: the fields are 32 bits on 386 and arm
+		SystemUsec: ru.Stime.Nano() / 1e3,
+		MaxRSS:     int64(ru.Maxrss) * 1024,
 	}
 	if ws.Signaled() {
 		ex.ExitCode, ex.Signal = -1, int(ws.Signal())

@@ -91,7 +91,7 @@ func (s *state) forwardHostSignals() {
 func blockSignals() error {
 	all := unix.Sigset_t{}
 	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
+		all.Val[i] = ^all.Val[i] // every bit, whatever the word's width
 	}
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, nil); err != nil {
 		return &isolate.Error{Step: "sigprocmask", Err: err}
