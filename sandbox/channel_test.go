@@ -187,4 +187,3 @@ func TestExtraFilesSocketpair(t *testing.T) {
 		t.Errorf("the host got %q", line)
 	}
 }
-
