@@ -242,4 +242,3 @@ func TestBuiltFromSource(t *testing.T) {
 		t.Errorf("the built host and plugin: %v\n%s", err, out)
 	}
 }
-
