@@ -150,6 +150,7 @@ type ExitError struct {
 	Result *sandbox.Result
 }
 
+// Error says how the plugin ended: "pluginrunner: plugin exit status 1".
 func (e *ExitError) Error() string { return "pluginrunner: plugin " + e.Result.String() }
 
 // Wait waits until the plugin has ended and its sandbox is gone, then
