@@ -25,6 +25,11 @@
 // makes them whenever a RunnerFunc is set (PLUGIN_UNIX_SOCKET_DIR).
 // When the host dies, even by SIGKILL, the sandbox and the plugin die with
 // it.
+//
+// go-plugin's ClientConfig.SecureConfig does not work with any RunnerFunc:
+// go-plugin checks the checksum of its own Cmd's path, which is empty when
+// a RunnerFunc is set, and fails. Check the plugin binary before calling
+// NewClient instead.
 package pluginrunner
 
 import (
