@@ -23,6 +23,10 @@ package sandbox
 // inside, and, when the caller is root, with the host root's rights there
 // (see the security notes of the README).
 //
+// To connect to a socket of the host's, and never listen, a read-only Bind
+// of its directory is enough: the kernel lets a read-only mount's sockets
+// be connected to.
+//
 // Passing a connected socket as one of Cmd.ExtraFiles (one end of a
 // socketpair) is the other way to talk to the host: it needs no directory.
 func SocketDir(dir string) Mount {

@@ -187,3 +187,18 @@ func TestExtraFilesSocketpair(t *testing.T) {
 		t.Errorf("the host got %q", line)
 	}
 }
+
+// TestSocketDirBadInput: a relative or missing directory is an
+// *OptionError naming the mount, before anything is built.
+func TestSocketDirBadInput(t *testing.T) {
+	requireSandbox(t)
+	for _, dir := range []string{"sockets", filepath.Join(t.TempDir(), "missing")} {
+		_, err := sandbox.New(sandbox.Options{Mounts: []sandbox.Mount{sandbox.SocketDir(dir)}}).Run(sandbox.Command("/bin/true"))
+		var oe *sandbox.OptionError
+		if !errors.As(err, &oe) || !strings.HasPrefix(oe.Field, "Options.Mounts[0]") {
+			t.Errorf("SocketDir(%q): %v; want an *OptionError naming Options.Mounts[0]", dir, err)
+		} else {
+			t.Logf("SocketDir(%q): %v", dir, err)
+		}
+	}
+}
