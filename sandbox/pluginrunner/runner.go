@@ -29,7 +29,9 @@
 // go-plugin's ClientConfig.SecureConfig does not work with any RunnerFunc:
 // go-plugin checks the checksum of its own Cmd's path, which is empty when
 // a RunnerFunc is set, and fails. Check the plugin binary before calling
-// NewClient instead.
+// NewClient instead. Nor does UnixSocketConfig.Group: the sandbox maps only
+// the caller's own uid and gid, so the plugin cannot give its socket to
+// another group.
 package pluginrunner
 
 import (
