@@ -205,7 +205,7 @@ func (r *Runner) Kill(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if err := p.Kill(); err != nil {
+	if err := p.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		select {
 		case <-done: // it ended meanwhile
 			return nil
