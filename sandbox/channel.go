@@ -23,6 +23,10 @@ package sandbox
 // inside, and, when the caller is root, with the host root's rights there
 // (see the security notes of the README).
 //
+// A socket's path must fit in the 107 bytes of a unix socket address
+// (binding a longer one fails with EINVAL): keep dir short, as
+// os.MkdirTemp("", ...) under a short TMPDIR is.
+//
 // To connect to a socket of the host's, and never listen, a read-only Bind
 // of its directory is enough: the kernel lets a read-only mount's sockets
 // be connected to.

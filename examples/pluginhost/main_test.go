@@ -50,7 +50,14 @@ func host(t *testing.T, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(exe, append([]string{"-plugin", exe}, args...)...)
 	// go-plugin's socket directory goes in TMPDIR; a killed host leaves it.
-	cmd.Env = append(os.Environ(), "PLUGINHOST_TEST_HOST=1", "TMPDIR="+t.TempDir())
+	// Not t.TempDir(): its long name would put the socket's path past the
+	// 107 bytes a unix socket address holds (bind fails with EINVAL).
+	tmp, err := os.MkdirTemp("", "ph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	cmd.Env = append(os.Environ(), "PLUGINHOST_TEST_HOST=1", "TMPDIR="+tmp)
 	return cmd
 }
 
