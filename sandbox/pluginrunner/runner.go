@@ -67,7 +67,9 @@ import (
 // started gets a sandbox of its own; a pool (opts.Pool) is of no use to a
 // single long run and is refused.
 //
-// The returned function fails when cmd is nil or its Path is empty, and the
+// The returned function fails when cmd is nil or its Path is empty, or
+// when go-plugin's socket directory is too long for socket paths in it (a
+// unix socket address holds 107 bytes), and the
 // runner's Start with what sandbox.Run returns (an *sandbox.OptionError for
 // bad options, say).
 func RunnerFunc(opts sandbox.Options, cmd *exec.Cmd) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
@@ -77,6 +79,10 @@ func RunnerFunc(opts sandbox.Options, cmd *exec.Cmd) func(hclog.Logger, *exec.Cm
 		}
 		if opts.Pool != 0 {
 			return nil, &sandbox.OptionError{Field: "Options.Pool", Value: opts.Pool, Reason: "a plugin is one long run with a sandbox of its own; leave Pool 0"}
+		}
+		if len(socketDir) > maxSocketDir {
+			return nil, fmt.Errorf("pluginrunner: the socket directory %q is %d bytes long, more than the %d that leave room for go-plugin's socket names in a unix socket address: "+
+				"set ClientConfig.UnixSocketConfig.TempDir (or TMPDIR) to a shorter directory", socketDir, len(socketDir), maxSocketDir)
 		}
 		path, err := filepath.Abs(cmd.Path)
 		if err != nil {
@@ -91,6 +97,11 @@ func RunnerFunc(opts sandbox.Options, cmd *exec.Cmd) func(hclog.Logger, *exec.Cm
 		return &Runner{sb: sandbox.New(o), cmd: sc, path: path}, nil
 	}
 }
+
+// maxSocketDir is the longest socket directory whose sockets' paths fit in
+// a unix socket address (107 bytes and a NUL): go-plugin names its sockets
+// "plugin" and a number of up to 10 digits (os.CreateTemp's).
+const maxSocketDir = 107 - len("/plugin") - 10
 
 // Runner is a go-plugin runner.Runner whose plugin runs in a sandbox.
 // RunnerFunc makes them; go-plugin calls the methods.

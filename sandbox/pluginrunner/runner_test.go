@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,10 @@ func TestRunnerFuncRefuses(t *testing.T) {
 		t.Error("a nil cmd was accepted")
 	}
 	_, err := pluginrunner.RunnerFunc(sandbox.Options{Pool: 2}, exec.Command("/bin/true"))(hclog.NewNullLogger(), exec.Command(""), t.TempDir())
+	long := "/tmp/" + strings.Repeat("d", 100)
+	if _, err := pluginrunner.RunnerFunc(sandbox.Options{}, exec.Command("/bin/true"))(hclog.NewNullLogger(), exec.Command(""), long); err == nil || !strings.Contains(err.Error(), "UnixSocketConfig.TempDir") {
+		t.Errorf("a socket directory too long for socket paths: %v", err)
+	}
 	var oe *sandbox.OptionError
 	if !errors.As(err, &oe) || oe.Field != "Options.Pool" {
 		t.Errorf("Pool: %v; want an *OptionError naming Options.Pool", err)
