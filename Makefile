@@ -12,7 +12,7 @@ GOTEST      := $(GO) test -count=1 -timeout 10m
 # ./internal/adversarial ./sandbox/sandboxtest.
 VMTEST_PKGS ?=
 
-.PHONY: all deps build demo test test-vm lint clean
+.PHONY: all deps build demo plugin-demo test test-vm lint clean
 
 all: build
 
@@ -26,6 +26,15 @@ build:
 # A guided tour of the default sandbox; fails if any property does not hold.
 demo: deps build
 	@bash examples/demo.sh bin/corral
+
+# A go-plugin host with its key-value plugin sandboxed (examples/pluginhost).
+plugin-demo: deps
+	$(GO) build -o bin/kvplugin ./examples/pluginhost/kvplugin
+	$(GO) build -o bin/pluginhost ./examples/pluginhost
+	@echo "== the plugin sandboxed (pluginrunner.RunnerFunc)"
+	bin/pluginhost -plugin bin/kvplugin
+	@echo "== the same plugin as go-plugin runs it by default (ClientConfig.Cmd), for comparison"
+	bin/pluginhost -plugin bin/kvplugin -unsandboxed
 
 # The suite three times: as the caller (root on CI), then as uid 65534 with
 # no capabilities, the way most users run it, then in a VM with pure cgroup

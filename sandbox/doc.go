@@ -50,6 +50,11 @@
 // default root with a host directory such as an unpacked image.
 // Options.Network = NetworkHost shares the host's network.
 //
+// SocketDir is the channel back to the host: a directory at the same path
+// on both sides, for unix sockets either side listens on (the
+// sandbox/pluginrunner package runs go-plugin plugins this way). A
+// connected socket in Cmd.ExtraFiles is another.
+//
 // # Limits
 //
 // Options.Limits bounds memory (swap off), processes, CPU bandwidth,
