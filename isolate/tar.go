@@ -37,7 +37,8 @@ const (
 // A file or symlink replaces what its name held (but a directory); a
 // directory entry for an existing directory sets its mode. Modes keep their
 // permission bits only (no set-uid, set-gid or sticky bit); modification
-// times are the entries', directories' set last. The error is an *Error
+// times are the entries'. Directories' modes and times are set last (they
+// are writable by their owner meanwhile), missing parents are made 0755. The error is an *Error
 // (Step StepExtract, Path the entry's name) wrapping the cause: an errno
 // (ENOSPC when dir's filesystem is full, EDQUOT, ELOOP, EXDEV) or
 // ErrEscape. Entries before the failing one stay extracted.
@@ -60,10 +61,11 @@ func ExtractTar(dir *os.File, r io.Reader) error {
 			return stepErr(StepExtract, h.Name, err)
 		}
 	}
-	// Directories' times last: the entries in them changed them.
+	// Directories' modes and times last: the entries in them needed
+	// them writable, and changed their times.
 	for i := len(x.dirs) - 1; i >= 0; i-- {
 		d := x.dirs[i]
-		if err := x.setTime(d.name, d.mtime); err != nil {
+		if err := x.setDir(d); err != nil {
 			return stepErr(StepExtract, d.name, err)
 		}
 	}
@@ -79,6 +81,7 @@ type extractor struct {
 
 type dirTime struct {
 	name  string
+	perm  uint32
 	mtime time.Time
 }
 
@@ -99,10 +102,11 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 			return err
 		}
 		defer unix.Close(fd)
-		if err := unix.Fchmod(fd, perm); err != nil {
+		// Writable meanwhile, for the entries in it; its mode is set last.
+		if err := unix.Fchmod(fd, perm|0o700); err != nil {
 			return err
 		}
-		x.dirs = append(x.dirs, dirTime{name, h.ModTime})
+		x.dirs = append(x.dirs, dirTime{name, perm, h.ModTime})
 		return nil
 	case tar.TypeReg, tar.TypeChar, tar.TypeBlock, tar.TypeFifo, tar.TypeSymlink, tar.TypeLink:
 	default:
@@ -189,14 +193,17 @@ func (x *extractor) mkdirAll(name string, perm uint32) error {
 	return nil
 }
 
-// setTime sets the modification time of the directory name.
-func (x *extractor) setTime(name string, t time.Time) error {
-	fd, err := openBeneath(x.dir, x.dev, name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+// setDir sets the mode and modification time of the directory d.
+func (x *extractor) setDir(d dirTime) error {
+	fd, err := openBeneath(x.dir, x.dev, d.name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return futimens(fd, timespecs(t))
+	if err := unix.Fchmod(fd, d.perm); err != nil {
+		return err
+	}
+	return futimens(fd, timespecs(d.mtime))
 }
 
 // setTimeAt sets the modification time of the symlink last in parent.

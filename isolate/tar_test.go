@@ -32,6 +32,9 @@ func tarOf(t *testing.T, es ...entry) []byte {
 		if kind != tar.TypeReg {
 			h.Size = 0
 		}
+		if kind == tar.TypeDir {
+			h.Mode = 0o755
+		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
 		}

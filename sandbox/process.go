@@ -41,6 +41,7 @@ type Process struct {
 	stopWatch func() bool
 
 	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
+	copyIn     *os.File   // our end of the pipe of Cmd.CopyIn (copy.go)
 	childStdio []*os.File // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
 	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
@@ -92,6 +93,9 @@ func (p *Process) exited() *protocol.Exited {
 func (p *Process) closeStdin() {
 	if p.stdin != nil {
 		p.stdin.Close()
+	}
+	if p.copyIn != nil {
+		p.copyIn.Close()
 	}
 }
 
@@ -204,6 +208,8 @@ func (p *Process) Wait() (*Result, error) {
 			p.err = fmt.Errorf("sandbox: %w", werr)
 		case cerr != nil:
 			p.err = cerr
+		case ex != nil && ex.CopyOut != nil:
+			p.err = copyFailed(ex.CopyOut, "Cmd.CopyOut")
 		case p.copyErr.Load() != nil:
 			p.err = fmt.Errorf("sandbox: copying output: %w", *p.copyErr.Load())
 		}

@@ -80,6 +80,10 @@ func life(marker string) int {
 			if err != nil {
 				return s.fail("files", err)
 			}
+			copies, err := copiesIn(e, files) // files.go: Exec.Files's copy in, before the command
+			if err != nil {
+				return s.fail("", err)
+			}
 			pid, err := s.start(e, files) // the fork restricts itself with Landlock and execs
 			if err != nil {
 				return s.fail("", err)
@@ -87,6 +91,7 @@ func life(marker string) int {
 			s.started(pid)
 			ex := s.reap(pid)
 			killRest()
+			copies.copiesOut(ex) // files.go: Exec.Files's copy out, all the run's processes dead
 			s.exited(ex)
 			if !s.spec.Reuse {
 				return exitCode(ex)

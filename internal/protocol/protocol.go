@@ -17,14 +17,17 @@
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
-//	Exec{Command, Cgroup} with the       --->  starts the command with them
-//	command's files (on the fd socket)
+//	Exec{Command, Cgroup, Files} with    --->  extracts Files.CopyIn's tar, then
+//	the command's files (on the fd socket)     starts the command with them
 //	                                     <---  Started{Pid}, or Failed
 //	Signal{Signal, Pid}  (any number)    --->  forwarded to the command
 //	                                           when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
+//	                                           writes Files.CopyOut's tar to
+//	                                           the file CopyOutFile, then
 //	                                           Exited{ExitCode, Signal,
-//	                                             UserUsec, SystemUsec, MaxRSS}
+//	                                             UserUsec, SystemUsec, MaxRSS,
+//	                                             CopyOut (its Failed, if any)}
 //	   (with Spec.Reuse the init then renews the namespaces of the runs,
 //	   resets the sandbox and answers Ready or Failed again; else it exits)
 //	   (after any Failed the init exits)
@@ -44,6 +47,7 @@
 //	LandlockRule{Path, Write, Devices}
 //	Command{Path, Args, Env, Dir, ExtraFiles}
 //	CgroupFiles{Dir, Enter, Leave}
+//	CopyFiles{CopyIn, CopyOut, CopyOutFile}
 //
 // The values are the wire forms of the isolate package's (convert.go holds
 // every conversion), so that the public API and the wire change apart.
@@ -174,15 +178,34 @@ type Exec struct {
 	// Cgroup places the command in its cgroup, naming files that came
 	// with this Exec by index (all zero: no cgroup).
 	Cgroup CgroupFiles
+	// Files moves files in and out of the sandbox around the command.
+	Files CopyFiles
 }
 
-// FileCount is how many files come with e: the command's and its cgroup's.
+// FileCount is how many files come with e: the command's, its cgroup's
+// and its copies'.
 func (e *Exec) FileCount() int {
 	n := 3 + e.Command.ExtraFiles + len(e.Cgroup.Enter) + len(e.Cgroup.Leave)
-	if e.Cgroup.Dir > 0 {
-		n++
+	for _, i := range []int{e.Cgroup.Dir, e.Files.CopyIn, e.Files.CopyOutFile} {
+		if i > 0 {
+			n++
+		}
 	}
 	return n
+}
+
+// CopyFiles names, by index into the files that came with an Exec (0:
+// none), a tar stream to extract before the command starts (CopyIn, a
+// pipe's read end), and the pipe's write end (CopyOutFile) to write the
+// tar of the names CopyOut to once the command's processes are all dead,
+// before Exited. Names are relative to the command's Dir, and both
+// resolve beneath it (isolate.ExtractTar, isolate.ArchiveTar); a failure
+// is Failed{Step: "copyin"} or Failed{Step: "copyout"}, naming the entry
+// in Path.
+type CopyFiles struct {
+	CopyIn      int
+	CopyOut     []string
+	CopyOutFile int
 }
 
 // CgroupFiles places the command in its cgroup (isolate.Placement), with
@@ -232,6 +255,9 @@ type Exited struct {
 	UserUsec   int64 // user CPU time of the command and its reaped children
 	SystemUsec int64
 	MaxRSS     int64 // bytes
+	// CopyOut is the failure of the copy out (Exec.Files), if any: the
+	// run is reported all the same, and the sandbox may be reused.
+	CopyOut *Failed `json:",omitempty"`
 }
 
 // Conn reads and writes messages.
