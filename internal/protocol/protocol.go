@@ -25,9 +25,8 @@
 //	                                     <---  what is left of the run, then
 //	                                           writes Files.CopyOut's tar to
 //	                                           the file CopyOutFile, then
-//	                                           Exited{ExitCode, Signal,
-//	                                             UserUsec, SystemUsec, MaxRSS,
-//	                                             CopyOut (its Failed, if any)}
+//	                                           Exited{ExitCode, Signal, CopyOut,
+//	                                             UserUsec, SystemUsec, MaxRSS}
 //	   (with Spec.Reuse the init then renews the namespaces of the runs,
 //	   resets the sandbox and answers Ready or Failed again; else it exits)
 //	   (after any Failed the init exits)
@@ -236,7 +235,9 @@ type Started struct{ Pid int }
 // Failed reports a step of the init that failed: one of the set-up
 // (Step names it, from isolate.Error, or "setup"), of a command's start
 // (exec, chdir, LookPath, ...; "files" when its files did not arrive
-// whole), or of a reset between runs ("reset"). The init exits after it.
+// whole; "copyin" when Exec.Files's tar stream did not extract, Path
+// naming the entry), or of a reset between runs ("reset"). The init exits
+// after it.
 type Failed struct {
 	Step    string
 	Path    string

@@ -38,7 +38,8 @@ func messages() []Message {
 		{Started: &Started{Pid: 2}},
 		{Failed: &Failed{Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
 		{Signal: &Signal{Signal: 15, Pid: 2}},
-		{Exited: &Exited{ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30}},
+		{Exited: &Exited{ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30,
+			CopyOut: &Failed{Step: "copyout", Path: "out/x", Errno: 40, Message: "m"}}},
 	}
 }
 
