@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // entry is one tar entry of a test stream.
@@ -234,4 +235,34 @@ func TestExtractTarEscapesControl(t *testing.T) {
 	if l.changed() == "" {
 		t.Fatal("changed did not notice the escape")
 	}
+}
+
+// TestExtractTarModes: permission bits only (no set-uid, set-gid or
+// sticky bit), a read-only directory's entries extracted all the same and
+// its mode set last, and modification times from the entries.
+func TestExtractTarModes(t *testing.T) {
+	l := newLayout(t)
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "ro/", Typeflag: tar.TypeDir, Mode: 0o555, ModTime: mtime})
+	tw.WriteHeader(&tar.Header{Name: "ro/suid", Typeflag: tar.TypeReg, Mode: 0o6755 | 0o1000, ModTime: mtime, Size: 1})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if err := ExtractTar(l.open(t), &b); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"ro": os.ModeDir | 0o555, "ro/suid": 0o755} {
+		fi, err := os.Lstat(filepath.Join(l.dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", name, fi.Mode(), want)
+		}
+		if !fi.ModTime().Equal(mtime) {
+			t.Errorf("%s: mtime %v, want %v", name, fi.ModTime(), mtime)
+		}
+	}
+	os.Chmod(filepath.Join(l.dir, "ro"), 0o755) // for the cleanup
 }
