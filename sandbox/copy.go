@@ -74,7 +74,11 @@ func (p *Process) copyFiles(cmd *Cmd, base int) ([]*os.File, protocol.CopyFiles,
 		p.childStdio = append(p.childStdio, r)
 		p.copyIn = w
 		go func() {
-			io.Copy(w, cmd.CopyIn) // the init reports a stream cut short
+			// The init reports a stream cut short; a failed read says why
+			// (the init sees EOF, and answers, only after the Close).
+			if _, err := io.Copy(w, cmd.CopyIn); err != nil && !errors.Is(err, syscall.EPIPE) {
+				p.copyInErr.Store(&err)
+			}
 			w.Close()
 		}()
 		cf.CopyIn = base + len(files)
@@ -100,11 +104,15 @@ func (p *Process) copyFiles(cmd *Cmd, base int) ([]*os.File, protocol.CopyFiles,
 	return files, cf, nil
 }
 
-// copyInFailed names Cmd.CopyIn in err when the init failed to extract it.
-func copyInFailed(err error) error {
+// copyInFailed names Cmd.CopyIn in err when the init failed to extract
+// it, and says why when reading it failed.
+func (p *Process) copyInFailed(err error) error {
 	var se *SetupError
 	if errors.As(err, &se) && se.Step == "copyin" {
 		se.Step = "Cmd.CopyIn"
+		if rerr := p.copyInErr.Load(); rerr != nil {
+			return fmt.Errorf("sandbox: reading Cmd.CopyIn: %w (%w)", *rerr, se)
+		}
 	}
 	return err
 }

@@ -300,6 +300,36 @@ func TestCopyInSize(t *testing.T) {
 	}
 }
 
+// failingReader gives its bytes, then fails.
+type failingReader struct{ r io.Reader }
+
+var errReader = errors.New("the caller's reader broke")
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errReader
+	}
+	return n, err
+}
+
+// TestCopyInReaderFails: a CopyIn whose Read fails fails the run with that
+// error, before the command starts.
+func TestCopyInReaderFails(t *testing.T) {
+	requireSandbox(t)
+	in := tarFiles(t, map[string]string{"a": strings.Repeat("a", 10000)})
+	cut := bytes.NewReader(in.Bytes()[:5000])
+	var out strings.Builder
+	_, err := sandbox.New(sandbox.Options{}).Run(&sandbox.Cmd{Path: "/bin/echo", Args: []string{"echo", "ran"}, Stdout: &out, CopyIn: &failingReader{cut}})
+	var se *sandbox.SetupError
+	if !errors.Is(err, errReader) || !errors.As(err, &se) || se.Step != "Cmd.CopyIn" || se.Path != "a" {
+		t.Fatalf("Run: %v, want the reader's error and a Cmd.CopyIn failure naming a", err)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("the command ran: %q", out.String())
+	}
+}
+
 func TestCopyValidation(t *testing.T) {
 	sb := sandbox.New(sandbox.Options{})
 	for _, tt := range []struct {

@@ -40,9 +40,10 @@ type Process struct {
 
 	stopWatch func() bool
 
-	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
-	copyIn     *os.File   // our end of the pipe of Cmd.CopyIn (copy.go)
-	childStdio []*os.File // the init's ends of the stdio pipes, until sent
+	stdin      *os.File              // our end of the command's stdin pipe, when Cmd.Stdin is not a file
+	copyIn     *os.File              // our end of the pipe of Cmd.CopyIn (copy.go)
+	copyInErr  atomic.Pointer[error] // reading Cmd.CopyIn failed (set before copyIn's end is closed)
+	childStdio []*os.File            // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
 	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
 	out        *outputCap            // nil without Limits.Output

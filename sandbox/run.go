@@ -67,7 +67,7 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	}
 	m, ok := <-p.msgs
 	if err := b.answer(m, ok); err != nil {
-		return copyInFailed(err) // copy.go
+		return p.copyInFailed(err) // copy.go
 	}
 	if m.Started == nil {
 		return b.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
