@@ -40,10 +40,13 @@ type Process struct {
 
 	stopWatch func() bool
 
-	stdin      *os.File              // our end of the command's stdin pipe, when Cmd.Stdin is not a file
-	copyIn     *os.File              // our end of the pipe of Cmd.CopyIn (copy.go)
-	copyInErr  atomic.Pointer[error] // reading Cmd.CopyIn failed (set before copyIn's end is closed)
-	childStdio []*os.File            // the init's ends of the stdio pipes, until sent
+	// Cmd.CopyIn (copy.go): our end of its pipe, and why reading it
+	// failed (set before the pipe's end is closed).
+	copyIn    *os.File
+	copyInErr atomic.Pointer[error]
+
+	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
+	childStdio []*os.File // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
 	copyErr    atomic.Pointer[error] // the first error copying output to Cmd.Stdout or Stderr
 	out        *outputCap            // nil without Limits.Output
