@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
 // tarFiles is a tar stream of files, name to content (a name ending in
@@ -86,7 +87,9 @@ func copyRun(t *testing.T, sb *sandbox.Sandbox, c *sandbox.Cmd) (string, *sandbo
 var lastPid int
 
 // copyModes are the ways a run gets its sandbox: cold, from a pool, from a
-// pool whose sandboxes are reused.
+// pool whose sandboxes are reused; and without the seccomp filter, under
+// which the init resolves names with openat2 (the default filter answers
+// it ENOSYS, and the init walks instead).
 var copyModes = []struct {
 	name string
 	opts sandbox.Options
@@ -94,6 +97,41 @@ var copyModes = []struct {
 	{"cold", sandbox.Options{}},
 	{"pool", sandbox.Options{Pool: 1}},
 	{"reuse", sandbox.Options{Pool: 1, Reuse: true}},
+	{"openat2", sandbox.Options{Seccomp: seccomp.Profile{Disabled: true}}},
+}
+
+// TestCopyAcrossMounts: with Dir the root, names into /work or /tmp cross
+// a mount, and fail (EXDEV): a copy stays in one mount, and is bounded by
+// its size. Both ways the init resolves names are tried.
+func TestCopyAcrossMounts(t *testing.T) {
+	requireSandbox(t)
+	for _, m := range copyModes {
+		if m.name != "cold" && m.name != "openat2" {
+			continue
+		}
+		t.Run(m.name, func(t *testing.T) {
+			sb := sandbox.New(m.opts)
+			var got bytes.Buffer
+			out, res, err := copyRun(t, sb, &sandbox.Cmd{
+				Path: "/bin/sh", Args: []string{"sh", "-c", "echo secret >/work/x; cat /work/x"}, Dir: "/",
+				CopyOut: []string{"work/x"}, CopyOutTo: &got,
+			})
+			if !res.Success() || out != "secret\n" {
+				t.Fatalf("%v: %q", res, out)
+			}
+			var se *sandbox.SetupError
+			if !errors.Is(err, syscall.EXDEV) || !errors.As(err, &se) || se.Path != "work/x" {
+				t.Fatalf("Wait: %v, want EXDEV naming work/x", err)
+			}
+			if bytes.Contains(got.Bytes(), []byte("secret")) {
+				t.Fatal("the copy out crossed into /work")
+			}
+			_, err = sb.Run(&sandbox.Cmd{Path: "/bin/true", Dir: "/", CopyIn: tarFiles(t, map[string]string{"tmp/x": "x"})})
+			if !errors.Is(err, syscall.EXDEV) || !errors.As(err, &se) || se.Step != "Cmd.CopyIn" || se.Path != "tmp/x" {
+				t.Fatalf("Run: %v, want EXDEV naming Cmd.CopyIn and tmp/x", err)
+			}
+		})
+	}
 }
 
 // TestCopyCodeRunner: a code runner's round trip: sources in, a build by
