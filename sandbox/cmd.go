@@ -92,6 +92,34 @@ type Cmd struct {
 	// ExtraFiles are passed to the command as fds 3, 4, ... No other fd of
 	// the host reaches the sandbox.
 	ExtraFiles []*os.File
+
+	// CopyIn, when not nil, is a tar stream (archive/tar) extracted into the
+	// sandbox before the command starts, beneath Dir (default /work), as
+	// the sandbox's uid 0: the entries' owners are ignored, their modes
+	// keep the permission bits only. Every name resolves beneath Dir
+	// through no symlink and no mount point (isolate.ExtractTar), so no
+	// entry reaches a file outside Dir's mount: ".." and absolute names are
+	// refused, a symlink entry is created as it is and never followed,
+	// devices and fifos are refused. The files are bounded by the mount's
+	// size (Tmpfs with a Size). A failure ends the run before the command
+	// starts: Start returns a *SetupError whose Step is "Cmd.CopyIn" and
+	// whose Path names the entry (errors.Is(err, syscall.ENOSPC) for a full
+	// mount). With Options.Reuse, the reset between runs empties what the
+	// run left, copies included.
+	CopyIn io.Reader
+	// CopyOut names files and directories beneath Dir to archive once the
+	// command's processes are all dead, before Wait returns: the tar stream
+	// goes to CopyOutTo. Names resolve as CopyIn's do, and are read
+	// without following any symlink (one is stored as a symlink) and
+	// without opening anything but regular files and directories (a fifo,
+	// socket or device fails the copy): what the command planted cannot
+	// point the copy at another file. A failure does not fail the run: Wait
+	// returns its Result with a *SetupError whose Step is "Cmd.CopyOut" and
+	// whose Path names the entry; the stream is then cut short.
+	CopyOut []string
+	// CopyOutTo receives the tar stream of CopyOut; it is required with
+	// CopyOut.
+	CopyOutTo io.Writer
 }
 
 // Command returns a Cmd that runs name with the given arguments.

@@ -42,6 +42,11 @@ type Process struct {
 
 	stopWatch func() bool
 
+	// Cmd.CopyIn (copy.go): our end of its pipe, and why reading it
+	// failed (set before the pipe's end is closed).
+	copyIn    *os.File
+	copyInErr atomic.Pointer[error]
+
 	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
 	childStdio []*os.File // the init's ends of the stdio pipes, until sent
 	copies     sync.WaitGroup
@@ -96,6 +101,9 @@ func (p *Process) exited() *protocol.Exited {
 func (p *Process) closeStdin() {
 	if p.stdin != nil {
 		p.stdin.Close()
+	}
+	if p.copyIn != nil {
+		p.copyIn.Close()
 	}
 }
 
@@ -245,6 +253,8 @@ func (p *Process) Wait() (*Result, error) {
 			p.err = fmt.Errorf("sandbox: %w", werr)
 		case cerr != nil:
 			p.err = cerr
+		case ex != nil && ex.CopyOut != nil:
+			p.err = copyFailed(ex.CopyOut, "Cmd.CopyOut")
 		case p.copyErr.Load() != nil:
 			p.err = fmt.Errorf("sandbox: copying output: %w", *p.copyErr.Load())
 		}

@@ -5,6 +5,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -49,7 +50,11 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	if err == nil {
 		cgFiles, placement := b.res.files(len(files))
 		e := &protocol.Exec{Run: p.run, Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
-		err = b.sendExec(e, append(files, cgFiles...))
+		files = append(files, cgFiles...)
+		var copyFiles []*os.File
+		if copyFiles, e.Files, err = p.copyFiles(cmd, len(files)); err == nil { // copy.go
+			err = b.sendExec(e, append(files, copyFiles...))
+		}
 	}
 	for _, f := range p.childStdio {
 		f.Close() // the init has its copies (or the run failed)
@@ -69,7 +74,7 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	}
 	m, ok := <-p.msgs
 	if err := b.answer(m, ok); err != nil {
-		return err
+		return p.copyInFailed(err) // copy.go
 	}
 	if m.Started == nil {
 		return b.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))

@@ -205,6 +205,9 @@ func (c *Cmd) validate() error {
 			return &OptionError{fmt.Sprintf("Cmd.ExtraFiles[%d]", i), nil, "must not be nil"}
 		}
 	}
+	if err := c.validateCopies(); err != nil {
+		return err
+	}
 	for field, v := range map[string]any{"Cmd.Stdin": c.Stdin, "Cmd.Stdout": c.Stdout, "Cmd.Stderr": c.Stderr} {
 		if err := notDir(field, v); err != nil {
 			return err

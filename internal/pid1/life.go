@@ -90,6 +90,10 @@ func life(marker string) int {
 			if err != nil {
 				return s.fail("files", err)
 			}
+			copies, err := copiesIn(e, files) // files.go: Exec.Files's copy in, before the command
+			if err != nil {
+				return s.failRun(e.Run, err)
+			}
 			pid, err := s.start(e, files) // the fork restricts itself with Landlock and execs
 			if err != nil {
 				return s.failRun(e.Run, err)
@@ -98,6 +102,7 @@ func life(marker string) int {
 			ex := s.reap(pid)
 			killRest()
 			ex.Run = e.Run
+			copies.copiesOut(ex) // files.go: Exec.Files's copy out, all the run's processes dead
 			s.exited(ex)
 			if !s.spec.Reuse {
 				return exitCode(ex)

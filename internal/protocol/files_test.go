@@ -48,6 +48,7 @@ func TestExecRoundTrip(t *testing.T) {
 			Cgroup: CgroupFiles{Enter: []int{5, 6}, Leave: []int{7, 8}},
 		}},
 		{"v2", Exec{Command: Command{Path: "x"}, Cgroup: CgroupFiles{Dir: 3}}},
+		{"copies", Exec{Command: Command{Path: "x"}, Cgroup: CgroupFiles{Dir: 3}, Files: CopyFiles{CopyIn: 4, CopyOut: []string{"out", "a/b"}, CopyOutFile: 5}}},
 		{"long", Exec{Command: Command{Path: "/bin/echo", Args: []string{"echo", long}, Env: []string{"L=" + long}}}},
 		{"most-files", Exec{Command: Command{Path: "x", ExtraFiles: MaxFiles - 3}}},
 	} {

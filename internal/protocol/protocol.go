@@ -17,14 +17,17 @@
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
-//	Exec{Run, Command, Cgroup} with the  --->  starts the command with them
-//	command's files (on the fd socket)
+//	Exec{Run, Command, Cgroup, Files}    --->  extracts Files.CopyIn's tar, then
+//	with the command's files (on the           starts the command with them
+//	fd socket)
 //	                                     <---  Started{Run, Pid}, or
 //	                                           Failed{Run, Step, ...}
 //	Signal{Run, Signal, Pid}             --->  forwarded to the command
 //	  (any number)                             when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
-//	                                           Exited{Run, ExitCode, Signal,
+//	                                           writes Files.CopyOut's tar to
+//	                                           the file CopyOutFile, then
+//	                                           Exited{Run, ExitCode, Signal, CopyOut,
 //	                                             UserUsec, SystemUsec, MaxRSS}
 //	   (with Spec.Reuse the init then renews the namespaces of the runs,
 //	   resets the sandbox and answers Ready or Failed again; else it exits)
@@ -48,6 +51,7 @@
 //	LandlockRule{Path, Write, Devices}
 //	Command{Path, Args, Env, Dir, ExtraFiles}
 //	CgroupFiles{Dir, Enter, Leave}
+//	CopyFiles{CopyIn, CopyOut, CopyOutFile}
 //
 // The values are the wire forms of the isolate package's (convert.go holds
 // every conversion), so that the public API and the wire change apart.
@@ -186,15 +190,34 @@ type Exec struct {
 	// Cgroup places the command in its cgroup, naming files that came
 	// with this Exec by index (all zero: no cgroup).
 	Cgroup CgroupFiles
+	// Files moves files in and out of the sandbox around the command.
+	Files CopyFiles
 }
 
-// FileCount is how many files come with e: the command's and its cgroup's.
+// FileCount is how many files come with e: the command's, its cgroup's
+// and its copies'.
 func (e *Exec) FileCount() int {
 	n := 3 + e.Command.ExtraFiles + len(e.Cgroup.Enter) + len(e.Cgroup.Leave)
-	if e.Cgroup.Dir > 0 {
-		n++
+	for _, i := range []int{e.Cgroup.Dir, e.Files.CopyIn, e.Files.CopyOutFile} {
+		if i > 0 {
+			n++
+		}
 	}
 	return n
+}
+
+// CopyFiles names, by index into the files that came with an Exec (0:
+// none), a tar stream to extract before the command starts (CopyIn, a
+// pipe's read end), and the pipe's write end (CopyOutFile) to write the
+// tar of the names CopyOut to once the command's processes are all dead,
+// before Exited. Names are relative to the command's Dir, and both
+// resolve beneath it (isolate.ExtractTar, isolate.ArchiveTar); a failure
+// is Failed{Step: "copyin"} or Failed{Step: "copyout"}, naming the entry
+// in Path.
+type CopyFiles struct {
+	CopyIn      int
+	CopyOut     []string
+	CopyOutFile int
 }
 
 // CgroupFiles places the command in its cgroup (isolate.Placement), with
@@ -225,8 +248,9 @@ type Started struct{ Run, Pid int }
 // Failed reports a step of the init that failed: one of the set-up
 // (Step names it, from isolate.Error, or "setup"), of a command's start
 // (exec, chdir, LookPath, ...; "files" when its files did not arrive
-// whole), or of a reset between runs ("reset"). The init exits after it,
-// but for a command's in a live sandbox (Spec.Live).
+// whole; "copyin" when Exec.Files's tar stream did not extract, Path
+// naming the entry), or of a reset between runs ("reset"). The init exits
+// after it, but for a command's in a live sandbox (Spec.Live).
 //
 // Run is the run whose command failed to start; 0 for a Failed of the
 // set-up, of a reset, or of an Exec that did not arrive whole.
@@ -252,6 +276,9 @@ type Exited struct {
 	UserUsec   int64 // user CPU time of the command and its reaped children
 	SystemUsec int64
 	MaxRSS     int64 // bytes
+	// CopyOut is the failure of the copy out (Exec.Files), if any: the
+	// run is reported all the same, and the sandbox may be reused.
+	CopyOut *Failed `json:",omitempty"`
 }
 
 // Conn reads and writes messages.

@@ -39,7 +39,8 @@ func messages() []Message {
 		{Started: &Started{Run: 3, Pid: 2}},
 		{Failed: &Failed{Run: 3, Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
 		{Signal: &Signal{Run: 3, Signal: 15, Pid: 2}},
-		{Exited: &Exited{Run: 3, ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30}},
+		{Exited: &Exited{Run: 3, ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30,
+			CopyOut: &Failed{Step: "copyout", Path: "out/x", Errno: 40, Message: "m"}}},
 	}
 }
 
