@@ -40,7 +40,7 @@ func messages() []Message {
 		{Failed: &Failed{Run: 3, Step: "bind", Path: "/data", Errno: 2, Message: "no such file"}},
 		{Signal: &Signal{Run: 3, Signal: 15, Pid: 2}},
 		{Exited: &Exited{Run: 3, ExitCode: -1, Signal: 9, UserUsec: 1234, SystemUsec: 5678, MaxRSS: 1 << 30,
-			CopyOut: &Failed{Step: "copyout", Path: "out/x", Errno: 40, Message: "m"}}},
+			CopyOut: &Failed{Run: 3, Step: "copyout", Path: "out/x", Errno: 40, Message: "m"}}},
 	}
 }
 
