@@ -160,6 +160,11 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	if _, err := io.Copy(f, r); err != nil {
+		// A file cut short (a full mount, a stream that ended) is removed,
+		// so that it does not hold the space the next copy needs. The name
+		// is still the file this call made: parent is held, and only
+		// whoever can write there could have swapped it.
+		unix.Unlinkat(parent, last, 0)
 		return err
 	}
 	if err := unix.Fchmod(fd, perm); err != nil {

@@ -50,6 +50,9 @@ func (x *Box) ExecContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if err := cmd.validate(); err != nil {
 		return nil, err
 	}
+	if cmd.CopyIn != nil || len(cmd.CopyOut) > 0 {
+		return nil, &OptionError{"Cmd.CopyIn", nil, "Cmd.CopyIn and CopyOut are for Run: a Box's files go in and out at any time, with Box.CopyIn and Box.CopyOut"}
+	}
 	if x.ending() {
 		return nil, x.doneError()
 	}
@@ -137,6 +140,8 @@ func (p *Process) waitBoxed() {
 		p.err = x.doneError()
 	case ctxErr != nil:
 		p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)
+	case ex.CopyOut != nil: // a copy alone (box_files.go)
+		p.err = copyFailed(ex.CopyOut, "Box.CopyOut")
 	case cut:
 		p.err = fmt.Errorf("sandbox: %w: a process the command left running still held its output", exec.ErrWaitDelay)
 	case p.copyErr.Load() != nil:

@@ -64,10 +64,21 @@ func restep(step string, err error) error {
 	return &isolate.Error{Step: step, Err: err}
 }
 
-// copiesIn opens e's directory and extracts its copy in, before its
+// openDir opens the directory of a run's copies: as the command's working
+// directory would be, in the sandbox's own view; no command has run in it
+// yet (or the reset emptied what the last one left).
+func openDir(name string) (*os.File, error) {
+	dir, err := os.OpenFile(name, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &isolate.Error{Step: stepCopyIn, Path: name, Err: unwrapPath(err)}
+	}
+	return dir, nil
+}
+
+// copiesIn opens e's directory (with open) and extracts its copy in, before its
 // command starts, and keeps what its copy out needs (a copy of its fd:
 // start closes the Exec's files). nil when e copies nothing.
-func copiesIn(e *protocol.Exec, files []int) (*runCopies, error) {
+func copiesIn(e *protocol.Exec, files []int, open func(string) (*os.File, error)) (*runCopies, error) {
 	c := e.Files
 	if c.CopyIn == 0 && c.CopyOutFile == 0 {
 		return nil, nil
@@ -78,12 +89,9 @@ func copiesIn(e *protocol.Exec, files []int) (*runCopies, error) {
 		}
 		return files[i], nil
 	}
-	// The directory is opened as the command's working directory would
-	// be, in the sandbox's own view; no command has run in it yet (or the
-	// reset emptied what the last one left).
-	dir, err := os.OpenFile(e.Command.Dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	dir, err := open(e.Command.Dir)
 	if err != nil {
-		return nil, &isolate.Error{Step: stepCopyIn, Path: e.Command.Dir, Err: unwrapPath(err)}
+		return nil, err
 	}
 	rc := &runCopies{dir: dir, names: c.CopyOut, out: -1}
 	if c.CopyIn > 0 {

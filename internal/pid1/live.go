@@ -49,6 +49,10 @@ func (s *state) serveLive() int {
 		if err != nil {
 			return s.fail("files", err)
 		}
+		if copyOnly(e) {
+			go s.copyLive(e, files) // copylive.go: Box.CopyIn, CopyOut
+			continue
+		}
 		l.mu.Lock()
 		pid, err := s.start(e, files)
 		if err != nil {
