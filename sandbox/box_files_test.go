@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,4 +138,43 @@ func TestBoxFilesErrors(t *testing.T) {
 	if err := x.WriteFile("a", nil, 0o644); !errors.Is(err, sandbox.ErrBoxDone) {
 		t.Errorf("WriteFile after Stop = %v; want ErrBoxDone", err)
 	}
+}
+
+// TestBoxFilesRace: a command swaps a directory and a symlink to a
+// writable host directory bound in, over and over, while the host writes
+// and reads through that name: no copy ever reaches the host directory.
+// The control: the command itself writes through the symlink.
+func TestBoxFilesRace(t *testing.T) {
+	host := t.TempDir()
+	os.Chmod(host, 0o777)
+	os.WriteFile(filepath.Join(host, "secret"), []byte("host secret"), 0o644)
+	x := startBox(t, sandbox.Options{Mounts: []sandbox.Mount{sandbox.BindWritable(host, "/data")}})
+	if out, res := execSh(t, x, `ln -s /data /work/d && echo control > /work/d/control && cat /work/d/secret && rm /work/d`); out != "host secret" || !res.Success() {
+		t.Fatalf("control: the command reads through its symlink: %q %v", out, res)
+	}
+	if _, err := os.Stat(filepath.Join(host, "control")); err != nil {
+		t.Fatalf("control: the command's write through the symlink did not reach the host: %v", err)
+	}
+	swapper, err := x.Exec(sandbox.Command("/bin/sh", "-c", `cd /work; while :; do rm -rf d; mkdir d; rm -rf d; ln -s /data d; done`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer swapper.Kill()
+	wrote := 0
+	for i := range 300 {
+		if x.WriteFile("d/x", []byte("copy"), 0o644) == nil {
+			wrote++
+		}
+		if b, err := x.ReadFile("d/secret"); err == nil && string(b) == "host secret" {
+			t.Fatalf("round %d: ReadFile read the host's file through the symlink", i)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(host, "x")); err == nil {
+		t.Fatal("WriteFile wrote into the host directory through the swapped symlink")
+	}
+	// The race was run: some writes found the directory, others the symlink.
+	if wrote == 0 || wrote == 300 {
+		t.Errorf("%d of 300 writes succeeded; want some of each (was the name swapped?)", wrote)
+	}
+	t.Logf("%d of 300 writes found the directory", wrote)
 }
