@@ -9,7 +9,8 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(TOOLBIN)/staticcheck
 GOTEST      := $(GO) test -count=1 -timeout 10m
 # Packages whose tests the VM lane runs; empty means ./sandbox ./examples/corral
-# ./internal/adversarial ./sandbox/sandboxtest.
+# ./internal/adversarial ./sandbox/sandboxtest ./sandbox/pluginrunner
+# ./examples/pluginhost.
 VMTEST_PKGS ?=
 
 .PHONY: all deps build demo plugin-demo test test-vm lint clean

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh [PACKAGE...]: Corral's third test lane: the test binaries of the
 # given packages (default ./sandbox ./examples/corral ./internal/adversarial
-# ./sandbox/sandboxtest;
+# ./sandbox/sandboxtest ./sandbox/pluginrunner ./examples/pluginhost;
 # patterns like ./... work) run in a qemu VM with pure cgroup v2, each as
 # root and as uid 1000 in a delegated cgroup subtree. `make test-vm` runs
 # it; `make test` runs it after the host lanes. Exit status 0 only when every binary passed as both
@@ -43,7 +43,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$here/../.." # the module root
 start=$(date +%s)
-(($#)) || set -- ./sandbox ./examples/corral ./internal/adversarial ./sandbox/sandboxtest
+(($#)) || set -- ./sandbox ./examples/corral ./internal/adversarial ./sandbox/sandboxtest ./sandbox/pluginrunner ./examples/pluginhost
 if [[ $(id -u) -eq 0 ]]; then
 	vmdir=${CORRAL_VM_DIR:-/var/tmp/corral-vm}
 else
