@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,8 +91,12 @@ func checkInitBinary(path string, bad func(string) error) error {
 		return bad(fmt.Sprintf("is not a corral init (it is %q, not %s)", bi.Path, initPackage))
 	}
 	if host, ok := debug.ReadBuildInfo(); ok {
-		if err := sameCorral(host, bi); err != nil {
+		same, err := sameCorral(host, bi)
+		if err != nil {
 			return bad(err.Error())
+		}
+		if same {
+			return nil // the same release, or the same clean revision: the same protocol
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -111,24 +116,29 @@ func checkInitBinary(path string, bad func(string) error) error {
 
 // sameCorral compares the corral module both binaries were built from: its
 // version and checksum, or for development builds the version-control
-// revision when both carry one. Unknown on either side is no mismatch: the
-// protocol version check that follows still applies.
-func sameCorral(host, init *debug.BuildInfo) error {
+// revision when both carry one. same is true when that proves them one
+// version; unknown on either side (a local replace, an unstamped or a
+// modified development build) is neither: the protocol version check,
+// which asks the binary, then decides.
+func sameCorral(host, init *debug.BuildInfo) (same bool, err error) {
 	h, hrev := corralModule(host)
 	i, irev := corralModule(init)
 	if h == nil || i == nil {
-		return nil
+		return false, nil
 	}
 	if h.Version != "(devel)" && i.Version != "(devel)" && h.Version != "" && i.Version != "" {
 		if h.Version != i.Version || h.Sum != "" && i.Sum != "" && h.Sum != i.Sum {
-			return fmt.Errorf("was built from corral %s %s, this program from %s %s", i.Version, i.Sum, h.Version, h.Sum)
+			return false, fmt.Errorf("was built from corral %s %s, this program from %s %s", i.Version, i.Sum, h.Version, h.Sum)
 		}
-		return nil
+		return h.Sum != "" && i.Sum != "", nil
 	}
-	if hrev != "" && irev != "" && hrev != irev {
-		return fmt.Errorf("was built from corral revision %s, this program from %s", irev, hrev)
+	if hrev != "" && irev != "" {
+		if hrev != irev {
+			return false, fmt.Errorf("was built from corral revision %s, this program from %s", irev, hrev)
+		}
+		return !strings.HasSuffix(hrev, "+modified"), nil
 	}
-	return nil
+	return false, nil
 }
 
 // corralModule returns the corral module in bi (main module or a
