@@ -23,11 +23,13 @@ import (
 const (
 	modulePath  = "github.com/corral-dev/corral"
 	initPackage = modulePath + "/sandbox/corral-init"
-	// InitBuild is the command that builds the init Options.Init names,
-	// run in the host program's module so that the version is the one its
-	// go.mod requires.
-	InitBuild = "CGO_ENABLED=0 go build -trimpath -ldflags=-s -o corral-init " + initPackage
 )
+
+// InitBuild is the command that builds the init Options.Init names, run in
+// the host program's module so that the corral version is the one its
+// go.mod requires. CGO_ENABLED=0: the init needs no libseccomp (the host
+// compiles the filter); -trimpath and -ldflags=-s make it smaller.
+const InitBuild = "CGO_ENABLED=0 go build -trimpath -ldflags=-s -o corral-init " + initPackage
 
 // initPath is the binary the sandbox's init starts from.
 func (s *Sandbox) initPath() string {
