@@ -70,6 +70,15 @@ bench: deps
 bench-smoke: deps
 	$(GO) run ./internal/bench -smoke
 
+# The small init's benchmark (issue 14): a big host program (a nested
+# module, internal/bench/bighost, importing k8s.io/client-go, grpc, the
+# Prometheus client and go-plugin; its first build downloads them) against
+# the CLI, cold and pooled, with and without Options.Init. Not in CI: the
+# download and the 55 MiB build are not cheap. BIGHOST_ROUNDS rounds.
+.PHONY: bench-bighost
+bench-bighost: deps
+	bash internal/bench/bighost/run.sh $(BIGHOST_ROUNDS)
+
 # The full soak of internal/adversarial: 10,000 runs of normal commands and
 # bombs across 8 workers, with a leak check (RSS, fds, goroutines, cgroups,
 # mounts) every 1,000 runs; go test runs the short, 200-run version.

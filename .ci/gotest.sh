@@ -14,6 +14,17 @@ go=${GO:-go}
 if [[ -n ${CI:-} ]]; then
 	export CORRAL_REQUIRE_SANDBOX=${CORRAL_REQUIRE_SANDBOX:-1}
 fi
+# The small init (sandbox/corral-init), built once here for the tests of
+# Options.Init (CORRAL_TEST_INIT): as uid 65534 (go test -exec
+# run-as-nobody, which passes CORRAL_* on) go build would lack a module
+# cache; the directory is readable by every lane.
+if [[ -z ${CORRAL_TEST_INIT:-} ]]; then
+	initdir=$(mktemp -d)
+	chmod 755 "$initdir"
+	trap 'rm -rf "$initdir"' EXIT
+	CGO_ENABLED=0 "$go" build -trimpath -ldflags=-s -o "$initdir/corral-init" ./sandbox/corral-init || exit 1
+	export CORRAL_TEST_INIT=$initdir/corral-init
+fi
 rc=0
 mapfile -t pkgs < <("$go" list ./... | grep -v '/internal/adversarial$')
 "$go" test -count=1 -timeout 10m "$@" "${pkgs[@]}" || rc=1

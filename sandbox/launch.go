@@ -110,12 +110,12 @@ func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	return b, nil
 }
 
-// initCmd is the re-execution of this binary that becomes the sandbox's
-// pid 1. Its stdio is /dev/null; sock, the protocol socket, is its fd 3
+// initCmd is the re-execution of this binary (or the Options.Init binary)
+// that becomes the sandbox's pid 1. Its stdio is /dev/null; sock, the protocol socket, is its fd 3
 // and files, the fd socket, fd 4 (both named by the marker).
 func (s *Sandbox) initCmd(sock, files *os.File) *exec.Cmd {
 	return &exec.Cmd{
-		Path:        "/proc/self/exe",
+		Path:        s.initPath(),
 		Args:        []string{"corral-init"},
 		Env:         []string{protocol.Marker(3, 4)},
 		ExtraFiles:  []*os.File{sock, files}, // fds 3 and 4

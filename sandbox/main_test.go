@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	before := testutil.Take()
 	code := m.Run()
+	cleanupInits()
 	if leaks := testutil.Leaks(before); len(leaks) > 0 {
 		fmt.Fprintln(os.Stderr, "LEAK CHECK FAILED:\n  "+strings.Join(leaks, "\n  "))
 		code = 1

@@ -132,6 +132,17 @@ type Options struct {
 	// reset cannot restore) nor a disabled filter (the filter keeps a run
 	// from leaving keys in the user's keyrings).
 	Reuse bool
+
+	// Init is the path of a separate init binary, built from this module at
+	// the same version (package sandbox/corral-init says how), that the
+	// sandboxes start as their pid 1 instead of re-executing the program's
+	// own binary. For big host programs: their package inits and cgo
+	// loading then do not run on every cold start, and a pooled sandbox
+	// holds less memory. Empty (the default) re-executes the program, which
+	// must then call Main; with Init set, Main is not needed by Run. New
+	// refuses, with an *OptionError saying how to rebuild it, a file that
+	// is not such an init or was built from another version.
+	Init string
 }
 
 // MaxPool is the largest Options.Pool.

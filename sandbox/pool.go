@@ -106,7 +106,7 @@ func (s *Sandbox) Prewarm(ctx context.Context) error {
 	}
 	pl := s.pool
 	if pl == nil {
-		if s.opts.Pool > 0 && !mainCalled {
+		if s.opts.Pool > 0 && !s.canBoot() {
 			return ErrMainNotCalled
 		}
 		return nil

@@ -75,7 +75,7 @@ func New(opts Options) *Sandbox {
 		s.filter()
 		close(s.compiled)
 	}()
-	if s.opts.Pool > 0 && mainCalled {
+	if s.opts.Pool > 0 && s.canBoot() {
 		s.startPool(s.opts.Pool)
 	}
 	return s
@@ -93,7 +93,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	if !mainCalled {
+	if !s.canBoot() {
 		return nil, ErrMainNotCalled
 	}
 	if err := cmd.validate(); err != nil {

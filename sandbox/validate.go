@@ -48,6 +48,11 @@ func (o *Options) validate() error {
 		}
 		return fmt.Errorf("sandbox: Options.Seccomp: %w", err)
 	}
+	if o.Init != "" {
+		if err := validateInit(o.Init); err != nil {
+			return err
+		}
+	}
 	if o.Pool < 0 || o.Pool > MaxPool {
 		return &OptionError{"Options.Pool", o.Pool, fmt.Sprintf("must be between 0 (no pool) and %d", MaxPool)}
 	}

@@ -22,11 +22,12 @@ var limits = sandbox.Limits{Memory: 256 << 20, Pids: 64, CPUs: 1}
 // runs many commands, as a program would use it.
 type bench struct {
 	bwrap     string
+	init      string // a corral-init binary (Options.Init), or "": its rows are skipped
 	sandboxes []*sandbox.Sandbox
 	boxes     []*sandbox.Box
 }
 
-func newBench(bwrap string) *bench { return &bench{bwrap: bwrap} }
+func newBench(bwrap, init string) *bench { return &bench{bwrap: bwrap, init: init} }
 
 func (b *bench) close() {
 	for _, sb := range b.sandboxes {
@@ -69,6 +70,12 @@ func (b *bench) sandbox(opts sandbox.Options) (runner, *sandbox.Sandbox, error) 
 
 func execTrue() error { return exec.Command("/bin/true").Run() }
 
+// The rows of cold sandboxes booted from the small init (Options.Init).
+const (
+	smallInitName       = "corral cold, small init"
+	smallInitLimitsName = "corral cold, limits + seccomp, small init"
+)
+
 // floorName is the row of the re-exec design's floor.
 const floorName = "re-exec floor (no set-up)"
 
@@ -110,11 +117,17 @@ func (b *bench) cases() ([]latencyCase, error) {
 	}{
 		{"corral cold (seccomp)", sandbox.Options{}},
 		{"corral cold, limits + seccomp", sandbox.Options{Limits: limits}},
+		{smallInitName, sandbox.Options{Init: b.init}},
+		{smallInitLimitsName, sandbox.Options{Init: b.init, Limits: limits}},
 		{"corral warm (pool)", sandbox.Options{Pool: 4}},
 		{"corral warm, limits + seccomp", sandbox.Options{Pool: 4, Limits: limits}},
 		{"corral warm, reuse", sandbox.Options{Pool: 4, Reuse: true}},
 		{"corral warm, reuse, limits + seccomp", sandbox.Options{Pool: 4, Reuse: true, Limits: limits}},
 	} {
+		if c.opts.Init == "" && (c.name == smallInitName || c.name == smallInitLimitsName) {
+			fmt.Fprintf(os.Stderr, "bench: %s: no corral-init binary (-init); row skipped\n", c.name)
+			continue
+		}
 		r, sb, err := b.sandbox(c.opts)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", c.name, err)

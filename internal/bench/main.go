@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -27,6 +28,7 @@ func main() {
 	rounds := flag.Int("rounds", 200, "rounds of the latency table")
 	dur := flag.Duration("duration", 3*time.Second, "duration of each throughput and concurrency measurement")
 	soak := flag.Int("soak", 10000, "runs of the host-RSS measurement")
+	initPath := flag.String("init", "", "a corral-init binary for the small-init rows; empty: go build one into a temp dir")
 	smoke := flag.Bool("smoke", false, "run every part briefly (CI): checks that it works, not how fast")
 	flag.Parse()
 	if *smoke {
@@ -43,11 +45,45 @@ func main() {
 	}
 	fmt.Printf("corral bench: %s, %d CPUs, uid %d, %s\n\n", runtime.Version(), runtime.NumCPU(), os.Getuid(), time.Now().Format(time.DateTime))
 
-	b := newBench(bwrap)
+	init, cleanup := smallInit(*initPath)
+	defer cleanup()
+	b := newBench(bwrap, init)
 	defer b.close()
 	if err := b.run(*rounds, *dur, *soak); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		b.close()
+		cleanup()
 		os.Exit(1)
 	}
+}
+
+// smallInit returns the corral-init binary of the small-init rows: path,
+// or one go build makes from this module into a temp dir (make bench runs
+// with the toolchain at hand), and the function that removes it. "" when
+// neither works: the rows are skipped, saying why.
+func smallInit(path string) (string, func()) {
+	if path != "" {
+		p, err := filepath.Abs(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -init:", err)
+			os.Exit(2)
+		}
+		return p, func() {}
+	}
+	dir, err := os.MkdirTemp("", "corral-bench-init-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: small init:", err)
+		return "", func() {}
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	out := filepath.Join(dir, "corral-init")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", out, "github.com/corral-dev/corral/sandbox/corral-init")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: go build of sandbox/corral-init: %v: %s\n", err, b)
+		cleanup()
+		return "", func() {}
+	}
+	os.Chmod(dir, 0o755)
+	return out, cleanup
 }

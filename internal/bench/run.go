@@ -116,11 +116,18 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	tw.Flush()
 
 	fmt.Printf("\n## Memory\n\n")
-	idle, err := idlePooled(8)
+	idle, err := idlePooled(8, "")
 	if err != nil {
 		return err
 	}
 	fmt.Println(idle)
+	var idleSmall idleFigures
+	if b.init != "" {
+		if idleSmall, err = idlePooled(8, b.init); err != nil {
+			return err
+		}
+		fmt.Println("with the small init (Options.Init):", idleSmall)
+	}
 	growth, err := hostGrowth(b, soak)
 	if err != nil {
 		return err
@@ -151,6 +158,12 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 			floor("re-exec alone, x bwrap", ratio(times, f, bw))
 		}
 	}
+	if i := find(smallInitLimitsName); i >= 0 && bw >= 0 {
+		target("corral cold, limits + seccomp, small init, x bwrap", ratio(times, i, bw), 1.0, true)
+	}
+	if i := find(smallInitName); i >= 0 && bw >= 0 {
+		target("corral cold (seccomp), small init, x bwrap", ratio(times, i, bw), 1.0, true)
+	}
 	if i := find("corral warm (pool)"); i >= 0 {
 		target("corral warm, x exec.Command(/bin/true)", ratio(times, i, ex), 1.5, true)
 	}
@@ -173,6 +186,9 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	}
 	target("idle pooled sandbox, RSS MiB (shared binary pages included)", idle.rssMiB, 4, true)
 	target("idle pooled sandbox, private memory (USS) MiB", idle.ussMiB, 4, true)
+	if b.init != "" {
+		target("idle pooled sandbox, small init, private memory (USS) MiB", idleSmall.ussMiB, 2, true)
+	}
 	target(fmt.Sprintf("host RSS growth over %d runs, MiB", soak), growth.mib, 1, true)
 	return nil
 }
@@ -189,10 +205,11 @@ func (f idleFigures) String() string {
 		f.n, f.rssMiB, f.pssMiB, f.ussMiB)
 }
 
-// idlePooled fills a pool of n and measures its waiting inits.
-func idlePooled(n int) (idleFigures, error) {
+// idlePooled fills a pool of n (booted from init, or by re-exec when it is
+// "") and measures its waiting inits.
+func idlePooled(n int, init string) (idleFigures, error) {
 	before := testutil.Children(os.Getpid())
-	sb := sandbox.New(sandbox.Options{Pool: n})
+	sb := sandbox.New(sandbox.Options{Pool: n, Init: init})
 	defer sb.Close()
 	if err := sb.Prewarm(context.Background()); err != nil {
 		return idleFigures{}, err

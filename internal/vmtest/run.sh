@@ -85,6 +85,9 @@ trap 'rm -rf "$work"' EXIT
 payload=$work/payload
 mkdir -p "$payload/tests" "$payload/pkg"
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$payload/runas" ./internal/vmtest/runas
+# The small init for the tests of Options.Init (CORRAL_TEST_INIT, below):
+# the VM has no toolchain to build it.
+CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "$payload/corral-init" ./sandbox/corral-init
 module=$(go list -m)
 pkgs=$(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' "$@")
 names=()
@@ -114,13 +117,14 @@ if [[ -n ${CI:-} ]]; then
 fi
 for v in $(compgen -e); do
 	case $v in
-	CORRAL_VM | CORRAL_VM_* | CORRAL_CGROUP_PARENT | CORRAL_ROOTLESS | CORRAL_PKG_DIR) continue ;;
+	CORRAL_VM | CORRAL_VM_* | CORRAL_CGROUP_PARENT | CORRAL_ROOTLESS | CORRAL_PKG_DIR | CORRAL_TEST_INIT) continue ;;
 	CI | CORRAL_* | GOTRACEBACK | GODEBUG) ;;
 	*) continue ;;
 	esac
 	[[ ${!v} != *$'\n'* ]] || die "\$$v holds a newline; it cannot be passed into the VM"
 	printf '%s=%s\n' "$v" "${!v}"
 done >"$payload/env"
+echo CORRAL_TEST_INIT=/vmtest/corral-init >>"$payload/env"
 [[ -v CI ]] || echo "vmtest: note: CI is not set, so tests that cannot create sandboxes in the VM skip instead of failing"
 
 # 4. Initramfs.
