@@ -59,7 +59,8 @@ func smallInit(t testing.TB, ldflags string) string {
 		goBin = "/usr/local/go/bin/go"
 	}
 	if initDir == "" {
-		if initDir, err = os.MkdirTemp("", "init-test-") // not corral-*: the leak checks of packages tested alongside count those; err != nil {
+		// Not corral-*: the leak checks of packages tested alongside count those.
+		if initDir, err = os.MkdirTemp("", "init-test-"); err != nil {
 			t.Fatal(err)
 		}
 		os.Chmod(initDir, 0o755)
