@@ -92,6 +92,10 @@ type Cmd struct {
 	// ExtraFiles are passed to the command as fds 3, 4, ... No other fd of
 	// the host reaches the sandbox.
 	ExtraFiles []*os.File
+	// TTY, when set, gives the command a terminal of the sandbox's own as
+	// its stdin, stdout and stderr (see TTY): Stdin is copied to it and
+	// its output to Stdout; Stderr must be nil.
+	TTY *TTY
 }
 
 // Command returns a Cmd that runs name with the given arguments.

@@ -5,6 +5,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -24,6 +25,7 @@ func (s *Sandbox) startRun(ctx context.Context, b *booted, cmd *Cmd, start time.
 	}
 	p.stopWatch()
 	p.closeStdin()
+	p.closeTerminal()
 	b.res.close()
 	if ctxErr := p.end(nil); ctxErr != nil {
 		return nil, fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
@@ -40,11 +42,17 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	if n := p.lim.Output; n > 0 {
 		p.out = &outputCap{left: n, hit: make(chan struct{})}
 	}
-	files, err := p.stdio(cmd)
+	var files []*os.File
+	var err error
+	if cmd.TTY != nil {
+		files, err = p.ttyStdio(cmd)
+	} else {
+		files, err = p.stdio(cmd)
+	}
 	b.attach(p) // the init's answer to the command goes to p
 	if err == nil {
 		cgFiles, placement := b.res.files(len(files))
-		e := &protocol.Exec{Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
+		e := &protocol.Exec{Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement), Terminal: wireTerminal(cmd.TTY)}
 		err = b.sendExec(e, append(files, cgFiles...))
 	}
 	for _, f := range p.childStdio {
@@ -68,6 +76,11 @@ func (p *Process) startCommand(cmd *Cmd) error {
 		return b.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
 	}
 	p.cmdPid = m.Started.Pid
+	if cmd.TTY != nil {
+		if err := p.receiveTerminal(cmd); err != nil {
+			return b.fail(fmt.Errorf("sandbox: %w", err))
+		}
+	}
 	p.initStarted()
 	if cg := b.res.cg; cg != nil {
 		if err := cg.Settle(); err != nil {

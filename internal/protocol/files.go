@@ -132,3 +132,62 @@ func RecvExec(fd int) (*Exec, []int, error) {
 	}
 	return &e, files, nil
 }
+
+// SendTerminal sends the master of a command's pty, fd, on the fd socket
+// sockFd (the init's end; blocking), one byte with it.
+func SendTerminal(sockFd, fd int) error {
+	for {
+		err := unix.Sendmsg(sockFd, []byte{'t'}, unix.UnixRights(fd), nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("protocol: sending the terminal: %w", err)
+		}
+		return nil
+	}
+}
+
+// RecvTerminal receives what SendTerminal sent, on the fd socket sock (the
+// host's end): the pty's master, close-on-exec and non-blocking.
+func RecvTerminal(sock *os.File) (*os.File, error) {
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("protocol: receiving the terminal: %w", err)
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if f, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, f...)
+			}
+		}
+	}
+	if n != 1 || len(fds) != 1 {
+		for _, f := range fds {
+			unix.Close(f)
+		}
+		return nil, errors.New("protocol: receiving the terminal: no terminal in the message")
+	}
+	// Non-blocking, so that the file uses the runtime's poller: its reads
+	// take deadlines, and Close does not wait for a blocked read.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return nil, fmt.Errorf("protocol: receiving the terminal: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "corral-terminal"), nil
+}

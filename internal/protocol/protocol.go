@@ -20,6 +20,8 @@
 //	Exec{Command, Cgroup} with the       --->  starts the command with them
 //	command's files (on the fd socket)
 //	                                     <---  Started{Pid}, or Failed
+//	   (with Exec{Terminal} the init opens a pty of the sandbox's devpts
+//	   for the command and sends its master on the fd socket before Started)
 //	Signal{Signal, Pid}  (any number)    --->  forwarded to the command
 //	                                           when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
@@ -44,6 +46,7 @@
 //	LandlockRule{Path, Write, Devices}
 //	Command{Path, Args, Env, Dir, ExtraFiles}
 //	CgroupFiles{Dir, Enter, Leave}
+//	Winsize{Rows, Cols}
 //
 // The values are the wire forms of the isolate package's (convert.go holds
 // every conversion), so that the public API and the wire change apart.
@@ -174,7 +177,15 @@ type Exec struct {
 	// Cgroup places the command in its cgroup, naming files that came
 	// with this Exec by index (all zero: no cgroup).
 	Cgroup CgroupFiles
+	// Terminal, when set, gives the command a pty of the sandbox's own,
+	// of this size, as its stdin, stdout, stderr and controlling terminal
+	// (the three files sent for them are not used); the init sends the
+	// pty's master back on the fd socket (SendTerminal) before Started.
+	Terminal *Winsize `json:",omitempty"`
 }
+
+// Winsize is a terminal's size, in characters.
+type Winsize struct{ Rows, Cols uint16 }
 
 // FileCount is how many files come with e: the command's and its cgroup's.
 func (e *Exec) FileCount() int {
