@@ -80,9 +80,13 @@ func marker(n int) (cmd string, re *regexp.Regexp) {
 // and not the shell, and the shell's exit code comes back.
 func TestTTY(t *testing.T) {
 	requireSandbox(t)
-	sb := newSandbox(t, sandbox.Options{})
-	for i := range 2 { // with Reuse (CORRAL_TEST_POOL=reuse), the second run is in the same sandbox
-		t.Run(strconv.Itoa(i), func(t *testing.T) { ttySession(t, sb) })
+	// Landlock off: the command starts through syscall.ForkExec (Setctty),
+	// not isolate's own fork (where Landlock is on, TIOCSCTTY there).
+	for _, ll := range []sandbox.LandlockMode{sandbox.LandlockAuto, sandbox.LandlockOff} {
+		sb := newSandbox(t, sandbox.Options{Landlock: ll})
+		for i := range 2 { // with Reuse (CORRAL_TEST_POOL=reuse), the second run is in the same sandbox
+			t.Run(fmt.Sprintf("landlock=%v/%d", ll, i), func(t *testing.T) { ttySession(t, sb) })
+		}
 	}
 }
 
