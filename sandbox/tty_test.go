@@ -209,3 +209,20 @@ func TestTTYStderrRefused(t *testing.T) {
 		t.Fatalf("Run with TTY and Stderr: %v, want an OptionError for Cmd.Stderr", err)
 	}
 }
+
+// An agent drives a shell on a terminal of the sandbox's own.
+func ExampleProcess_Terminal() {
+	cmd := sandbox.Command("/bin/sh", "-i")
+	cmd.TTY = &sandbox.TTY{Rows: 24, Cols: 80}
+	p, err := sandbox.New(sandbox.Options{}).Run(cmd)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	term := p.Terminal()
+	term.WriteString("stty size\n") // "24 80" comes back on term
+	p.Resize(40, 120)               // the shell gets SIGWINCH
+	term.WriteString("exit 3\n")
+	res, err := p.Wait()
+	fmt.Println(res.ExitCode, err)
+}
