@@ -62,6 +62,9 @@ type Command struct {
 	// restricts itself to just before its execve, in a domain of its own
 	// nested in the calling thread's; -1 or 0 means none.
 	Landlock int
+	// Ctty makes fd 0 (a terminal) the command's controlling terminal,
+	// in the new session it starts (TIOCSCTTY).
+	Ctty bool
 }
 
 // Placement says how the command enters its cgroup.
@@ -104,7 +107,7 @@ func Start(c *Command) (int, error) {
 			}
 		}
 	}
-	sys := &syscall.SysProcAttr{Setsid: true}
+	sys := &syscall.SysProcAttr{Setsid: true, Setctty: c.Ctty} // Ctty 0: the child's fd 0
 	if c.CgroupNamespace {
 		sys.Unshareflags = syscall.CLONE_NEWCGROUP // in the child, once it is in its cgroup
 	}

@@ -41,6 +41,7 @@ type forkSpec struct {
 	unshare uintptr // CLONE_NEW* flags to unshare after setsid
 	cgroup  int     // cgroup v2 directory fd to be born in, or -1
 	ruleset int     // Landlock ruleset to restrict the child to, or -1
+	ctty    bool    // make fd 0 the controlling terminal
 	nofile  *unix.Rlimit
 }
 
@@ -188,6 +189,11 @@ func forkChild(s *forkSpec, pipe int) (pid int, errno syscall.Errno) {
 			goto fail
 		}
 	}
+	if s.ctty {
+		if _, _, err1 = syscall.RawSyscall(unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0); err1 != 0 {
+			goto fail
+		}
+	}
 	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(s.path)),
 		uintptr(unsafe.Pointer(&s.argv[0])), uintptr(unsafe.Pointer(&s.envv[0])))
 
@@ -199,7 +205,7 @@ fail:
 }
 
 // startRestricted starts c as syscall.ForkExec would with sys (Setsid,
-// Unshareflags, CgroupFD), restricted to the Landlock ruleset c.Landlock.
+// Unshareflags, CgroupFD, Setctty with fd 0), restricted to the Landlock ruleset c.Landlock.
 func startRestricted(c *Command, sys *syscall.SysProcAttr) (int, error) {
 	path, err := syscall.BytePtrFromString(c.Path)
 	if err != nil {
@@ -213,7 +219,7 @@ func startRestricted(c *Command, sys *syscall.SysProcAttr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s := &forkSpec{path: path, argv: argv, envv: envv, unshare: sys.Unshareflags, cgroup: -1, ruleset: c.Landlock}
+	s := &forkSpec{path: path, argv: argv, envv: envv, unshare: sys.Unshareflags, cgroup: -1, ruleset: c.Landlock, ctty: sys.Setctty}
 	for _, f := range c.Files {
 		s.files = append(s.files, int(f))
 	}

@@ -44,12 +44,14 @@ import (
 // Box, not the runs, ends it. Sending goes through the booted sandbox
 // (send, sendExec, under sendMu), and the routing all happens in route.
 type booted struct {
-	sb     *Sandbox       // whose options built it, and whose pool it goes back to
-	init   *exec.Cmd      // the sandbox's pid 1
-	sock   *os.File       // the protocol socket (host end)
-	conn   *protocol.Conn // messages on sock
-	files  *os.File       // the fd socket (host end): each Exec with its files
-	sendMu sync.Mutex     // one sender at a time on sock and files
+	sb     *Sandbox         // whose options built it, and whose pool it goes back to
+	init   *exec.Cmd        // the sandbox's pid 1
+	sock   *os.File         // the protocol socket (host end)
+	conn   *protocol.Conn   // messages on sock
+	files  *os.File         // the fd socket (host end): each Exec with its files
+	sendMu sync.Mutex       // one sender at a time on sock and files
+	termMu sync.Mutex       // one receiver of pty masters at a time on files (terminal)
+	terms  map[int]*os.File // masters received for other runs than the receiver's, by run
 	res    *resources
 
 	// readyTaken: the init's Ready for the current state (built or reset)
@@ -278,6 +280,7 @@ func (b *booted) reap() error {
 		b.waitErr = b.init.Wait()
 		b.sock.Close()
 		b.files.Close()
+		b.closeTerminals()
 	})
 	return b.waitErr
 }

@@ -73,7 +73,7 @@ func (x *Box) ExecContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 // Exec was sent with sendErr: it waits for the init to report the command
 // started, and starts the watch on its output. An error ends the command's
 // run, not the Box.
-func (x *Box) started(p *Process, sendErr error) error {
+func (x *Box) started(p *Process, cmd *Cmd, sendErr error) error {
 	b := x.b
 	if sendErr != nil {
 		b.detach(p)
@@ -97,6 +97,12 @@ func (x *Box) started(p *Process, sendErr error) error {
 		return fmt.Errorf("sandbox: init answered the command with an unexpected message")
 	}
 	p.cmdPid = m.Started.Pid
+	if cmd.TTY != nil {
+		if err := p.receiveTerminal(cmd); err != nil { // tty.go: by run, among the Box's
+			p.signalCommand(syscall.SIGKILL)
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
 	if cg := b.res.cg; cg != nil {
 		// Once, after the first command started (cgroup.Sandbox.Settle).
 		x.settleOnce.Do(func() { x.settleErr = cg.Settle() })
@@ -129,6 +135,7 @@ func (p *Process) waitBoxed() {
 	p.closeStdin()
 	p.stopWatch()
 	cut := p.awaitCopies(boxWaitDelay)
+	p.closeTerminal()
 	r := &Result{ExitCode: -1, Signal: syscall.SIGKILL, Wall: wall}
 	if ex != nil {
 		r = newResult(ex, nil, wall)
@@ -169,6 +176,7 @@ func (p *Process) awaitCopies(delay time.Duration) (cut bool) {
 	for _, r := range p.outReaders {
 		r.Close()
 	}
+	p.closeTerminal() // a process left in the background may hold the pty's other end
 	<-copied
 	return true
 }

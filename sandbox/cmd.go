@@ -120,6 +120,10 @@ type Cmd struct {
 	// CopyOutTo receives the tar stream of CopyOut; it is required with
 	// CopyOut.
 	CopyOutTo io.Writer
+	// TTY, when set, gives the command a terminal of the sandbox's own as
+	// its stdin, stdout and stderr (see TTY): Stdin is copied to it and
+	// its output to Stdout; Stderr must be nil.
+	TTY *TTY
 }
 
 // Command returns a Cmd that runs name with the given arguments.

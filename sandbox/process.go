@@ -49,6 +49,7 @@ type Process struct {
 
 	stdin      *os.File   // our end of the command's stdin pipe, when Cmd.Stdin is not a file
 	childStdio []*os.File // the init's ends of the stdio pipes, until sent
+	term       *os.File   // the master of the command's terminal (Cmd.TTY), closed by Wait
 	copies     sync.WaitGroup
 	outReaders []*os.File            // the host's ends of the output pipes, which Wait closes after a Box's grace
 	cutOff     atomic.Bool           // Wait closed them (waitBoxed)
@@ -243,6 +244,7 @@ func (p *Process) Wait() (*Result, error) {
 		// Every process of the run is dead, and with them every write end
 		// of the output pipes: the copies are at EOF.
 		p.copies.Wait()
+		p.closeTerminal()
 		p.result = newResult(ex, ps, wall)
 		ctxErr := p.end(p.result)
 		cerr := b.release(ex != nil, ctxErr != nil)

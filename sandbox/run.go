@@ -25,6 +25,7 @@ func (s *Sandbox) startRun(ctx context.Context, b *booted, cmd *Cmd, start time.
 	}
 	p.stopWatch()
 	p.closeStdin()
+	p.closeTerminal()
 	b.res.close()
 	if ctxErr := p.end(nil); ctxErr != nil {
 		return nil, fmt.Errorf("sandbox: set-up interrupted: %w", ctxErr)
@@ -45,11 +46,17 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	if n := p.lim.Output; n > 0 {
 		p.out = &outputCap{left: n, hit: make(chan struct{})}
 	}
-	files, err := p.stdio(cmd)
+	var files []*os.File
+	var err error
+	if cmd.TTY != nil {
+		files, err = p.ttyStdio(cmd)
+	} else {
+		files, err = p.stdio(cmd)
+	}
 	b.attach(p) // the init's answer to the command goes to p
 	if err == nil {
 		cgFiles, placement := b.res.files(len(files))
-		e := &protocol.Exec{Run: p.run, Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement)}
+		e := &protocol.Exec{Run: p.run, Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement), Terminal: wireTerminal(cmd.TTY)}
 		files = append(files, cgFiles...)
 		var copyFiles []*os.File
 		if copyFiles, e.Files, err = p.copyFiles(cmd, len(files)); err == nil { // copy.go
@@ -61,7 +68,7 @@ func (p *Process) startCommand(cmd *Cmd) error {
 	}
 	p.childStdio = nil
 	if p.boxed != nil {
-		return p.boxed.started(p, err)
+		return p.boxed.started(p, cmd, err)
 	}
 	if err != nil {
 		if rerr := b.awaitReady(); rerr != nil {
@@ -80,6 +87,11 @@ func (p *Process) startCommand(cmd *Cmd) error {
 		return b.fail(fmt.Errorf("sandbox: init answered the command with an unexpected message"))
 	}
 	p.cmdPid = m.Started.Pid
+	if cmd.TTY != nil {
+		if err := p.receiveTerminal(cmd); err != nil {
+			return b.fail(fmt.Errorf("sandbox: %w", err))
+		}
+	}
 	p.initStarted()
 	if cg := b.res.cg; cg != nil {
 		if err := cg.Settle(); err != nil {

@@ -218,6 +218,9 @@ func (c *Cmd) validate() error {
 			return err
 		}
 	}
+	if err := c.validateTTY(); err != nil {
+		return err
+	}
 	for i, f := range c.ExtraFiles {
 		if err := notDir(fmt.Sprintf("Cmd.ExtraFiles[%d]", i), f); err != nil {
 			return err

@@ -74,6 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var caps listFlag
 	fl.Var(&caps, "cap", "keep capability `NAME` (e.g. NET_BIND_SERVICE; repeatable); default none")
 	landlockFlag := fl.String("landlock", "auto", "Landlock layer: auto, off or required")
+	tty := fl.Bool("t", false, "give the command a terminal of the sandbox's own, driven by corral's (stdin must be a terminal; --stdio does not apply)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
 		fl.PrintDefaults()
@@ -98,8 +99,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer f.Close()
 		result = f
 	}
-	switch *stdio {
-	case "pipe":
+	switch {
+	case *tty:
+		if term, ok := os.LookupEnv("TERM"); ok && !hasEnv(env, "TERM") {
+			env = append(env, "TERM="+term)
+		}
+	case *stdio == "pipe":
 		// Hidden behind other types, corral's files are copied through
 		// pipes: the command cannot change them (their mode, size, times,
 		// terminal settings) nor reopen them.
@@ -111,7 +116,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if same { // 2>&1, or one terminal: one pipe keeps the order of the lines
 			stderr = stdout
 		}
-	case "inherit":
+	case *stdio == "inherit":
 		// The command drives corral's terminal itself: it gets corral's
 		// TERM, as su - keeps it, unless --env sets one. (Through pipes it
 		// has no terminal, and no TERM.)
@@ -175,6 +180,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := sandbox.Command(fl.Arg(0), fl.Args()[1:]...)
 	cmd.Env, cmd.Dir = env, *chdir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if *tty {
+		if err := terminalCmd(cmd, stdin, stdout); err != nil {
+			fmt.Fprintln(stderr, "corral:", err)
+			return exitSetup
+		}
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -189,12 +200,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitSetup
 	}
+	if *tty {
+		restore, err := driveTerminal(p, stdin.(*os.File))
+		if err != nil {
+			p.Kill()
+			p.Wait()
+			fmt.Fprintln(stderr, "corral: -t:", err)
+			return exitSetup
+		}
+		defer restore()
+	}
 	// Signals to corral go to the command, as they would without a sandbox.
+	// With -t, a signal to corral itself (its terminal sends none in raw
+	// mode) ends the session: the run is killed and the terminal restored.
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	go func() {
 		for s := range sigc {
 			p.Signal(s)
+			if *tty {
+				p.Kill()
+			}
 		}
 	}()
 	res, err := p.Wait()

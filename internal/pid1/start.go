@@ -31,6 +31,21 @@ func (s *state) start(e *protocol.Exec, files []int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if e.Terminal != nil {
+		master, err := openTerminal(e.Terminal, files)
+		if err != nil {
+			return 0, err
+		}
+		// The master goes to the host now, before Started; the command
+		// keeps only the slave.
+		defer unix.Close(master)
+		if err := protocol.SendTerminal(s.files, e.Run, master); err != nil {
+			return 0, err
+		}
+		for i := range fds[:3] {
+			fds[i] = uintptr(files[i])
+		}
+	}
 	rlimits := append([]isolate.Rlimit(nil), s.rlimits...)
 	for i, r := range rlimits {
 		if r.Resource == unix.RLIMIT_NPROC {
@@ -62,7 +77,7 @@ func (s *state) start(e *protocol.Exec, files []int) (int, error) {
 	return isolate.Start(&isolate.Command{
 		Path: path, Args: c.Args, Env: c.Env, Dir: c.Dir, Files: fds,
 		Cgroup: pl, Rlimits: rlimits, CgroupNamespace: pl.Dir > 0 || len(pl.Enter) > 0,
-		Landlock: ruleset.fd,
+		Landlock: ruleset.fd, Ctty: e.Terminal != nil,
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,4 +132,67 @@ func RecvExec(fd int) (*Exec, []int, error) {
 		return fail(fmt.Errorf("protocol: received %d files, want %d", len(files), n))
 	}
 	return &e, files, nil
+}
+
+// SendTerminal sends the master of run's pty, fd, on the fd socket sockFd
+// (the init's end; blocking), with the run (Exec.Run) as its payload: in a
+// live sandbox several commands may get terminals, and the host hands each
+// master to its run.
+func SendTerminal(sockFd, run, fd int) error {
+	for {
+		err := unix.Sendmsg(sockFd, []byte(strconv.Itoa(run)), unix.UnixRights(fd), nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("protocol: sending the terminal: %w", err)
+		}
+		return nil
+	}
+}
+
+// RecvTerminal receives what SendTerminal sent, on the fd socket sock (the
+// host's end): the run, and its pty's master, close-on-exec and
+// non-blocking.
+func RecvTerminal(sock *os.File) (int, *os.File, error) {
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, 20)
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("protocol: receiving the terminal: %w", err)
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if f, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, f...)
+			}
+		}
+	}
+	run, rerr := strconv.Atoi(string(buf[:n]))
+	if rerr != nil || len(fds) != 1 {
+		for _, f := range fds {
+			unix.Close(f)
+		}
+		return 0, nil, errors.New("protocol: receiving the terminal: no terminal in the message")
+	}
+	// Non-blocking, so that the file uses the runtime's poller: its reads
+	// take deadlines, and Close does not wait for a blocked read.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		return 0, nil, fmt.Errorf("protocol: receiving the terminal: %w", err)
+	}
+	return run, os.NewFile(uintptr(fds[0]), "corral-terminal"), nil
 }

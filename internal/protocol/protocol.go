@@ -22,6 +22,8 @@
 //	fd socket)
 //	                                     <---  Started{Run, Pid}, or
 //	                                           Failed{Run, Step, ...}
+//	   (with Exec{Terminal} the init opens a pty of the sandbox's devpts
+//	   for the command and sends its master on the fd socket before Started)
 //	Signal{Run, Signal, Pid}             --->  forwarded to the command
 //	  (any number)                             when it exits, kills and reaps
 //	                                     <---  what is left of the run, then
@@ -52,6 +54,7 @@
 //	Command{Path, Args, Env, Dir, ExtraFiles}
 //	CgroupFiles{Dir, Enter, Leave}
 //	CopyFiles{CopyIn, CopyOut, CopyOutFile}
+//	Winsize{Rows, Cols}
 //
 // The values are the wire forms of the isolate package's (convert.go holds
 // every conversion), so that the public API and the wire change apart.
@@ -192,7 +195,15 @@ type Exec struct {
 	Cgroup CgroupFiles
 	// Files moves files in and out of the sandbox around the command.
 	Files CopyFiles
+	// Terminal, when set, gives the command a pty of the sandbox's own,
+	// of this size, as its stdin, stdout, stderr and controlling terminal
+	// (the three files sent for them are not used); the init sends the
+	// pty's master back on the fd socket (SendTerminal) before Started.
+	Terminal *Winsize `json:",omitempty"`
 }
+
+// Winsize is a terminal's size, in characters.
+type Winsize struct{ Rows, Cols uint16 }
 
 // FileCount is how many files come with e: the command's, its cgroup's
 // and its copies'.
