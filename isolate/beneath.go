@@ -104,7 +104,7 @@ func resolveBeneath(dirfd int, dev uint64, name string, flags int, mode uint32) 
 // with flags, and the same check of its filesystem.
 func walkBeneath(dirfd int, dev uint64, name string, flags int, mode uint32) (int, error) {
 	parts := strings.Split(name, "/")
-	cur, err := unix.Dup(dirfd)
+	cur, err := unix.FcntlInt(uintptr(dirfd), unix.F_DUPFD_CLOEXEC, 0) // close-on-exec: a Box starts commands while copies work
 	if err != nil {
 		return -1, err
 	}

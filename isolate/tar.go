@@ -179,7 +179,7 @@ func (x *extractor) mkdirAll(name string, perm uint32) error {
 	if name == "" {
 		return nil
 	}
-	cur, err := unix.Dup(x.dir)
+	cur, err := unix.FcntlInt(uintptr(x.dir), unix.F_DUPFD_CLOEXEC, 0) // close-on-exec: a Box starts commands while copies work
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,12 @@ func (e *boxDoneError) Unwrap() error        { return e.cause }
 // OOM killer kills the Box's commands (on cgroup v2 all of them at once,
 // memory.oom.group); the Box itself goes on, and takes more commands.
 // Its commands share one Landlock domain too (see README, "Long-lived
-// sandboxes: Box"), so that they can see and signal one another.
+// sandboxes: Box"), so that they can see and signal one another. Nothing
+// resets a Box between its commands (unlike Options.Reuse): what one
+// command changes, the next finds, including what it may change of the
+// Box's init (its rlimits and scheduling priority, through prlimit and
+// setpriority on pid 1, allowed to the same user): a command can make
+// later Execs and copies of its own Box fail, and nothing beyond it.
 //
 // A Box is safe for concurrent use. It is independent of the Sandbox's
 // pool: Sandbox.Close does not end it; Stop, or the context given to

@@ -107,8 +107,12 @@ func (x *Box) started(p *Process, cmd *Cmd, sendErr error) error {
 		// Once, after the first command started (cgroup.Sandbox.Settle).
 		x.settleOnce.Do(func() { x.settleErr = cg.Settle() })
 		if x.settleErr != nil {
-			p.signalCommand(syscall.SIGKILL)
-			return fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), x.settleErr)
+			// The Box's limits cannot be trusted: it ends, as a Run's
+			// sandbox would.
+			err := fmt.Errorf("sandbox: cgroup %s: %w", cg.Path(), x.settleErr)
+			p.closeTerminal()
+			x.end(err)
+			return err
 		}
 	}
 	p.enforce()

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -385,5 +387,36 @@ func TestCopyValidation(t *testing.T) {
 		if !errors.As(err, &oe) || oe.Field != tt.field {
 			t.Errorf("Start(%+v) = %v, want an *OptionError for %s", tt.cmd, err, tt.field)
 		}
+	}
+}
+
+// TestCopyDirSymlinkFromLastRun: a run of a reused sandbox leaves a
+// symlink where the next run's Cmd.Dir is, in a writable bind that no
+// reset empties; the next run's copy in does not follow it (it would land
+// in the symlink's target, or through /proc/self/fd in whatever the init
+// holds open). The control: the command itself follows it.
+func TestCopyDirSymlinkFromLastRun(t *testing.T) {
+	requireSandbox(t)
+	host := t.TempDir()
+	os.Chmod(host, 0o777)
+	sb := sandbox.New(sandbox.Options{Pool: 1, Reuse: true, Mounts: []sandbox.Mount{sandbox.BindWritable(host, "/data")}})
+	defer sb.Close()
+	prewarm(t, sb)
+	out, res, err := copyRun(t, sb, &sandbox.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "mkdir /data/elsewhere && ln -s /data/elsewhere /data/job && cd /data/job && pwd -P"}})
+	if err != nil || !res.Success() || strings.TrimSpace(out) != "/data/elsewhere" {
+		t.Fatalf("control: the command follows its symlink: %v %v %q", res, err, out)
+	}
+	prewarm(t, sb)
+	p, err := sb.Run(&sandbox.Cmd{Path: "/bin/true", Dir: "/data/job", CopyIn: tarFiles(t, map[string]string{"planted": "x"})})
+	if err == nil {
+		p.Wait()
+		t.Fatal("the copy in went through the last run's symlink")
+	}
+	var se *sandbox.SetupError
+	if !errors.As(err, &se) || se.Step != "Cmd.CopyIn" {
+		t.Errorf("copy in through the symlink: %v; want a *SetupError of Cmd.CopyIn", err)
+	}
+	if _, err := os.Stat(filepath.Join(host, "elsewhere", "planted")); err == nil {
+		t.Error("the copy landed in the symlink's target")
 	}
 }

@@ -64,18 +64,9 @@ func restep(step string, err error) error {
 	return &isolate.Error{Step: step, Err: err}
 }
 
-// openDir opens the directory of a run's copies: as the command's working
-// directory would be, in the sandbox's own view; no command has run in it
-// yet (or the reset emptied what the last one left).
-func openDir(name string) (*os.File, error) {
-	dir, err := os.OpenFile(name, os.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return nil, &isolate.Error{Step: stepCopyIn, Path: name, Err: unwrapPath(err)}
-	}
-	return dir, nil
-}
-
-// copiesIn opens e's directory (with open) and extracts its copy in, before its
+// copiesIn opens e's directory (with open: openDirNoSymlinks, since an
+// earlier run, or a command of a Box, may have left a symlink on its path,
+// in a writable bind that no reset empties) and extracts its copy in, before its
 // command starts, and keeps what its copy out needs (a copy of its fd:
 // start closes the Exec's files). nil when e copies nothing.
 func copiesIn(e *protocol.Exec, files []int, open func(string) (*os.File, error)) (*runCopies, error) {

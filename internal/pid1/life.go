@@ -90,7 +90,7 @@ func life(marker string) int {
 			if err != nil {
 				return s.fail("files", err)
 			}
-			copies, err := copiesIn(e, files, openDir) // files.go: Exec.Files's copy in, before the command
+			copies, err := copiesIn(e, files, openDirNoSymlinks) // files.go: Exec.Files's copy in, before the command
 			if err != nil {
 				return s.failRun(e.Run, err)
 			}

@@ -7,6 +7,7 @@ package pid1
 import (
 	"errors"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 
@@ -89,7 +90,10 @@ func (s *state) reapLive() {
 			<-l.forked // no child now: wait for the next fork
 			continue
 		default:
-			return // cannot wait: the host sees commands that never end, and ends the sandbox
+			// Cannot wait: no command's end would ever be reported. The
+			// init exits, and with it the sandbox; the host sees the Box
+			// end (its init gone) and every Wait returns.
+			os.Exit(125)
 		}
 		l.mu.Lock()
 		for {

@@ -82,7 +82,11 @@ func (s *state) forwardHostSignals() {
 // every signal besides, so that none the command sends its thread id
 // wakes the init (signals to the init as a whole go to its other threads,
 // the host's). Each fork unblocks them (start), for the command does not
-// inherit a blocked mask.
+// inherit a blocked mask. In a live sandbox (sandbox.Box) the commands
+// share the launcher's domain, so the scope does not shield this thread
+// from them: the mask does, but for the moment of each start, when a
+// signal a command sends it is forwarded (to no run: nothing is marked
+// running in a live sandbox) or dropped (discardPending).
 //
 // The fault signals are blocked too (SIGSEGV, SIGBUS, ...): a fault on
 // this thread then kills the init at once, with no Go stack, and the host

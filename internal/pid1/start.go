@@ -12,7 +12,7 @@ import (
 // 1, 2, ..., in the cgroup the rest name, and returns its pid. It closes
 // the files. The fork restricts itself with the run's Landlock ruleset and
 // execs (isolate.Start).
-func (s *state) start(e *protocol.Exec, files []int) (int, error) {
+func (s *state) start(e *protocol.Exec, files []int) (pid int, err error) {
 	defer func() {
 		for _, f := range files {
 			unix.Close(f) // the command has its copies
@@ -32,16 +32,21 @@ func (s *state) start(e *protocol.Exec, files []int) (int, error) {
 		return 0, err
 	}
 	if e.Terminal != nil {
-		master, err := openTerminal(e.Terminal, files)
-		if err != nil {
-			return 0, err
+		master, terr := openTerminal(e.Terminal, files)
+		if terr != nil {
+			return 0, terr
 		}
-		// The master goes to the host now, before Started; the command
-		// keeps only the slave.
+		// The master goes to the host once the command has started (and
+		// before Started), so that a start that fails leaves none queued
+		// on the fd socket; the command keeps only the slave.
 		defer unix.Close(master)
-		if err := protocol.SendTerminal(s.files, e.Run, master); err != nil {
-			return 0, err
-		}
+		defer func() {
+			if err == nil && pid > 0 {
+				if err = protocol.SendTerminal(s.files, e.Run, master); err != nil {
+					unix.Kill(pid, unix.SIGKILL) // reaped as any command; it is reported failed
+				}
+			}
+		}()
 		for i := range fds[:3] {
 			fds[i] = uintptr(files[i])
 		}

@@ -20,8 +20,10 @@ import (
 // namespace is the command's (renewNamespaces gives it a new one for each
 // run of a reused sandbox), and the calls need no capability. The
 // launcher's filter allows them (the default profile refuses only the
-// TIOCSTI and TIOCLINUX ioctls); Landlock does not confine the launcher's
-// own opens (see ruleset). The slave is opened by its path in the same
+// TIOCSTI and TIOCLINUX ioctls). In a run, Landlock does not confine the
+// launcher's own opens (see ruleset); in a live sandbox the launcher is in
+// its commands' one domain, whose mount rules must (and do) allow
+// /dev/ptmx and /dev/pts, as they do for the commands (TestBoxTTY). The slave is opened by its path in the same
 // mount namespace, /dev/pts/N of that instance.
 func openTerminal(ws *protocol.Winsize, files []int) (master int, err error) {
 	master, err = unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
