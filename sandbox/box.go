@@ -139,7 +139,7 @@ func (s *Sandbox) Start(ctx context.Context) (*Box, error) {
 
 // newBoxResources makes a Box's resources: as a run's when the limits or
 // Options.CgroupParent need a cgroup; else a cgroup if one can be had
-// (for Stats), and none, with the reason, if not.
+// without moving the caller (for Stats), and none, with the reason, if not.
 func (s *Sandbox) newBoxResources() (*resources, *FeatureError, error) {
 	if s.opts.Limits.needsCgroup() || s.opts.CgroupParent != "" {
 		res, err := s.newResources()
@@ -152,6 +152,14 @@ func (s *Sandbox) newBoxResources() (*resources, *FeatureError, error) {
 				Fix: "run where a cgroup can be created (see Check), or name a writable one with Options.CgroupParent"}
 		}
 		return res, noCg, nil
+	}
+	if !cgroup.CreatesQuietly() {
+		// On cgroup v2 the first cgroup made in the caller's own would move
+		// the caller into a leaf (corral-host), which limits and
+		// CgroupParent ask for, and Stats alone should not.
+		return &resources{}, &FeatureError{Feature: "cgroups",
+			Reason: "no limit and no Options.CgroupParent asked for a cgroup, and on cgroup v2 the first one made in this process's own cgroup would move this process into a leaf cgroup (Box.Stats reads the box's cgroup)",
+			Fix:    "name a delegated cgroup with Options.CgroupParent, or set a limit (Limits.Memory, Pids, CPUs or CPUTime)"}, nil
 	}
 	cg, err := cgroup.Create("", cgroup.Limits{})
 	if err == nil {

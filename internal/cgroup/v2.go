@@ -296,3 +296,24 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// CreatesQuietly reports whether Create with no parent would leave this
+// process where it is: on cgroup v1 (and hybrid hosts) always; on cgroup
+// v2 once a parent has been resolved (a move into the leaf, if one was
+// needed, is done), or when the process's own cgroup holds no process. A
+// caller that wants a cgroup only if it comes without that side effect
+// asks first.
+func CreatesQuietly() bool {
+	if !unified() {
+		return true
+	}
+	if _, ok := v2Parents.Load(""); ok {
+		return true
+	}
+	own, err := ownV2()
+	if err != nil {
+		return true // Create says why it cannot
+	}
+	procs, err := os.ReadFile(filepath.Join(mountRoot, own, "cgroup.procs"))
+	return err == nil && len(strings.Fields(string(procs))) == 0
+}
