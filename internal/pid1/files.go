@@ -126,15 +126,6 @@ func (rc *runCopies) copiesOut(ex *protocol.Exited) {
 	}
 }
 
-// unwrapPath returns the errno of a *os.PathError.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // fdFile reads and writes an fd the caller keeps (not an *os.File, whose
 // finalizer would close it), waiting when it is non-blocking.
 type fdFile int
