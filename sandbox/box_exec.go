@@ -152,7 +152,7 @@ func (p *Process) waitBoxed() {
 	case ctxErr != nil:
 		p.err = fmt.Errorf("sandbox: killed: %w", ctxErr)
 	case ex.CopyOut != nil: // a copy alone (box_files.go)
-		p.err = copyFailed(ex.CopyOut, "Box.CopyOut")
+		p.err = copyFailed(ex.CopyOut, "copyout") // named by Box.copy
 	case cut:
 		p.err = fmt.Errorf("sandbox: %w: a process the command left running still held its output", exec.ErrWaitDelay)
 	case p.copyErr.Load() != nil:

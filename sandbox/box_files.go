@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -123,7 +124,7 @@ func splitBoxName(field, name string) (dir, base string, err error) {
 		name = path.Join(WorkDir, name)
 	}
 	dir, base = path.Split(path.Clean(name))
-	if base == "" || base == "." || base == ".." || bytes.IndexByte([]byte(name), 0) >= 0 {
+	if base == "" || base == "." || base == ".." || strings.ContainsRune(name, 0) {
 		return "", "", &OptionError{field, name, "must name a file: an absolute path inside the Box, or one relative to " + WorkDir}
 	}
 	return dir, base, nil
@@ -163,7 +164,7 @@ func copyError(ctx context.Context, p *Process, err error, field string) error {
 		return nil
 	}
 	var se *SetupError
-	if errors.As(err, &se) && (se.Step == "copyin" || se.Step == "copyout" || se.Step == "Cmd.CopyIn" || se.Step == "Cmd.CopyOut") {
+	if errors.As(err, &se) && (se.Step == "copyin" || se.Step == "copyout") {
 		se.Step = field
 	}
 	if ctx.Err() != nil {

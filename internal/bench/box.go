@@ -24,20 +24,7 @@ func (b *bench) boxCase() (latencyCase, error) {
 		return latencyCase{}, err
 	}
 	b.boxes = append(b.boxes, x)
-	r := func() error {
-		p, err := x.Exec(sandbox.Command("/bin/true"))
-		if err != nil {
-			return err
-		}
-		res, err := p.Wait()
-		if err != nil {
-			return err
-		}
-		if !res.Success() {
-			return fmt.Errorf("/bin/true in a Box: %v", res)
-		}
-		return nil
-	}
+	r := runTrue(x.Exec, "a Box")
 	if err := r(); err != nil {
 		return latencyCase{}, err
 	}

@@ -47,20 +47,7 @@ func (b *bench) sandbox(opts sandbox.Options) (runner, *sandbox.Sandbox, error) 
 	if err := sb.Prewarm(context.Background()); err != nil {
 		return nil, nil, err
 	}
-	r := func() error {
-		p, err := sb.Run(sandbox.Command("/bin/true"))
-		if err != nil {
-			return err
-		}
-		res, err := p.Wait()
-		if err != nil {
-			return err
-		}
-		if !res.Success() {
-			return fmt.Errorf("/bin/true in a sandbox: %v", res)
-		}
-		return nil
-	}
+	r := runTrue(sb.Run, "a sandbox")
 	// A run fails here, not in the middle of a table.
 	if err := r(); err != nil {
 		return nil, nil, err
@@ -163,4 +150,23 @@ func (b *bench) bindCases(dir string) ([]latencyCase, error) {
 		cs = append(cs, latencyCase{name: fmt.Sprintf("corral cold, %d binds", n), run: r, sb: sb})
 	}
 	return cs, nil
+}
+
+// runTrue returns a run of /bin/true started by start (Sandbox.Run,
+// Box.Exec), waited for and checked; where names it in the error.
+func runTrue(start func(*sandbox.Cmd) (*sandbox.Process, error), where string) func() error {
+	return func() error {
+		p, err := start(sandbox.Command("/bin/true"))
+		if err != nil {
+			return err
+		}
+		res, err := p.Wait()
+		if err != nil {
+			return err
+		}
+		if !res.Success() {
+			return fmt.Errorf("/bin/true in %s: %v", where, res)
+		}
+		return nil
+	}
 }
