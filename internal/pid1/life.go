@@ -141,7 +141,6 @@ type state struct {
 	// The launcher thread's own.
 	rules   *isolate.Ruleset // the Landlock filesystem rules, nil without
 	threads int              // the init's threads when it began to serve
-	primed  bool             // the codecs have run once (primeCodecs)
 	netBase []byte           // netState after the last renewal (renewNamespaces)
 	nproc   uint64           // the RLIMIT_NPROC the commands get (degraded Pids), once set
 	applied []isolate.Rlimit // the limits the last start set on the init itself

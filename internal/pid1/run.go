@@ -4,7 +4,6 @@ package pid1
 // and the reset (reuse.go, renew.go).
 
 import (
-	"encoding/json"
 	"os"
 
 	"github.com/corral-dev/corral/internal/protocol"
@@ -23,34 +22,10 @@ func (s *state) countThreads() {
 // ready reports the sandbox ready for its command. A pooled sandbox then
 // waits for it. (It does not force a GC to give memory back while it
 // waits: measured, the GC's own pages made an idle init bigger, 1.67 MiB
-// private against 1.33.) The first time, unless the command is waiting
-// already, it primes the codecs meanwhile (primeCodecs).
+// private against 1.33.) Nothing is primed meanwhile: the wire's codec
+// (protocol's wire.go) builds no caches on first use, as JSON's did.
 func (s *state) ready() {
 	s.send(protocol.Message{Ready: &protocol.Ready{}})
-	if !s.primed && !commandWaiting(s.files) {
-		primeCodecs()
-	}
-	s.primed = true
-}
-
-// commandWaiting reports whether a command is already waiting on the fd
-// socket fd (a cold Run sends it right after the spec). The peek leaves
-// the message, and the files it carries, in the socket.
-func commandWaiting(fd int) bool {
-	var b [1]byte
-	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err != unix.EAGAIN
-}
-
-// primeCodecs runs the JSON codecs of a run's messages once, while a
-// pooled sandbox waits for its command: their first use builds reflection
-// caches that would otherwise land on the run (measured: a warm run after
-// 10 ms idle, 1.56-1.59x exec.Command without, 1.46-1.53x with).
-func primeCodecs() {
-	var e protocol.Exec
-	json.Unmarshal([]byte(`{"Command":{"Path":"/","Args":["/"],"Env":["A=b"],"Dir":"/","ExtraFiles":1},"Cgroup":{"Dir":1,"Enter":[1],"Leave":[1]}}`), &e)
-	json.Marshal(protocol.Message{Started: &protocol.Started{}})
-	json.Marshal(protocol.Message{Exited: &protocol.Exited{}})
 }
 
 // receiveExec waits for the command and its files on the fd socket.

@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +26,8 @@ func FilesSocketpair() (host, init *os.File, err error) {
 const chunk = 32 << 10
 
 // SendExec sends e with its files over the fd socket sock: the files ride
-// on the first message, with the length of e's JSON and its start; the
-// rest of the JSON (long arguments or environments) follows in more
+// on the first message, with the length of e's wire form (wire.go) and
+// its start; the rest (long arguments or environments) follows in more
 // messages. One message carries a usual command whole.
 func SendExec(sock *os.File, e *Exec, files []*os.File) error {
 	if len(files) > MaxFiles {
@@ -37,10 +36,9 @@ func SendExec(sock *os.File, e *Exec, files []*os.File) error {
 	if n := e.FileCount(); n != len(files) {
 		return fmt.Errorf("protocol: Exec needs %d files, got %d", n, len(files))
 	}
-	js, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
+	var w writer
+	w.exec(e)
+	js := w.b
 	fds := make([]int, len(files))
 	for i, f := range files {
 		fds[i] = int(f.Fd())
@@ -121,17 +119,18 @@ func RecvExec(fd int) (*Exec, []int, error) {
 			js = append(js, buf[:n]...)
 		}
 	}
-	var e Exec
 	if len(js) != want {
 		return fail(fmt.Errorf("protocol: command of %d bytes, announced %d", len(js), want))
 	}
-	if err := json.Unmarshal(js, &e); err != nil {
-		return fail(fmt.Errorf("protocol: %w", err))
+	r := &reader{b: js}
+	e := r.exec()
+	if err := r.end(); err != nil {
+		return fail(fmt.Errorf("protocol: the command: %w", err))
 	}
 	if n := e.FileCount(); n != len(files) {
 		return fail(fmt.Errorf("protocol: received %d files, want %d", len(files), n))
 	}
-	return &e, files, nil
+	return e, files, nil
 }
 
 // SendTerminal sends the master of run's pty, fd, on the fd socket sockFd

@@ -101,11 +101,11 @@ func TestRecvExecRejects(t *testing.T) {
 		send func(fd int)
 	}{
 		{"short", func(fd int) { unix.Sendmsg(fd, []byte{1}, nil, nil, 0) }},
-		{"bad-json", func(fd int) { unix.Sendmsg(fd, []byte{3, 0, 0, 0, '{', 'x', '}'}, nil, nil, 0) }},
+		{"malformed", func(fd int) { unix.Sendmsg(fd, []byte{3, 0, 0, 0, 0xff, 0xff, 0xff}, nil, nil, 0) }},
 		{"wrong-file-count", func(fd int) {
 			null, _ := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			defer unix.Close(null)
-			js := `{"Command":{"Path":"x"}}`
+			js := execWire(&Exec{Command: Command{Path: "x"}})
 			unix.Sendmsg(fd, append([]byte{byte(len(js)), 0, 0, 0}, js...), unix.UnixRights(null, null), nil, 0)
 		}},
 		{"cut-short", func(fd int) {
@@ -113,13 +113,13 @@ func TestRecvExecRejects(t *testing.T) {
 			unix.Sendmsg(fd, nil, nil, nil, 0)
 		}},
 		{"longer-than-announced", func(fd int) {
-			js := `{"Command":{"Path":"x"}}`
+			js := execWire(&Exec{Command: Command{Path: "x"}})
 			unix.Sendmsg(fd, append([]byte{3, 0, 0, 0}, js...), nil, nil, 0)
 		}},
 		{"files-on-a-later-message", func(fd int) {
 			null, _ := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			defer unix.Close(null)
-			js := `{"Command":{"Path":"x"}}`
+			js := execWire(&Exec{Command: Command{Path: "x"}})
 			unix.Sendmsg(fd, append([]byte{byte(len(js)), 0, 0, 0}, js[:5]...), nil, nil, 0)
 			unix.Sendmsg(fd, []byte(js[5:]), unix.UnixRights(null, null, null), nil, 0)
 		}},
@@ -155,10 +155,37 @@ func TestRecvExecEOF(t *testing.T) {
 	}
 }
 
+// execWire is e's wire form, as SendExec sends it after its length.
+func execWire(e *Exec) []byte {
+	var w writer
+	w.exec(e)
+	return w.b
+}
+
 func countFDs(t *testing.T) int {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return len(entries)
+}
+
+// FuzzExecWire: any bytes decode to an Exec or an error, never a panic,
+// and what decodes encodes back to the same Exec.
+func FuzzExecWire(f *testing.F) {
+	f.Add(execWire(&Exec{Run: 1, Command: Command{Path: "/bin/sh", Args: []string{"sh", "-c", "x"}, Env: []string{"A=b"}}}))
+	f.Add(execWire(&Exec{Terminal: &Winsize{Rows: 24, Cols: 80}, Files: CopyFiles{CopyOut: []string{"out"}}}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := &reader{b: data}
+		e := r.exec()
+		if r.end() != nil {
+			return
+		}
+		r = &reader{b: execWire(e)}
+		again := r.exec()
+		if err := r.end(); err != nil || !reflect.DeepEqual(again, e) {
+			t.Fatalf("re-encoding %+v: got %+v, %v", e, again, err)
+		}
+	})
 }

@@ -3,8 +3,9 @@
 // below and nothing else. The host re-executes its own binary (InitAttr)
 // with two sockets open and one environment entry, the marker (Marker:
 // EnvMarker=3,4), which names both by fd: the protocol socket, a unix
-// stream socket carrying one JSON object per Message, and the fd socket
-// (seqpacket) that carries each command (Exec) with its files, as
+// stream socket carrying one Message after another (wire.go: their
+// binary encoding), and the fd socket (seqpacket) that carries each
+// command (Exec) with its files, as
 // SCM_RIGHTS: its stdin, stdout, stderr and ExtraFiles, then its cgroup's.
 // The init's thread that starts commands waits on the fd socket alone, so
 // a command reaches it with no hand-off between the init's threads.
@@ -66,14 +67,15 @@
 package protocol
 
 import (
-	"encoding/json"
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 )
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 5
+const Version = 6
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value names the fds of its two sockets (Marker).
@@ -199,7 +201,7 @@ type Exec struct {
 	// of this size, as its stdin, stdout, stderr and controlling terminal
 	// (the three files sent for them are not used); the init sends the
 	// pty's master back on the fd socket (SendTerminal) before Started.
-	Terminal *Winsize `json:",omitempty"`
+	Terminal *Winsize
 }
 
 // Winsize is a terminal's size, in characters.
@@ -245,12 +247,12 @@ type Ready struct{}
 
 // Message is one message on the wire. Exactly one field is set.
 type Message struct {
-	Spec    *Spec    `json:",omitempty"`
-	Ready   *Ready   `json:",omitempty"`
-	Started *Started `json:",omitempty"`
-	Failed  *Failed  `json:",omitempty"`
-	Signal  *Signal  `json:",omitempty"`
-	Exited  *Exited  `json:",omitempty"`
+	Spec    *Spec
+	Ready   *Ready
+	Started *Started
+	Failed  *Failed
+	Signal  *Signal
+	Exited  *Exited
 }
 
 // Started says the command is running; Pid is its pid inside the sandbox.
@@ -289,40 +291,72 @@ type Exited struct {
 	MaxRSS     int64 // bytes
 	// CopyOut is the failure of the copy out (Exec.Files), if any: the
 	// run is reported all the same, and the sandbox may be reused.
-	CopyOut *Failed `json:",omitempty"`
+	CopyOut *Failed
 }
 
-// Conn reads and writes messages.
+// Conn reads and writes messages (wire.go has their encoding). One
+// goroutine may Send while another Recvs; neither is safe for concurrent
+// use by several.
 type Conn struct {
-	enc *json.Encoder
-	dec *json.Decoder
+	w   io.Writer
+	r   *bufio.Reader
+	buf writer // Send's buffer, reused
 }
 
 // NewConn returns a Conn over rw.
 func NewConn(rw io.ReadWriter) *Conn {
-	return &Conn{enc: json.NewEncoder(rw), dec: json.NewDecoder(rw)}
+	return &Conn{w: rw, r: bufio.NewReader(rw)}
 }
 
-// Send writes one message.
-func (c *Conn) Send(m Message) error { return c.enc.Encode(m) }
+// Send writes one message, whole, in one write.
+func (c *Conn) Send(m Message) error {
+	w := &c.buf
+	w.b = append(w.b[:0], make([]byte, binary.MaxVarintLen64)...) // room for the length
+	if err := w.message(&m); err != nil {
+		return err
+	}
+	body := len(w.b) - binary.MaxVarintLen64
+	if body > maxMessage {
+		return fmt.Errorf("protocol: message of %d bytes, at most %d", body, maxMessage)
+	}
+	// The length goes right before the body, in the room left for it.
+	var l [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(l[:], uint64(body))
+	start := binary.MaxVarintLen64 - n
+	copy(w.b[start:], l[:n])
+	_, err := c.w.Write(w.b[start:])
+	if cap(w.b) > 64<<10 {
+		w.b = nil // a spec's buffer is not kept for the small messages after it
+	}
+	return err
+}
 
-// Recv reads one message. It returns io.EOF when the peer closed cleanly.
+// Recv reads one message. It returns io.EOF when the peer closed cleanly,
+// between messages; a message cut short is an error wrapping
+// io.ErrUnexpectedEOF.
 func (c *Conn) Recv() (Message, error) {
 	var m Message
-	if err := c.dec.Decode(&m); err != nil {
+	n, err := binary.ReadUvarint(c.r)
+	if err == io.EOF {
+		return m, err
+	}
+	if err != nil {
+		return m, fmt.Errorf("protocol: %w", err)
+	}
+	if n == 0 || n > maxMessage {
+		return m, fmt.Errorf("protocol: %w: length %d", errMalformed, n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c.r, body); err != nil {
 		if err == io.EOF {
-			return m, err
+			err = io.ErrUnexpectedEOF
 		}
 		return m, fmt.Errorf("protocol: %w", err)
 	}
-	n := 0
-	for _, set := range []bool{m.Spec != nil, m.Ready != nil, m.Started != nil, m.Failed != nil, m.Signal != nil, m.Exited != nil} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		return m, fmt.Errorf("protocol: message with %d parts, want 1", n)
+	r := &reader{b: body}
+	m = r.message()
+	if err := r.end(); err != nil {
+		return Message{}, fmt.Errorf("protocol: %w", err)
 	}
 	if m.Spec != nil && m.Spec.Version != Version {
 		return m, fmt.Errorf("protocol: spec version %d, want %d (was the binary replaced while running?)", m.Spec.Version, Version)

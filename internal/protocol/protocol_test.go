@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -113,37 +114,83 @@ func TestRoundTripPipe(t *testing.T) {
 	}
 }
 
+// frame is body as one message on the wire: its length, then body.
+func frame(body ...byte) []byte {
+	return append(binary.AppendUvarint(nil, uint64(len(body))), body...)
+}
+
 func TestRecvRejects(t *testing.T) {
+	started := encode(t, Message{Started: &Started{Run: 1, Pid: 2}})
+	spec := encode(t, messages()[0])
+	boolAt := bytes.Index(spec, []byte("box")) + 3 // Spec.Loopback, after the hostname
+	badBool := bytes.Clone(spec)
+	badBool[boolAt] = 2
 	tests := []struct {
-		name, in string
-		want     string // in the error text
+		name string
+		in   []byte
+		want string // in the error text
 	}{
-		{"zero parts", `{}`, "0 parts"},
-		{"null", `null`, "0 parts"},
-		{"only null parts", `{"Spec":null,"Exited":null}`, "0 parts"},
-		{"two parts", `{"Started":{"Pid":1},"Signal":{"Signal":15}}`, "2 parts"},
-		{"all parts", string(bytes.ReplaceAll(encode(t, messages()...), []byte("}\n{"), []byte(","))), "6 parts"},
-		{"spec version 0", `{"Spec":{}}`, "version 0"},
-		{"spec version 1", `{"Spec":{"Version":1}}`, "version 1"},
-		{"spec version -1", `{"Spec":{"Version":-1,"Hostname":"x"}}`, "version -1"},
-		{"not an object", `[1,2]`, "protocol:"},
-		{"wrong type", `{"Started":{"Pid":"one"}}`, "protocol:"},
-		{"syntax", `{"Started":}`, "protocol:"},
-		{"truncated", `{"Started":{"Pid":1}`, "unexpected EOF"},
+		{"empty message", frame(), "length 0"},
+		{"unknown tag", frame(9), "unknown message tag 9"},
+		{"tag 0", frame(0), "unknown message tag 0"},
+		{"bytes left over", frame(append(started[1:], 0)...), "1 bytes left over"},
+		{"bad bool", badBool, "bad bool"},
+		{"string past the end", frame(tagFailed, 0, 0x7f, 'x'), "length past the end"},
+		{"slice past the end", frame(append([]byte{tagSpec, 2, 0, 0, 0, 0x7f}, make([]byte, 20)...)...), "length past the end"},
+		{"bad varint", frame(tagStarted, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), "bad integer"},
+		{"over the size bound", binary.AppendUvarint(nil, maxMessage+1), "length"},
+		{"spec version 0", encode(t, Message{Spec: &Spec{}}), "version 0"},
+		{"spec version 1", encode(t, Message{Spec: &Spec{Version: 1}}), "version 1"},
+		{"spec version -1", encode(t, Message{Spec: &Spec{Version: -1, Hostname: "x"}}), "version -1"},
+		{"truncated", started[:len(started)-1], "unexpected EOF"},
+		{"truncated length", []byte{0x80}, "unexpected EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := NewConn(bytes.NewBufferString(tt.in)).Recv()
+			m, err := NewConn(bytes.NewBuffer(tt.in)).Recv()
 			if err == nil {
-				t.Fatalf("Recv(%s) = %+v, nil; want an error", tt.in, m)
+				t.Fatalf("Recv(%x) = %+v, nil; want an error", tt.in, m)
 			}
 			if err == io.EOF {
-				t.Fatalf("Recv(%s) = io.EOF; want an error that is not a clean close", tt.in)
+				t.Fatalf("Recv(%x) = io.EOF; want an error that is not a clean close", tt.in)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Recv(%s) error %q; want it to contain %q", tt.in, err, tt.want)
+				t.Errorf("Recv(%x) error %q; want it to contain %q", tt.in, err, tt.want)
 			}
 		})
+	}
+	// The control: the messages the cases above were made from read.
+	for _, in := range [][]byte{started, spec} {
+		if _, err := NewConn(bytes.NewBuffer(in)).Recv(); err != nil {
+			t.Errorf("Recv(%x) = %v; want the message", in, err)
+		}
+	}
+}
+
+// TestSendRejectsEmptyMessage: a Message with no part set is the caller's
+// bug, refused rather than sent.
+func TestSendRejectsEmptyMessage(t *testing.T) {
+	var buf bytes.Buffer
+	if err := NewConn(&buf).Send(Message{}); err == nil || buf.Len() != 0 {
+		t.Errorf("Send(Message{}) = %v, wrote %d bytes; want an error and nothing written", err, buf.Len())
+	}
+}
+
+// TestNilAndEmptySlicesStayApart: nil means "none" for some fields
+// (Spec.Landlock), so an empty slice must arrive empty, not nil.
+func TestNilAndEmptySlicesStayApart(t *testing.T) {
+	for _, s := range []*Spec{
+		{Version: Version},
+		{Version: Version, Mounts: []Mount{}, UserCounts: []UserCount{}, Rlimits: []Rlimit{},
+			Filter: []byte{}, Capabilities: []int{}, Landlock: []LandlockRule{}},
+	} {
+		got, err := NewConn(bytes.NewBuffer(encode(t, Message{Spec: s}))).Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Spec, s) {
+			t.Errorf("Recv = %#v; want %#v", got.Spec, s)
+		}
 	}
 }
 
@@ -159,7 +206,7 @@ func TestRecvTruncatedIsNotEOF(t *testing.T) {
 
 func TestRecvRejectedMessageKeepsStream(t *testing.T) {
 	// A well-formed but invalid message is reported; the next one still reads.
-	c := NewConn(bytes.NewBufferString(`{"Spec":{"Version":1}}` + "\n" + `{"Started":{"Pid":7}}` + "\n"))
+	c := NewConn(bytes.NewBuffer(encode(t, Message{Spec: &Spec{Version: 1}}, Message{Started: &Started{Pid: 7}})))
 	if _, err := c.Recv(); err == nil {
 		t.Fatal("Recv of a version-1 spec succeeded")
 	}
@@ -175,12 +222,9 @@ func FuzzRecv(f *testing.F) {
 	}
 	f.Add(encode(f, messages()...))
 	for _, s := range []string{
-		"", " ", "\n\n", "{}", "null", "[]", `"x"`, "1e999", "{", "}", `{"Spec":{}}`,
-		`{"Spec":{"Version":1,"Mounts":[{"Kind":"bind","Size":-1}]}}`,
-		`{"spec":{"version":1},"started":null}`,
-		`{"Started":{"Pid":1},"Signal":{"Signal":15}}`,
-		`{"Exited":{"ExitCode":1e20}}`, `{"Signal":{"Signal":-9}}`,
-		"\xff\xfe\x00garbage", `{"Failed":{"Message":"\ud800"}}`,
+		"", "\x00", "\x01", "\x01\x02", "\x01\x09", "\x02\x03\x00", "\x80",
+		"\x05\x06\x00\x00\x00\x00", "\xff\xfe\x00garbage",
+		"{\"Spec\":{}}", // what was JSON is garbage now
 	} {
 		f.Add([]byte(s))
 	}
