@@ -40,7 +40,8 @@ func (s *Sandbox) initPath() string {
 }
 
 // initChecks remembers the verdict per file (path, size, change time): a
-// program makes many Sandboxes with the same init.
+// program makes many Sandboxes with the same init. A verdict is nil, an
+// error, or the query of the binary (queryInit), run once.
 var initChecks sync.Map
 
 type initKey struct {
@@ -54,53 +55,69 @@ type initKey struct {
 // version as this program (its build information, when both sides have
 // one), and speaking this protocol version (asked of the binary itself,
 // which also covers builds whose versions read "(devel)").
-func validateInit(path string) error {
+//
+// The question to the binary is an exec of it, a few milliseconds: it is
+// not asked here but returned as query, which New starts in the background
+// and a sandbox's boot awaits once its init is starting (startInit), as it
+// does the filter's compilation. Where the build information decides,
+// query is nil.
+func validateInit(path string) (query func() error, err error) {
 	bad := func(reason string) error {
 		return &OptionError{"Options.Init", path, reason + "; rebuild it in this program's module with: " + InitBuild}
 	}
 	if !filepath.IsAbs(path) {
-		return &OptionError{"Options.Init", path, "must be an absolute path (to the binary that " + InitBuild + " makes)"}
+		return nil, &OptionError{"Options.Init", path, "must be an absolute path (to the binary that " + InitBuild + " makes)"}
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return bad("cannot be used: " + err.Error())
+		return nil, bad("cannot be used: " + err.Error())
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return bad("is not an executable file")
+		return nil, bad("is not an executable file")
 	}
 	key := initKey{path, fi.Size(), fi.ModTime()}
-	if v, ok := initChecks.Load(key); ok {
-		if v == nil {
-			return nil
+	v, ok := initChecks.Load(key)
+	if !ok {
+		decided, err := checkInitBuild(path, bad)
+		switch {
+		case err != nil:
+			v = err
+		case !decided:
+			v = sync.OnceValue(func() error { return queryInit(path, bad) })
 		}
-		return v.(error)
+		v, _ = initChecks.LoadOrStore(key, v)
 	}
-	err = checkInitBinary(path, bad)
-	if err == nil {
-		initChecks.Store(key, nil)
-	} else {
-		initChecks.Store(key, err)
+	switch v := v.(type) {
+	case error:
+		return nil, v
+	case func() error:
+		return v, nil
 	}
-	return err
+	return nil, nil
 }
 
-func checkInitBinary(path string, bad func(string) error) error {
+// checkInitBuild checks the binary's build information: decided is true
+// when it proves the binary this corral version's init.
+func checkInitBuild(path string, bad func(string) error) (decided bool, err error) {
 	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return bad("is not a corral init (no Go build information: " + err.Error() + ")")
+		return false, bad("is not a corral init (no Go build information: " + err.Error() + ")")
 	}
 	if bi.Path != initPackage {
-		return bad(fmt.Sprintf("is not a corral init (it is %q, not %s)", bi.Path, initPackage))
+		return false, bad(fmt.Sprintf("is not a corral init (it is %q, not %s)", bi.Path, initPackage))
 	}
 	if host, ok := debug.ReadBuildInfo(); ok {
 		same, err := sameCorral(host, bi)
 		if err != nil {
-			return bad(err.Error())
+			return false, bad(err.Error())
 		}
-		if same {
-			return nil // the same release, or the same clean revision: the same protocol
-		}
+		return same, nil // the same release, or the same clean revision: the same protocol
 	}
+	return false, nil
+}
+
+// queryInit asks the binary its protocol version.
+func queryInit(path string, bad func(string) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path)

@@ -93,6 +93,9 @@ func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	// runtime is up); waiting for the filter only now lets a first Run's
 	// init start while New's compile finishes.
 	spec.Filter, err = s.filter()
+	if err == nil && s.initQuery != nil {
+		err = s.initQuery() // an Options.Init of another version: its init is killed unheard
+	}
 	if err == nil {
 		if err = b.send(protocol.Message{Spec: &spec}); err != nil {
 			if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {

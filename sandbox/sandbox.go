@@ -22,6 +22,7 @@ type Sandbox struct {
 	mounts        []isolate.Mount
 	filter        func() ([]byte, error) // the compiled seccomp filter (nil bytes when disabled), compiling since New
 	compiled      chan struct{}          // closed when filter has its result
+	initQuery     func() error           // Options.Init's answer to the protocol question (validateInit), or nil
 	caps          []int                  // capabilities the command keeps
 	landlockRules []isolate.LandlockRule // nil: no Landlock filesystem rules
 	landlockScope uint64                 // Landlock scopes (isolate.ScopeSignal)
@@ -75,6 +76,22 @@ func New(opts Options) *Sandbox {
 		s.filter()
 		close(s.compiled)
 	}()
+	if s.opts.Init != "" {
+		// Validation passed; what is left is the question to the binary
+		// (validateInit). A pool's sandboxes boot now, so New asks it now,
+		// and a wrong binary fails New as any bad option does; else it is
+		// asked meanwhile, and the first boot awaits it like the filter.
+		if q, _ := validateInit(s.opts.Init); q != nil {
+			if s.opts.Pool > 0 {
+				if s.err = q(); s.err != nil {
+					return s
+				}
+			} else {
+				s.initQuery = q
+				go q()
+			}
+		}
+	}
 	if s.opts.Pool > 0 && s.canBoot() {
 		s.startPool(s.opts.Pool)
 	}

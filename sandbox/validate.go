@@ -49,7 +49,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("sandbox: Options.Seccomp: %w", err)
 	}
 	if o.Init != "" {
-		if err := validateInit(o.Init); err != nil {
+		if _, err := validateInit(o.Init); err != nil {
 			return err
 		}
 	}
