@@ -41,7 +41,8 @@ func (x *Box) Exec(cmd *Cmd) (*Process, error) {
 // wrapping exec.ErrWaitDelay; give such a process output of its own
 // (redirect it) to avoid that. Result.Cgroup is empty and
 // Result.MemoryPeak is the command's MaxRSS: the cgroup is the whole
-// Box's (see Box.Stats).
+// Box's (see Box.Stats). Result.Limit, OOMKilled and PidsLimitHit say
+// when the Box's Memory or Pids limit hit the command (accountBoxed).
 //
 // After the Box has ended, ExecContext returns an error matching
 // ErrBoxDone. When the Box ends while the command runs, Wait returns
@@ -61,6 +62,7 @@ func (x *Box) ExecContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	}
 	p := newProcess(x.b, time.Now())
 	p.boxed = x
+	p.counts = x.counts()
 	if err := p.startCommand(cmd); err != nil {
 		p.closeStdin()
 		return nil, err
@@ -185,12 +187,49 @@ func (p *Process) awaitCopies(delay time.Duration) (cut bool) {
 	return true
 }
 
+// boxCounts are a Box's cgroup counters of the limits it enforces: OOM
+// kills and forks refused at the pids limit.
+type boxCounts struct {
+	ok        bool // read: the Box has a cgroup and a Memory or Pids limit
+	oom, pids uint64
+}
+
+// counts reads the Box's counters, where it has a cgroup and limits that
+// count.
+func (x *Box) counts() boxCounts {
+	cg := x.b.res.cg
+	if x.noCgroup != nil || cg == nil || x.lim.Memory == 0 && x.lim.Pids == 0 {
+		return boxCounts{}
+	}
+	st := cg.Stats()
+	return boxCounts{ok: true, oom: st.OOMKills, pids: st.PidsMax}
+}
+
 // accountBoxed fills in r's accounting for a command Exec'd into a Box:
-// from its rusage, the Box's cgroup being all its commands'.
+// from its rusage, the Box's cgroup being all its commands'. The limits of
+// the Box's cgroup are its commands' together: a command during whose
+// life the OOM killer killed a process of the Box hit Limits.Memory
+// (OOMKilled, LimitMemory), and one during whose life forks were refused
+// at Limits.Pids hit that (LimitPids), as for Run. With several commands
+// at once, a kill or a refused fork counts in each that ran at the time.
 func (p *Process) accountBoxed(r *Result) {
 	if r.Signal != 0 {
 		r.Limit = p.limit
 	}
+	if c0 := p.counts; c0.ok {
+		if c := p.boxed.counts(); c.ok {
+			r.OOMKilled = c.oom > c0.oom
+			r.PidsLimitHit = c.pids > c0.pids
+			switch {
+			case r.Limit != "":
+			case r.OOMKilled:
+				r.Limit = LimitMemory
+			case r.PidsLimitHit:
+				r.Limit = LimitPids
+			}
+		}
+	}
+	r.TimedOut = r.Limit == LimitTime
 	r.CPUTime = r.UserTime + r.SystemTime
 	r.MemoryPeak = r.MaxRSS
 	r.Degraded = p.box.res.degraded

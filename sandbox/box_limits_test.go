@@ -78,17 +78,17 @@ func TestBoxStats(t *testing.T) {
 func TestBoxPidsLimit(t *testing.T) {
 	// Each Exec leaves 10 sleeps in the background (its shell exits
 	// when a fork fails); the count is the cgroup's, once both exited.
-	count := func(t *testing.T, lim sandbox.Limits) (int, sandbox.Stats) {
+	count := func(t *testing.T, lim sandbox.Limits) (int, sandbox.Stats, *sandbox.Result) {
 		t.Helper()
 		x, _ := boxStats(t, sandbox.Options{Limits: lim})
 		const start = `i=0; while [ $i -lt 10 ]; do sleep 1000 >/dev/null 2>&1 & i=$((i+1)); done`
 		execSh(t, x, start)
-		execSh(t, x, start)
+		_, res := execSh(t, x, start)
 		st, err := x.Stats()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return st.Processes, st
+		return st.Processes, st, res
 	}
 	requireSandbox(t)
 	x, err := sandbox.New(limited(sandbox.Limits{Pids: 16})).Start(context.Background())
@@ -99,14 +99,17 @@ func TestBoxPidsLimit(t *testing.T) {
 	}
 	x.Stop()
 	t.Run("limited", func(t *testing.T) {
-		n, st := count(t, sandbox.Limits{Pids: 16})
+		n, st, res := count(t, sandbox.Limits{Pids: 16})
 		if n < 10 || n > 16 || st.PidsLimitHits == 0 {
 			t.Errorf("two Execs of 10 sleeps each under Pids 16: %d processes left, %d forks refused; want 10 to 16, and refusals", n, st.PidsLimitHits)
 		}
+		if !res.PidsLimitHit || res.Limit != sandbox.LimitPids {
+			t.Errorf("the second Exec, whose forks were refused: %v, PidsLimitHit %v, Limit %q; want the pids limit named", res, res.PidsLimitHit, res.Limit)
+		}
 	})
 	t.Run("control", func(t *testing.T) {
-		if n, st := count(t, sandbox.Limits{}); n != 20 || st.PidsLimitHits != 0 {
-			t.Errorf("two Execs of 10 sleeps each, no limit: %d processes left, %d forks refused; want 20, 0", n, st.PidsLimitHits)
+		if n, st, res := count(t, sandbox.Limits{}); n != 20 || st.PidsLimitHits != 0 || res.PidsLimitHit || res.Limit != "" {
+			t.Errorf("two Execs of 10 sleeps each, no limit: %d processes left, %d forks refused, last %v (Limit %q); want 20, 0, no limit", n, st.PidsLimitHits, res, res.Limit)
 		}
 	})
 }
@@ -175,6 +178,33 @@ func TestBoxMemoryLimit(t *testing.T) {
 			t.Errorf("80 MiB in two Execs under a 256 MiB limit: %v, memory %d", res, st.Memory)
 		}
 	})
+}
+
+// TestBoxMemoryLimitResult: a command of a Box that the OOM killer ends at
+// Limits.Memory says so in its Result, as a Run's does; the next command
+// of the Box, within the limit, says nothing of it.
+func TestBoxMemoryLimitResult(t *testing.T) {
+	requireSandbox(t)
+	x, err := sandbox.New(limited(sandbox.Limits{Memory: 64 << 20})).Start(context.Background())
+	if errors.Is(err, sandbox.ErrNotSupported) {
+		t.Skipf("Limits.Memory for a Box needs a cgroup, which this host does not give: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Stop() })
+	if st, err := x.Stats(); err != nil || st.Memory < 0 {
+		t.Skipf("the Box's cgroup has no memory controller here (%v)", err)
+	}
+	// tail keeps the last 512 MiB of its 1 GiB input: it grows until the
+	// OOM killer ends it, and the shell exits with its status.
+	_, res := execSh(t, x, `head -c 1073741824 /dev/zero | tail -c 536870912 >/dev/null`)
+	if !res.OOMKilled || res.Limit != sandbox.LimitMemory || res.ExitCode != 128+int(syscall.SIGKILL) {
+		t.Errorf("tail holding 512 MiB under a 64 MiB limit: %v, OOMKilled %v, Limit %q; want killed at the memory limit", res, res.OOMKilled, res.Limit)
+	}
+	// The control: 1 MiB fits, and the earlier kill is not this one's.
+	if _, res := execSh(t, x, `head -c 1048576 /dev/zero | tail -c 1048576 >/dev/null`); !res.Success() || res.OOMKilled || res.Limit != "" {
+		t.Errorf("1 MiB under a 64 MiB limit, after the kill: %v, OOMKilled %v, Limit %q; want a success", res, res.OOMKilled, res.Limit)
+	}
 }
 
 // TestBoxOutputLimit: Limits.Output ends the command that passes it, not

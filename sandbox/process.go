@@ -22,11 +22,12 @@ import (
 // which the run borrows, freshly booted or from the pool, and gives back
 // when Wait ends (booted.release).
 type Process struct {
-	box    *booted // the booted sandbox the command runs in
-	boxed  *Box    // the Box the command was Exec'd into, else nil (Run)
-	run    int     // the run's id on the wire (booted.attach)
-	cmdPid int     // the command's pid in the sandbox, from Started
-	warm   bool    // box was taken from the pool
+	box    *booted   // the booted sandbox the command runs in
+	boxed  *Box      // the Box the command was Exec'd into, else nil (Run)
+	counts boxCounts // the Box's cgroup counters when the command started (boxed)
+	run    int       // the run's id on the wire (booted.attach)
+	cmdPid int       // the command's pid in the sandbox, from Started
+	warm   bool      // box was taken from the pool
 	start  time.Time
 	// The init's CPU clock as the command started, and its CPU time over
 	// the run (see initSpent).
