@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // boxWaitDelay is how long Wait gives the copies of an Exec'd command's
@@ -36,7 +38,8 @@ func (x *Box) Exec(cmd *Cmd) (*Process, error) {
 // exits, what it left running in the background goes on (as with docker
 // exec) until it exits or the Box ends. Such a process may hold the
 // command's stdout or stderr: Wait then waits 500 ms for the output to
-// reach its end, closes the host's ends of the pipes (that process's
+// reach its end (longer while the pipes hold output still to copy, for a
+// slow Stdout), closes the host's ends of the pipes (that process's
 // later writes fail with EPIPE), and returns the Result with an error
 // wrapping exec.ErrWaitDelay; give such a process output of its own
 // (redirect it) to avoid that. Result.Cgroup is empty and
@@ -164,19 +167,27 @@ func (p *Process) waitBoxed() {
 	close(p.done)
 }
 
-// awaitCopies waits for the copies of the output to end; past delay, it
-// closes the host's ends of the pipes, waits for the copies to stop, and
-// reports true.
+// awaitCopies waits for the copies of the output to end; once delay
+// passes with no output left in the pipes, it closes the host's ends of
+// the pipes, waits for the copies to stop, and reports true.
 func (p *Process) awaitCopies(delay time.Duration) (cut bool) {
 	copied := make(chan struct{})
 	go func() {
 		p.copies.Wait()
 		close(copied)
 	}()
-	select {
-	case <-copied:
-		return false
-	case <-time.After(delay):
+	for {
+		select {
+		case <-copied:
+			return false
+		case <-time.After(delay):
+		}
+		// Output still in a pipe is the command's, waiting for a slow
+		// writer (a network connection, say): wait on. Empty pipes that
+		// did not end are held by a process left running: cut them.
+		if !p.outputPending() {
+			break
+		}
 	}
 	p.cutOff.Store(true)
 	for _, r := range p.outReaders {
@@ -280,4 +291,20 @@ func (x *Box) Stats() (Stats, error) {
 		OOMKills: cs.OOMKills, PidsLimitHits: cs.PidsMax}
 	st.InitCPUTime, _ = x.b.cpuTime()
 	return st, nil
+}
+
+// outputPending reports whether an output pipe still holds bytes to copy.
+func (p *Process) outputPending() bool {
+	for _, r := range p.outReaders {
+		raw, err := r.SyscallConn()
+		if err != nil {
+			continue
+		}
+		n := 0
+		raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }) // FIONREAD
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }

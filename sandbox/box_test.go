@@ -337,3 +337,33 @@ func TestBoxErrors(t *testing.T) {
 		t.Errorf("Exec after a failed one: %v %q, Err %v", res, out, x.Err())
 	}
 }
+
+// slowWriter takes delay over each Write, as a slow network peer would.
+type slowWriter struct {
+	delay time.Duration
+	n     int
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	w.n += len(p)
+	return len(p), nil
+}
+
+// TestBoxSlowOutputWriter: output the command wrote before it exited
+// reaches a slow Stdout whole, however long past the exit that takes;
+// only a pipe held empty by a process left running is cut.
+func TestBoxSlowOutputWriter(t *testing.T) {
+	x := startBox(t, sandbox.Options{})
+	w := &slowWriter{delay: 300 * time.Millisecond}
+	cmd := sandbox.Command("/bin/sh", "-c", "head -c 262144 /dev/zero")
+	cmd.Stdout = w
+	p, err := x.Exec(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Wait()
+	if err != nil || !res.Success() || w.n != 262144 {
+		t.Errorf("256 KiB to a writer taking 300 ms a write: %v, %v, %d bytes arrived; want all of them", res, err, w.n)
+	}
+}
