@@ -63,14 +63,27 @@ const (
 	smallInitLimitsName = "corral cold, limits + seccomp, small init"
 )
 
-// floorName is the row of the re-exec design's floor.
-const floorName = "re-exec floor (no set-up)"
+// floorName is the row of the re-exec design's floor, and smallFloorName
+// the same floor for the small init.
+const (
+	floorName      = "re-exec floor (no set-up)"
+	smallFloorName = "re-exec floor, small init"
+)
 
 // reexecFloor is the floor of Corral's design: this binary re-executed
 // into a sandbox's namespaces (the same clone flags and id maps), exiting
 // at once in sandbox.Main, with no filesystem, filter, protocol or
 // command. No cold sandbox can start faster than it.
 func reexecFloor() error { return protocol.ProbeCommand().Run() }
+
+// smallFloor is reexecFloor with the small init in place of this binary:
+// the floor of a cold sandbox booted from it (its Go runtime's start, and
+// the namespaces'), which the set-up, the command and the teardown add to.
+func (b *bench) smallFloor() error {
+	c := protocol.ProbeCommand()
+	c.Path = b.init
+	return c.Run()
+}
 
 // bwrapArgs is the anchors' bubblewrap: every namespace, a read-only /usr
 // with the merged-usr links, /proc, /dev and a tmpfs /tmp.
@@ -97,6 +110,13 @@ func (b *bench) cases() ([]latencyCase, error) {
 		fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", floorName, err)
 	} else {
 		cs = append(cs, latencyCase{name: floorName, run: reexecFloor})
+	}
+	if b.init != "" {
+		if err := b.smallFloor(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v; row skipped\n", smallFloorName, err)
+		} else {
+			cs = append(cs, latencyCase{name: smallFloorName, run: b.smallFloor})
+		}
 	}
 	for _, c := range []struct {
 		name string

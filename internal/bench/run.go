@@ -163,6 +163,9 @@ func (b *bench) run(rounds int, dur time.Duration, soak int) error {
 	}
 	if i := find(smallInitName); i >= 0 && bw >= 0 {
 		target("corral cold (seccomp), small init, x bwrap", ratio(times, i, bw), 1.0, true)
+		if f := find(smallFloorName); f >= 0 {
+			floor("the small init re-executed alone, x bwrap", ratio(times, f, bw))
+		}
 	}
 	if i := find("corral warm (pool)"); i >= 0 {
 		target("corral warm, x exec.Command(/bin/true)", ratio(times, i, ex), 1.5, true)
