@@ -266,3 +266,16 @@ func TestLanguages(t *testing.T) {
 		t.Error("no language detected")
 	}
 }
+
+// TestPanic: a handler's panic is answered 500 and the server goes on.
+func TestPanic(t *testing.T) {
+	ts := newServer(t, func(c *service.Config) {
+		c.Web = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
+	})
+	if g := get(t, ts, "/", nil); g.code != 500 || !strings.Contains(g.body, "internal error") {
+		t.Errorf("GET / panicking: %d %s, want 500", g.code, g.body)
+	}
+	if g := get(t, ts, "/healthz", nil); g.code != 200 {
+		t.Errorf("after the panic: /healthz %d", g.code)
+	}
+}
