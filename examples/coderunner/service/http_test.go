@@ -296,3 +296,16 @@ func fieldOf(a *answer) string {
 	}
 	return *a.Field
 }
+
+// TestRunMethod: GET /run is refused with 405, not served the page.
+func TestRunMethod(t *testing.T) {
+	ts := newServer(t, func(c *service.Config) {
+		c.Web = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("page")) })
+	})
+	if g := get(t, ts, "/run", nil); g.code != http.StatusMethodNotAllowed || !strings.Contains(g.body, "use POST") {
+		t.Errorf("GET /run: %d %s, want 405", g.code, g.body)
+	}
+	if g := get(t, ts, "/", nil); g.code != 200 || g.body != "page" {
+		t.Errorf("GET /: %d %s, want the page", g.code, g.body)
+	}
+}
