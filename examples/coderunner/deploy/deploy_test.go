@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 )
 
 func load(t *testing.T) *bundle {
@@ -79,7 +78,7 @@ func TestChecksRejectMutations(t *testing.T) {
 		mutate func(*bundle)
 		want   string // a substring of one problem
 	}{
-		{"host user namespace", func(b *bundle) { b.deploy.Spec.Template.Spec.HostUsers = ptr.To(true) }, "hostUsers: want false"},
+		{"host user namespace", func(b *bundle) { b.deploy.Spec.Template.Spec.HostUsers = ptrTo(true) }, "hostUsers: want false"},
 		{"hostUsers unset", func(b *bundle) { b.deploy.Spec.Template.Spec.HostUsers = nil }, "hostUsers: want false"},
 		{"seccomp RuntimeDefault", func(b *bundle) {
 			podSC(b).SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
@@ -94,15 +93,15 @@ func TestChecksRejectMutations(t *testing.T) {
 		{"AppArmor RuntimeDefault", func(b *bundle) {
 			podSC(b).AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeRuntimeDefault}
 		}, `appArmorProfile type "RuntimeDefault"`},
-		{"privilege escalation", func(b *bundle) { sc(b).AllowPrivilegeEscalation = ptr.To(true) }, "allowPrivilegeEscalation"},
-		{"privileged", func(b *bundle) { sc(b).Privileged = ptr.To(true) }, "privileged: true"},
+		{"privilege escalation", func(b *bundle) { sc(b).AllowPrivilegeEscalation = ptrTo(true) }, "allowPrivilegeEscalation"},
+		{"privileged", func(b *bundle) { sc(b).Privileged = ptrTo(true) }, "privileged: true"},
 		{"capabilities kept", func(b *bundle) { sc(b).Capabilities.Drop = []corev1.Capability{"NET_RAW"} }, "capabilities.drop: want ALL"},
 		{"capability added", func(b *bundle) { sc(b).Capabilities.Add = []corev1.Capability{"SYS_ADMIN"} }, "capabilities.add"},
-		{"root", func(b *bundle) { podSC(b).RunAsNonRoot = ptr.To(false) }, "runAsNonRoot"},
-		{"uid 0", func(b *bundle) { podSC(b).RunAsUser = ptr.To[int64](0) }, "runAsUser"},
+		{"root", func(b *bundle) { podSC(b).RunAsNonRoot = ptrTo(false) }, "runAsNonRoot"},
+		{"uid 0", func(b *bundle) { podSC(b).RunAsUser = ptrTo[int64](0) }, "runAsUser"},
 		{"writable root", func(b *bundle) { sc(b).ReadOnlyRootFilesystem = nil }, "readOnlyRootFilesystem"},
 		{"no /tmp", func(b *bundle) { container(b).VolumeMounts = nil }, "emptyDir mounted at /tmp"},
-		{"proc masked", func(b *bundle) { sc(b).ProcMount = ptr.To(corev1.DefaultProcMount) }, "procMount: want Unmasked"},
+		{"proc masked", func(b *bundle) { sc(b).ProcMount = ptrTo(corev1.DefaultProcMount) }, "procMount: want Unmasked"},
 		{"readiness path", func(b *bundle) { container(b).ReadinessProbe.HTTPGet.Path = "/healthz" }, `readinessProbe: path "/healthz"`},
 		{"liveness missing", func(b *bundle) { container(b).LivenessProbe = nil }, "livenessProbe: want an httpGet"},
 		{"probe port", func(b *bundle) { container(b).ReadinessProbe.HTTPGet.Port = intstr.FromInt32(9090) }, "readinessProbe: port"},
@@ -112,7 +111,7 @@ func TestChecksRejectMutations(t *testing.T) {
 		{"unknown flag", func(b *bundle) { setArg(b, "workers", "4") }, "-workers: the server has no such flag"},
 		{"flag twice", func(b *bundle) { container(b).Args = append(container(b).Args, "-pool=2") }, "-pool given twice"},
 		{"positional arg", func(b *bundle) { container(b).Args = append(container(b).Args, "8") }, `container arg "8"`},
-		{"short grace", func(b *bundle) { b.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr.To[int64](20) }, "terminationGracePeriodSeconds"},
+		{"short grace", func(b *bundle) { b.deploy.Spec.Template.Spec.TerminationGracePeriodSeconds = ptrTo[int64](20) }, "terminationGracePeriodSeconds"},
 		{"long shutdown", func(b *bundle) { setArg(b, "shutdown-timeout", "2m") }, "terminationGracePeriodSeconds"},
 		{"no shutdown flag", func(b *bundle) {
 			c := container(b)
@@ -128,7 +127,7 @@ func TestChecksRejectMutations(t *testing.T) {
 		{"hpa target", func(b *bundle) { b.hpa.Spec.ScaleTargetRef.Name = "coderunner-old" }, "HPA scaleTargetRef"},
 		{"hpa target kind", func(b *bundle) { b.hpa.Spec.ScaleTargetRef.Kind = "StatefulSet" }, "HPA scaleTargetRef"},
 		{"hpa metric renamed", func(b *bundle) { b.hpa.Spec.Metrics[0].Pods.Metric.Name = "coderunner_queue" }, "HPA: no Pods metric coderunner_queue_depth"},
-		{"hpa target zero", func(b *bundle) { b.hpa.Spec.Metrics[0].Pods.Target.AverageValue = ptr.To(resource.MustParse("0")) }, "AverageValue target above 0"},
+		{"hpa target zero", func(b *bundle) { b.hpa.Spec.Metrics[0].Pods.Target.AverageValue = ptrTo(resource.MustParse("0")) }, "AverageValue target above 0"},
 		{"adapter rule renamed", func(b *bundle) {
 			b.adapter.Data["config.yaml"] = strings.ReplaceAll(b.adapter.Data["config.yaml"], `as: "coderunner_queue_depth"`, `as: "queue"`)
 		}, "no rule serves coderunner_queue_depth"},
@@ -295,3 +294,5 @@ func flagsDefinedIn(t *testing.T, dir string) map[string]bool {
 	}
 	return defined
 }
+
+func ptrTo[T any](v T) *T { return &v }
