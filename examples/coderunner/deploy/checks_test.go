@@ -17,11 +17,13 @@ import (
 )
 
 // serverFlags are the code runner's flags (the shared contract of issue 15,
-// examples/coderunner/main.go); the container's args may use only these.
+// and -cgroup-parent, which examples/coderunner/main.go adds); the
+// container's args may use only these. TestArgsAreServerFlags checks them
+// against main.go where it is present.
 var serverFlags = []string{
 	"addr", "backend", "pool", "reuse", "concurrency", "queue",
 	"max-wall", "max-cpu", "max-memory", "max-pids", "max-output", "max-source",
-	"token", "rate", "shutdown-timeout",
+	"token", "rate", "shutdown-timeout", "cgroup-parent",
 }
 
 const (
