@@ -19,11 +19,8 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/examples/coderunner/job"
+	"github.com/corral-dev/corral/examples/coderunner/lang"
 )
-
-// bwrapWorkDir is where a job's files are, inside the sandbox: the same
-// path as Corral's sandbox.WorkDir.
-const bwrapWorkDir = "/work"
 
 // bwrapPath is the sandboxed command's PATH (Corral's default PATH).
 const bwrapPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -116,6 +113,9 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 		return nil, fmt.Errorf("backend: bwrap: %w", err)
 	}
 	b.view = bwrapView(empty)
+	for _, d := range cfg.Binds {
+		b.view = append(b.view, "--ro-bind", d, d)
+	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if err := b.probe(); err != nil {
 		b.Close()
@@ -204,7 +204,7 @@ func (b *bwrapBackend) Run(ctx context.Context, j *job.Job) (*job.Outcome, error
 	stop := context.AfterFunc(b.ctx, cancel)
 	defer stop()
 
-	dir, err := b.workDir(j.Files)
+	dir, err := b.workDir(j)
 	if dir != "" {
 		defer func() {
 			if rerr := bwrapRemoveAll(dir); rerr != nil && err == nil {
@@ -216,23 +216,42 @@ func (b *bwrapBackend) Run(ctx context.Context, j *job.Job) (*job.Outcome, error
 		return nil, err
 	}
 	out := &job.Outcome{}
-	if argv := j.Language.Compile; argv != nil {
-		if out.Compile, err = b.step(ctx, dir, j.Language, argv, nil, j.Compile); err != nil {
-			return nil, fmt.Errorf("backend: bwrap: compile: %w", err)
+	l := j.Language
+	if l.Compile == nil {
+		if out.Run, err = b.step(ctx, dir, lang.RunDir, lang.RunDir, l, l.Run, j.Stdin, j.Run); err != nil {
+			return nil, fmt.Errorf("backend: bwrap: run: %w", err)
 		}
-		if !out.Compile.Success() {
-			return out, nil
-		}
+		return out, nil
 	}
-	if out.Run, err = b.step(ctx, dir, j.Language, j.Language.Run, j.Stdin, j.Run); err != nil {
+	// The compile step sees the work dir, the run step only what the
+	// compile step wrote to lang.OutDir: nothing else it left (processes,
+	// /tmp) outlives its sandbox.
+	if out.Compile, err = b.step(ctx, dir, lang.RunDir, lang.SrcDir, l, l.Compile, nil, j.Compile); err != nil {
+		return nil, fmt.Errorf("backend: bwrap: compile: %w", err)
+	}
+	if !out.Compile.Success() {
+		return out, nil
+	}
+	if out.Run, err = b.step(ctx, filepath.Join(dir, bwrapRel(lang.OutDir)), lang.OutDir, lang.OutDir, l, l.Run, j.Stdin, j.Run); err != nil {
 		return nil, fmt.Errorf("backend: bwrap: run: %w", err)
 	}
 	return out, nil
 }
 
-// workDir makes a job's work dir and writes its files, owned by the uid
-// bwrap runs as. It returns the dir even with an error, for removal.
-func (b *bwrapBackend) workDir(files map[string][]byte) (string, error) {
+// bwrapRel is the path inside the sandbox p, relative to lang.RunDir.
+func bwrapRel(p string) string {
+	rel, err := filepath.Rel(lang.RunDir, p)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		panic("backend: bwrap: " + p + " is not in " + lang.RunDir)
+	}
+	return rel
+}
+
+// workDir makes a job's work dir, bound at lang.RunDir, and writes its
+// files, owned by the uid bwrap runs as: where Corral's backend puts them,
+// in lang.SrcDir for a compiled language (with an empty lang.OutDir), in
+// lang.RunDir for others. It returns the dir even with an error, for removal.
+func (b *bwrapBackend) workDir(j *job.Job) (string, error) {
 	dir, err := os.MkdirTemp(b.base, "job-")
 	if err != nil {
 		return "", fmt.Errorf("backend: bwrap: work dir: %w", err)
@@ -251,7 +270,20 @@ func (b *bwrapBackend) workDir(files map[string][]byte) (string, error) {
 	if err := chown("."); err != nil {
 		return dir, fmt.Errorf("backend: bwrap: work dir: %w", err)
 	}
-	for name, data := range files {
+	prefix := ""
+	if j.Language.Compile != nil {
+		prefix = bwrapRel(lang.SrcDir) + "/"
+		for _, d := range []string{bwrapRel(lang.SrcDir), bwrapRel(lang.OutDir)} {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return dir, fmt.Errorf("backend: bwrap: work dir: %w", err)
+			}
+			if err := chown(d); err != nil {
+				return dir, fmt.Errorf("backend: bwrap: work dir: %w", err)
+			}
+		}
+	}
+	for name, data := range j.Files {
+		name = prefix + name
 		// Parents first, each owned by the sandbox's uid.
 		parts := strings.Split(filepath.ToSlash(name), "/")
 		for i := 1; i < len(parts); i++ {

@@ -20,8 +20,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// bwrapArgs returns bwrap's arguments for a step in the work dir dir.
-func (b *bwrapBackend) bwrapArgs(dir string, lang *job.Language, argv []string, lim job.Limits) []string {
+// bwrapArgs returns bwrap's arguments for a step that sees the host
+// directory host at mount and starts in dir.
+func (b *bwrapBackend) bwrapArgs(host, mount, dir string, lang *job.Language, argv []string, lim job.Limits) []string {
 	a := []string{"--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
 		"--uid", "0", "--gid", "0", "--clearenv", "--info-fd", "3"}
 	a = append(a, b.view...)
@@ -31,8 +32,8 @@ func (b *bwrapBackend) bwrapArgs(dir string, lang *job.Language, argv []string, 
 	if lim.Memory > 0 {
 		a = append(a, "--size", strconv.FormatInt(lim.Memory, 10))
 	}
-	a = append(a, "--tmpfs", "/tmp", "--bind", dir, bwrapWorkDir, "--chdir", bwrapWorkDir)
-	env := append([]string{"PATH=" + bwrapPath, "HOME=" + bwrapWorkDir, "USER=root", "LOGNAME=root", "LANG=C.UTF-8"}, lang.Env...)
+	a = append(a, "--tmpfs", "/tmp", "--bind", host, mount, "--chdir", dir)
+	env := append([]string{"PATH=" + bwrapPath, "HOME=" + mount, "USER=root", "LOGNAME=root", "LANG=C.UTF-8"}, lang.Env...)
 	for _, e := range env {
 		k, v, _ := strings.Cut(e, "=")
 		a = append(a, "--setenv", k, v)
@@ -127,9 +128,10 @@ func (k *bwrapKiller) finish() string {
 	return k.reason
 }
 
-// step runs argv in a sandbox on dir, within lim.
-func (b *bwrapBackend) step(ctx context.Context, dir string, lang *job.Language, argv []string, stdin []byte, lim job.Limits) (*job.Step, error) {
-	cmd := exec.Command(b.bwrap, b.bwrapArgs(dir, lang, argv, lim)...)
+// step runs argv within lim in a sandbox that sees the host directory
+// host at mount, in dir.
+func (b *bwrapBackend) step(ctx context.Context, host, mount, dir string, lang *job.Language, argv []string, stdin []byte, lim job.Limits) (*job.Step, error) {
+	cmd := exec.Command(b.bwrap, b.bwrapArgs(host, mount, dir, lang, argv, lim)...)
 	cmd.Env = []string{"PATH=" + bwrapPath}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -226,8 +228,9 @@ func bwrapStep(ps *os.ProcessState, lim job.Limits, killed string) *job.Step {
 
 // bwrapLimit names the rlimit a failed step met, from its traces: RLIMIT_CPU
 // kills with SIGKILL (the command is its sandbox's pid 1, which ignores
-// SIGXCPU) once the CPU time reaches it (rusage may show up to a tenth
-// less); a program that met RLIMIT_DATA got
+// SIGXCPU) once the CPU time reaches it (rusage, on a loaded machine,
+// shows up to a fifth less: half the limit and a SIGKILL the backend did not
+// send are the sign); a program that met RLIMIT_DATA got
 // ENOMEM from an allocation, and its peak is then close to the limit. A
 // step that met RLIMIT_NPROC shows nothing but its own error message (fork:
 // Resource temporarily unavailable): its limit stays "".
@@ -236,8 +239,7 @@ func bwrapLimit(st *job.Step, lim job.Limits) string {
 		return ""
 	}
 	if lim.CPUTime > 0 && (st.Signal == syscall.SIGKILL.String() || st.Signal == syscall.SIGXCPU.String()) &&
-		st.CPUTime >= time.Duration(bwrapCPUSeconds(lim.CPUTime))*time.Second*9/10 { // rusage is sampled: it may fall short
-
+		st.CPUTime >= time.Duration(bwrapCPUSeconds(lim.CPUTime))*time.Second/2 {
 		return job.LimitCPUTime
 	}
 	if lim.Memory > 0 && st.MemoryPeak >= lim.Memory*3/4 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/examples/coderunner/job"
+	"github.com/corral-dev/corral/examples/coderunner/lang"
 	"github.com/corral-dev/corral/internal/testutil"
 )
 
@@ -35,11 +36,11 @@ func newBwrap(t *testing.T) job.Backend {
 	return b
 }
 
+// The server's languages, installed here or not.
 var (
-	bwrapSh = &job.Language{Name: "sh", Source: "main.sh", Run: []string{"/bin/sh", "main.sh"}}
-	bwrapPy = &job.Language{Name: "python3", Source: "main.py", Run: []string{"/usr/bin/python3", "main.py"}}
-	bwrapC  = &job.Language{Name: "c", Source: "main.c",
-		Compile: []string{"/usr/bin/gcc", "-O2", "-o", "main", "main.c"}, Run: []string{"./main"}}
+	bwrapSh = lang.Find(lang.All(), "sh")
+	bwrapPy = lang.Find(lang.All(), "python3")
+	bwrapC  = lang.Find(lang.All(), "c")
 )
 
 // bwrapLimits are a run step's limits, roomy enough for python3.
@@ -102,11 +103,46 @@ func TestBwrapStdinAndExit(t *testing.T) {
 func TestBwrapCompile(t *testing.T) {
 	b := newBwrap(t)
 	testutil.RequireProgram(t, "gcc")
-	out := bwrapRun(t, b, bwrapC, `#include <stdio.h>
-int main(void) { puts("compiled"); return 0; }`, bwrapLimits)
-	if !out.Compile.Success() || string(out.Run.Stdout) != "compiled\n" {
-		t.Fatalf("compile %+v; run stdout %q", out.Compile, out.Run.Stdout)
+	// The run step sees what the compile step wrote to /work/out, and
+	// nothing else of it: not the sources, not its /tmp, not its processes.
+	marker := fmt.Sprintf("%d.%d", 3000+rand.IntN(1000), rand.Uint32())
+	out, err := b.Run(context.Background(), &job.Job{Language: bwrapC,
+		Files: map[string][]byte{
+			"main.c": []byte(`#include <stdio.h>
+#include <stdlib.h>
+int main(void) { puts("compiled"); fflush(stdout); return system("ls -a; ls /work /tmp; ps -e -o comm= | grep -c sleep"); }`),
+			"helper.c": []byte("int helper(void) { return 1; }"),
+		},
+		Compile: job.Limits{WallTime: 30 * time.Second, CPUTime: 20 * time.Second, Memory: 512 << 20, Pids: 64, Output: 64 << 10},
+		Run:     bwrapLimits})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if !out.Compile.Success() || out.Run == nil {
+		t.Fatalf("compile %+v", out.Compile)
+	}
+	if got, want := string(out.Run.Stdout), "compiled\n.\n..\nprog\n/tmp:\n\n/work:\nout\n0\n"; got != want {
+		t.Errorf("run step: stdout %q, want %q; stderr %q", got, want, out.Run.Stderr)
+	}
+	// The same, with a compile step that leaves things behind.
+	left := *bwrapC
+	left.Compile = append([]string{"/bin/sh", "-c", "(sleep " + marker + " &); echo x > /tmp/x; echo y > y; exec \"$0\" \"$@\""}, bwrapC.Compile...)
+	out, err = b.Run(context.Background(), &job.Job{Language: &left,
+		Files:   map[string][]byte{"main.c": []byte(`#include <stdlib.h>
+int main(void) { return system("ls -a; ls /work /tmp; ps -e -o comm= | grep -c sleep"); }`)},
+		Compile: job.Limits{WallTime: 30 * time.Second, CPUTime: 20 * time.Second, Memory: 512 << 20, Pids: 64, Output: 64 << 10},
+		Run:     bwrapLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run == nil {
+		t.Fatalf("compile %+v", out.Compile)
+	}
+	if got, want := string(out.Run.Stdout), ".\n..\nprog\n/tmp:\n\n/work:\nout\n0\n"; got != want {
+		t.Errorf("run step after a messy compile: stdout %q, want %q; stderr %q", got, want, out.Run.Stderr)
+	}
+	bwrapNoProcess(t, marker)
+
 	bad, err := b.Run(context.Background(), &job.Job{Language: bwrapC,
 		Files: map[string][]byte{"main.c": []byte("int main(void) { return nope; }")}, Run: bwrapLimits,
 		Compile: job.Limits{WallTime: 30 * time.Second, Memory: 512 << 20, Pids: 64, Output: 64 << 10}})
