@@ -128,7 +128,7 @@ int main(void) { puts("compiled"); fflush(stdout); return system("ls -a; ls /wor
 	left := *bwrapC
 	left.Compile = append([]string{"/bin/sh", "-c", "(sleep " + marker + " &); echo x > /tmp/x; echo y > y; exec \"$0\" \"$@\""}, bwrapC.Compile...)
 	out, err = b.Run(context.Background(), &job.Job{Language: &left,
-		Files:   map[string][]byte{"main.c": []byte(`#include <stdlib.h>
+		Files: map[string][]byte{"main.c": []byte(`#include <stdlib.h>
 int main(void) { return system("ls -a; ls /work /tmp; ps -e -o comm= | grep -c sleep"); }`)},
 		Compile: job.Limits{WallTime: 30 * time.Second, CPUTime: 20 * time.Second, Memory: 512 << 20, Pids: 64, Output: 64 << 10},
 		Run:     bwrapLimits})
