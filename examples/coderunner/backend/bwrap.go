@@ -49,6 +49,7 @@ type bwrapBackend struct {
 	cred    *syscall.Credential // bwrap's uid and gid; nil: the server's own
 	base    string              // the host directory holding the jobs' work dirs
 	view    []string            // bwrap's arguments for the view of the host
+	binds   []string            // Config.Binds
 
 	ctx    context.Context // ended by Close
 	cancel context.CancelFunc
@@ -114,7 +115,11 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 	}
 	b.view = bwrapView(empty)
 	for _, d := range cfg.Binds {
-		b.view = append(b.view, "--ro-bind", d, d)
+		if b.cred != nil && !bwrapReachable(d) {
+			os.RemoveAll(b.base)
+			return nil, fmt.Errorf("backend: bwrap: bind %s: uid %d, which bwrap runs as when the server is root, cannot reach it: use a directory every user can enter (for Go's cache, -go-cache)", d, bwrapNobody)
+		}
+		b.binds = append(b.binds, d)
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	if err := b.probe(); err != nil {
@@ -122,6 +127,20 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// bwrapReachable reports whether any user may enter the directory d and
+// every directory above it (bwrap, not root, binds d by its path).
+func bwrapReachable(d string) bool {
+	for p := d; ; p = filepath.Dir(p) {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == "/" || p == "." {
+			return true
+		}
+	}
 }
 
 // probe runs /bin/true in a sandbox.

@@ -26,13 +26,15 @@ func (b *bwrapBackend) bwrapArgs(host, mount, dir string, lang *job.Language, ar
 	a := []string{"--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
 		"--uid", "0", "--gid", "0", "--clearenv", "--info-fd", "3"}
 	a = append(a, b.view...)
-	for _, d := range lang.Binds {
-		a = append(a, "--ro-bind", d, d)
-	}
 	if lim.Memory > 0 {
 		a = append(a, "--size", strconv.FormatInt(lim.Memory, 10))
 	}
-	a = append(a, "--tmpfs", "/tmp", "--bind", host, mount, "--chdir", dir)
+	// Binds after /tmp: one may lie beneath it.
+	a = append(a, "--tmpfs", "/tmp")
+	for _, d := range append(b.binds, lang.Binds...) {
+		a = append(a, "--ro-bind", d, d)
+	}
+	a = append(a, "--bind", host, mount, "--chdir", dir)
 	env := append([]string{"PATH=" + bwrapPath, "HOME=" + mount, "USER=root", "LOGNAME=root", "LANG=C.UTF-8"}, lang.Env...)
 	for _, e := range env {
 		k, v, _ := strings.Cut(e, "=")
