@@ -38,11 +38,11 @@ var answers = map[string]struct {
 	  "wall_ms": 300, "cpu_ms": 250, "memory_peak_bytes": 67108864, "stdout": "", "stderr": ""}}`},
 	"compile": {200, "", `{"language": "c", "outcome": "compile_error", "compile": {"exit_code": 1, "wall_ms": 40, "cpu_ms": 30, "memory_peak_bytes": 20971520,
 	  "stdout": "", "stderr": "main.c:1:1: error: unknown type name 'nope'\n"}, "run": null}`},
-	"toobig":  {400, "", `{"error": "limits.memory_mb: 4096 is over the server's maximum of 512", "field": "limits.memory_mb"}`},
-	"empty":   {400, "", `{"error": "source: empty; send the program's text in \"source\" or \"files\"", "field": "source"}`},
-	"busy":    {429, "7", `{"error": "queue full"}`},
-	"token":   {401, "", `{"error": "missing bearer token"}`},
-	"crash":   {500, "", `{"error": "backend: sandbox failed"}`},
+	"toobig": {400, "", `{"error": "limits.memory_mb: 4096 is over the server's maximum of 512", "field": "limits.memory_mb"}`},
+	"empty":  {400, "", `{"error": "source: empty; send the program's text in \"source\" or \"files\"", "field": "source"}`},
+	"busy":   {429, "7", `{"error": "queue full"}`},
+	"token":  {401, "", `{"error": "missing bearer token"}`},
+	"crash":  {500, "", `{"error": "backend: sandbox failed"}`},
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
