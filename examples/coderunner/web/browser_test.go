@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,4 +199,21 @@ func str(s *string) string {
 		return "<hidden>"
 	}
 	return fmt.Sprintf("%q", *s)
+}
+
+// TestChromiumSandbox checks what newBrowser's comment says: as root
+// chromium runs without its sandbox (chrome://sandbox says so, which is
+// also the control that the check can fail), and as any other user, uid
+// 65534 in run-as-nobody's lane, with it.
+func TestChromiumSandbox(t *testing.T) {
+	ctx := newBrowser(t)
+	do(t, ctx, "opening chrome://sandbox", chromedp.Navigate("chrome://sandbox"))
+	text := eval[string](t, ctx, `document.body.innerText`)
+	want := "You are adequately sandboxed."
+	if os.Geteuid() == 0 {
+		want = "You are NOT adequately sandboxed."
+	}
+	if !strings.Contains(text, want) {
+		t.Errorf("uid %d: chrome://sandbox does not say %q:\n%s", os.Geteuid(), want, text)
+	}
 }
