@@ -123,7 +123,7 @@ function ms(n) {
 function limitMessage(step, lim) {
   lim = lim || {};
   const v = (f, unit) => (lim[f] ? ` (${lim[f]} ${unit})` : " (the server's default)");
-  switch (step.limit) {
+  switch (step.limit || (step.oom_killed ? "memory" : "")) {
     case "memory":
       return "Memory limit exceeded" + v("memory_mb", "MB");
     case "wall_time":
