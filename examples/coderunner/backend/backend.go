@@ -3,8 +3,18 @@
 // way runners are often built today), for the side-by-side load test.
 package backend
 
+import "github.com/corral-dev/corral/examples/coderunner/job"
+
 // Config is what both backends take from the server's flags.
 type Config struct {
 	Pool  int  // sandboxes kept warm (Corral); 0: none
 	Reuse bool // reset and reuse sandboxes between jobs (Corral)
+
+	// Run and Compile are the limits most jobs have (the server's
+	// defaults): the warm pool is built for them, and a job with other
+	// limits gets a sandbox booted for it (Corral).
+	Run, Compile job.Limits
+	// CgroupParent is where sandboxes' cgroups go (sandbox.Options);
+	// empty: beneath the server's own cgroup.
+	CgroupParent string
 }
