@@ -140,7 +140,7 @@ function limitMessage(step, lim) {
 }
 
 function exitText(step) {
-  if (step.signal) return "killed by signal " + step.signal;
+  if (step.signal) return "ended by signal: " + step.signal;
   return "exit code " + step.exit_code;
 }
 
