@@ -162,31 +162,64 @@ func TestPlayground(t *testing.T) {
 		}
 	})
 
+	// Each limit ends its run, and the page says which, with its value.
+	killed := func(t *testing.T, got shown) (wall, cpu, peak float64) {
+		t.Helper()
+		exit, wall, cpu, peak := runFacts(t, got.Facts)
+		if !strings.HasPrefix(exit, "ended by signal") {
+			t.Errorf("facts %q: not killed", got.Facts)
+		}
+		if got.Stdout != nil {
+			t.Errorf("stdout %s: the program went on past its limit", str(got.Stdout))
+		}
+		return wall, cpu, peak
+	}
 	limits := []struct {
-		name, source string
-		limits       map[string]string
-		status       string
-		check        func(wallMS, cpuMS, peakMB float64) bool
+		name, language, source string
+		limits                 map[string]string
+		status                 string
+		check                  func(t *testing.T, got shown)
 	}{
-		{"wall time", "import time\ntime.sleep(60)\n", map[string]string{"wall_ms": "1000"}, "Time limit exceeded (1000 ms)",
-			func(wall, cpu, peak float64) bool { return wall >= 1000 && wall < 10000 }},
-		{"cpu time", "while True:\n    pass\n", map[string]string{"cpu_ms": "500", "wall_ms": "10000"}, "CPU time limit exceeded (500 ms)",
-			func(wall, cpu, peak float64) bool { return cpu >= 500 && cpu < 5000 }},
-		{"memory", "b = bytearray(400 << 20)\nprint('allocated')\n", map[string]string{"memory_mb": "64"}, "Memory limit exceeded (64 MB)",
-			func(wall, cpu, peak float64) bool { return peak == 0 || peak <= 64.1 }},
+		{"wall time", "python3", "import time\ntime.sleep(60)\nprint('woke')\n", map[string]string{"wall_ms": "1000"}, "Time limit exceeded (1000 ms)",
+			func(t *testing.T, got shown) {
+				if wall, _, _ := killed(t, got); wall < 1000 || wall > 10000 {
+					t.Errorf("wall time %v ms, want 1000 ms or a little more", wall)
+				}
+			}},
+		{"cpu time", "python3", "while True:\n    pass\n", map[string]string{"cpu_ms": "500", "wall_ms": "10000"}, "CPU time limit exceeded (500 ms)",
+			func(t *testing.T, got shown) {
+				if _, cpu, _ := killed(t, got); cpu < 500 || cpu > 5000 {
+					t.Errorf("CPU time %v ms, want 500 ms or a little more", cpu)
+				}
+			}},
+		{"memory", "python3", "b = bytearray(400 << 20)\nprint('allocated')\n", map[string]string{"memory_mb": "64"}, "Memory limit exceeded (64 MB)",
+			func(t *testing.T, got shown) {
+				if _, _, peak := killed(t, got); peak > 64.1 {
+					t.Errorf("peak memory %v MB over the 64 MB limit", peak)
+				}
+			}},
+		{"processes", "sh", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait\n", map[string]string{"pids": "4"}, "Process limit exceeded (4 processes)",
+			func(t *testing.T, got shown) {
+				if got.Stderr == nil || !strings.Contains(*got.Stderr, "fork") {
+					t.Errorf("stderr %s: no failed fork", str(got.Stderr))
+				}
+			}},
+		{"output", "python3", "print('x' * 200000)\n", map[string]string{"output_kb": "1"}, "Output limit exceeded (1 KB)",
+			func(t *testing.T, got shown) {
+				const note = "\n[\u2026 truncated at the output limit]"
+				if got.Stdout == nil || !strings.HasSuffix(*got.Stdout, note) || strings.Trim(strings.TrimSuffix(*got.Stdout, note), "x") != "" ||
+					len(*got.Stdout)-len(note) > 1024 || len(*got.Stdout)-len(note) == 0 {
+					t.Errorf("stdout %.80s... (%d bytes): want at most 1024 x's and the truncation note", str(got.Stdout), len(str(got.Stdout)))
+				}
+			}},
 	}
 	for _, tt := range limits {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProgram(t, ctx, program{language: "python3", source: tt.source, limits: tt.limits})
+			got := runProgram(t, ctx, program{language: tt.language, source: tt.source, limits: tt.limits})
 			if got.Status != tt.status || got.Kind != "limit" {
 				t.Errorf("status %q (%s), want %q (limit)", got.Status, got.Kind, tt.status)
 			}
-			if got.Stdout != nil {
-				t.Errorf("stdout %s: the program went on past its limit", str(got.Stdout))
-			}
-			if exit, wall, cpu, peak := runFacts(t, got.Facts); !strings.HasPrefix(exit, "ended by signal") || !tt.check(wall, cpu, peak) {
-				t.Errorf("facts %q", got.Facts)
-			}
+			tt.check(t, got)
 		})
 	}
 }
