@@ -142,24 +142,20 @@ type program struct {
 	language, source, stdin string
 	limits                  map[string]string // input id -> value; the others are emptied
 	ctrlEnter               bool              // run with Ctrl+Enter instead of the button
+	typed                   bool              // type source key by key (else set it)
 }
 
 // runProgram fills the page in as a user would and runs the program, then
 // waits for the run to end and returns what the page shows.
 func runProgram(t *testing.T, ctx context.Context, p program) shown {
 	t.Helper()
-	got := eval[string](t, ctx, fmt.Sprintf(`(() => {
-  const s = document.getElementById("language");
-  s.value = %q;
-  s.dispatchEvent(new Event("change"));
-  return s.value;
-})()`, p.language))
-	if got != p.language {
-		t.Fatalf("the page does not offer %q (selected %q)", p.language, got)
-	}
+	do(t, ctx, "choosing "+p.language, chromedp.SetValue(chromedp.ID("language"), p.language))
 	// The fields are set by script, not chromedp.SetValue, which sends an
 	// empty value as undefined (the textarea then reads "undefined").
 	values := map[string]string{"source": p.source, "stdin": p.stdin}
+	if p.typed {
+		values["source"] = ""
+	}
 	for _, id := range []string{"wall_ms", "cpu_ms", "memory_mb", "pids", "output_kb"} {
 		values[id] = p.limits[id]
 	}
@@ -178,6 +174,14 @@ func runProgram(t *testing.T, ctx context.Context, p program) shown {
 })(%s)`, js)); bad != "" {
 		t.Fatalf("could not fill %s in", bad)
 	}
+	if p.typed {
+		// Key by key, as a user types: Tab goes through the editor's handler.
+		do(t, ctx, "typing the program", chromedp.SendKeys(chromedp.ID("source"), p.source))
+		want := strings.ReplaceAll(p.source, "\t", "    ")
+		if got := eval[string](t, ctx, `document.getElementById("source").value`); got != want {
+			t.Fatalf("typed %q, the editor holds %q; want %q", p.source, got, want)
+		}
+	}
 	before := eval[shown](t, ctx, readShown).Runs
 	if p.ctrlEnter {
 		do(t, ctx, "pressing Ctrl+Enter", chromedp.Focus(chromedp.ID("source")),
@@ -185,11 +189,12 @@ func runProgram(t *testing.T, ctx context.Context, p program) shown {
 	} else {
 		do(t, ctx, "clicking Run", chromedp.Click(chromedp.ID("run")))
 	}
-	do(t, ctx, "waiting for the run to end", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Poll[bool](fmt.Sprintf(`Number(document.getElementById("result").dataset.runs || 0) > %d`, before),
-			chromedp.WithPollingTimeout(actionTimeout))(ctx, tg)
-		return err
-	}))
+	pctx, cancel := context.WithTimeout(ctx, actionTimeout)
+	defer cancel()
+	ended := fmt.Sprintf(`Number(document.getElementById("result").dataset.runs || 0) > %d`, before)
+	if _, err := chromedp.Run(pctx, chromedp.Poll[bool](ended, chromedp.WithPollingTimeout(actionTimeout))); err != nil {
+		t.Fatalf("waiting for the run to end: %v (the page shows %+v)", err, eval[shown](t, ctx, readShown))
+	}
 	return eval[shown](t, ctx, readShown)
 }
 

@@ -186,7 +186,7 @@ func TestPlayground(t *testing.T) {
 					t.Errorf("wall time %v ms, want 1000 ms or a little more", wall)
 				}
 			}},
-		{"cpu time", "python3", "while True:\n    pass\n", map[string]string{"cpu_ms": "500", "wall_ms": "10000"}, "CPU time limit exceeded (500 ms)",
+		{"cpu time", "python3", "while True:\n\tpass\n", map[string]string{"cpu_ms": "500", "wall_ms": "10000"}, "CPU time limit exceeded (500 ms)",
 			func(t *testing.T, got shown) {
 				if _, cpu, _ := killed(t, got); cpu < 500 || cpu > 5000 {
 					t.Errorf("CPU time %v ms, want 500 ms or a little more", cpu)
@@ -215,7 +215,8 @@ func TestPlayground(t *testing.T) {
 	}
 	for _, tt := range limits {
 		t.Run(tt.name, func(t *testing.T) {
-			got := runProgram(t, ctx, program{language: tt.language, source: tt.source, limits: tt.limits})
+			// Typed: the editor turns the Tab into spaces (runProgram checks).
+			got := runProgram(t, ctx, program{language: tt.language, source: tt.source, limits: tt.limits, typed: tt.name == "cpu time"})
 			if got.Status != tt.status || got.Kind != "limit" {
 				t.Errorf("status %q (%s), want %q (limit)", got.Status, got.Kind, tt.status)
 			}
