@@ -190,7 +190,7 @@ function render(res, lim) {
   const facts = [];
   if (c) facts.push(stepFacts("Compile", c));
   if (run) facts.push(stepFacts("Run", run));
-  $("facts").textContent = facts.join(" \u00b7 ");
+  $("facts").textContent = facts.join("\n"); // one line per step (white-space: pre-line)
   if (c) show("compile-box", "compile-output", (c.stdout || "") + (c.stderr || ""), c.stdout_truncated || c.stderr_truncated);
   if (run) {
     show("stdout-box", "stdout", run.stdout, run.stdout_truncated);
