@@ -13,7 +13,7 @@ GOTEST      := $(GO) test -count=1 -timeout 10m
 # ./examples/pluginhost.
 VMTEST_PKGS ?=
 
-.PHONY: all deps build demo plugin-demo test test-vm lint clean
+.PHONY: all deps build demo plugin-demo playground test test-vm lint clean
 
 all: build
 
@@ -36,6 +36,15 @@ plugin-demo: deps
 	bin/pluginhost -plugin bin/kvplugin
 	@echo "== the same plugin as go-plugin runs it by default (ClientConfig.Cmd), for comparison"
 	bin/pluginhost -plugin bin/kvplugin -unsandboxed
+
+# The code runner service and its playground page (examples/coderunner)
+# with its defaults; Ctrl-C stops it gracefully. PLAYGROUND_FLAGS adds
+# flags (-addr, -pool, -token...: see README, "Code runner service").
+PLAYGROUND_ADDR ?= 127.0.0.1:8080
+playground: deps
+	$(GO) build -o bin/coderunner ./examples/coderunner
+	@echo "== the playground: http://$(PLAYGROUND_ADDR)/ (Ctrl-C stops it)"
+	bin/coderunner -addr $(PLAYGROUND_ADDR) $(PLAYGROUND_FLAGS)
 
 # The suite three times: as the caller (root on CI), then as uid 65534 with
 # no capabilities, the way most users run it, then in a VM with pure cgroup

@@ -42,6 +42,7 @@ type flags struct {
 	rate                     float64
 	shutdownTimeout          time.Duration
 	cgroupParent             string
+	goCache                  string
 }
 
 func parseFlags(args []string) (*flags, error) {
@@ -64,6 +65,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "requests/s per client IP to POST /run, burst ceil(rate) (0: no limit)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are killed")
 	fs.StringVar(&f.cgroupParent, "cgroup-parent", "", "cgroup for the sandboxes' cgroups (default: beneath the server's own)")
+	fs.StringVar(&f.goCache, "go-cache", lang.DefaultGoCacheDir(), "directory of the seeded Go build cache, made at start when missing (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -116,7 +118,30 @@ func main() {
 // serve runs the server until SIGINT or SIGTERM, then shuts it down.
 func serve(f *flags, log *slog.Logger) error {
 	defaults, maxima, compile := f.limits()
-	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent}
+	if f.goCache != "" {
+		if err := os.MkdirAll(f.goCache, 0o755); err != nil {
+			return fmt.Errorf("-go-cache: %w", err)
+		}
+	}
+	langs := lang.Detect(f.goCache)
+	var binds []string
+	for _, l := range langs {
+		log.Info("language", "name", l.Name, "version", l.Version, "compiled", l.Compile != nil)
+		binds = append(binds, l.Binds...)
+	}
+	seedCtx, stopSeed := context.WithCancel(context.Background())
+	defer stopSeed()
+	if f.goCache != "" && lang.Find(langs, "go") != nil {
+		go func() {
+			start := time.Now()
+			if err := lang.SeedGoCache(seedCtx, f.goCache); err != nil {
+				log.Warn("go cache not seeded: go builds compile the standard library each time", "error", err)
+				return
+			}
+			log.Info("go cache seeded", "dir", f.goCache, "ms", time.Since(start).Milliseconds())
+		}()
+	}
+	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds}
 	var b job.Backend
 	var err error
 	switch f.backend {
@@ -129,10 +154,6 @@ func serve(f *flags, log *slog.Logger) error {
 	}
 	if err != nil {
 		return err
-	}
-	langs := lang.Detect()
-	for _, l := range langs {
-		log.Info("language", "name", l.Name, "version", l.Version, "compiled", l.Compile != nil)
 	}
 	srv, err := service.New(service.Config{
 		Backend: b, Languages: langs, Defaults: defaults, Max: maxima, Compile: compile,

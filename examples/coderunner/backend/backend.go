@@ -17,4 +17,7 @@ type Config struct {
 	// CgroupParent is where sandboxes' cgroups go (sandbox.Options);
 	// empty: beneath the server's own cgroup.
 	CgroupParent string
+	// Binds are host directories the languages need (job.Language.Binds),
+	// bound read-only at the same path into every sandbox.
+	Binds []string
 }

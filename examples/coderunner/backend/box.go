@@ -31,10 +31,12 @@ import (
 //
 // A Box's Memory and Pids limits are fixed when it boots and bound all its
 // commands together: a Box gets the larger of the two steps' (the compile
-// step's, as a rule), and the run step's own, smaller, memory and CPU time
-// are enforced here by watching Box.Stats every watchEvery and killing the
-// step past them; the Box's cgroup stays the hard bound. Wall time is each
-// Exec's context, output the capped writers.
+// step's, as a rule), and the run step's own, smaller, memory, CPU time and
+// processes (counted, not its threads) are enforced here by watching
+// Box.Stats every watchEvery and killing the step past them: a bomb may
+// overshoot them by what it grabs in that time, and the Box's cgroup stays
+// the hard bound. Wall time is each Exec's context, output the capped
+// writers.
 
 // watchEvery is how often a step's CPU time and memory are checked.
 const watchEvery = 10 * time.Millisecond
@@ -44,6 +46,7 @@ var (
 	errWall   = errors.New("wall time limit")
 	errCPU    = errors.New("cpu time limit")
 	errMemory = errors.New("memory limit")
+	errPids   = errors.New("pids limit")
 )
 
 // cleanup is the clean-up command between the steps.
@@ -133,7 +136,7 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 	}
 	done := make(chan struct{})
 	var watcher sync.WaitGroup
-	if statsErr == nil && (l.CPUTime > 0 || l.Memory > 0) {
+	if statsErr == nil && (l.CPUTime > 0 || l.Memory > 0 || l.Pids > 0) {
 		watcher.Add(1)
 		go func() {
 			defer watcher.Done()
@@ -154,6 +157,8 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 					cancel(errCPU)
 				case l.Memory > 0 && st.Memory > l.Memory:
 					cancel(errMemory)
+				case l.Pids > 0 && st.Processes > l.Pids:
+					cancel(errPids)
 				}
 			}
 		}()
@@ -181,6 +186,8 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 		s.Limit = job.LimitCPUTime
 	case cause == errMemory:
 		s.Limit = job.LimitMemory
+	case cause == errPids:
+		s.Limit = job.LimitPids
 	case cause == errOutput:
 		s.Limit = job.LimitOutput
 	case cause != nil:

@@ -43,6 +43,9 @@ func NewCorral(cfg Config) (job.Backend, error) {
 		return nil, fmt.Errorf("backend: corral: pool %d out of range 0..%d", cfg.Pool, sandbox.MaxPool)
 	}
 	b := &corral{cfg: cfg, base: sandbox.Options{CgroupParent: cfg.CgroupParent}}
+	for _, p := range cfg.Binds {
+		b.base.Mounts = append(b.base.Mounts, sandbox.Bind(p, p))
+	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	opts := b.runOptions(cfg.Run)
 	opts.Pool, opts.Reuse = cfg.Pool, cfg.Reuse && cfg.Pool > 0

@@ -39,8 +39,14 @@ type entry struct {
 }
 
 // table lists every language the code runner knows, installed or not.
-func table() []entry {
+func table(goCache string) []entry {
 	out := OutDir + "/" + Program
+	var seed string
+	var binds []string
+	if goCache != "" {
+		seed = "[ -d " + goCache + "/" + seedName + " ] && cp -r " + goCache + "/" + seedName + " /tmp/gocache; "
+		binds = []string{goCache}
+	}
 	return []entry{
 		{
 			lang: job.Language{Name: "sh", Source: "main.sh", Run: []string{"/bin/sh", "main.sh"}},
@@ -72,15 +78,13 @@ func table() []entry {
 		{
 			lang: job.Language{Name: "go", Source: "main.go",
 				// With a go.mod the request is a module; without one, its
-				// .go files at the top are the main package.
-				Compile: []string{"/bin/sh", "-c", `if [ -f go.mod ]; then exec go build -o ` + out + ` .; else exec go build -o ` + out + ` *.go; fi`},
+				// .go files at the top are the main package. The seeded
+				// cache (gocache.go), when there is one, is copied first.
+				Compile: []string{"/bin/sh", "-c", seed + `if [ -f go.mod ]; then exec go build -o ` + out + ` .; else exec go build -o ` + out + ` *.go; fi`},
 				Run:     []string{"./" + Program},
-				Env: []string{
-					"GOROOT=" + GOROOT, "PATH=" + GOROOT + "/bin:/usr/bin:/bin",
-					"HOME=/tmp/home", "GOCACHE=/tmp/gocache", "GOPATH=/tmp/gopath",
-					"CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOPROXY=off",
-					"GOTELEMETRY=off",
-				}},
+				Env:     append([]string{"HOME=/tmp/home", "GOCACHE=/tmp/gocache", "GOPATH=/tmp/gopath"}, goEnv...),
+				Binds:   binds,
+			},
 			tool: GOROOT + "/bin/go", version: []string{GOROOT + "/bin/go", "version"},
 		},
 	}
@@ -107,9 +111,11 @@ func Visible(p string) bool {
 
 // Detect returns the languages whose toolchain is installed here, at a
 // path the sandbox sees, each with its version, in the table's order.
-func Detect() []*job.Language {
+// goCache is the directory of the seeded Go cache (SeedGoCache), bound
+// read-only into Go's sandboxes; "" for none. It must exist.
+func Detect(goCache string) []*job.Language {
 	var langs []*job.Language
-	for _, e := range table() {
+	for _, e := range table(goCache) {
 		st, err := os.Stat(e.tool)
 		if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 || !Visible(e.tool) {
 			continue
@@ -125,7 +131,7 @@ func Detect() []*job.Language {
 // versions: for tests that say which are missing.
 func All() []*job.Language {
 	var langs []*job.Language
-	for _, e := range table() {
+	for _, e := range table("") {
 		l := e.lang
 		langs = append(langs, &l)
 	}

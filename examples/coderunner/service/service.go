@@ -204,6 +204,10 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
 			return
 		}
+		if r.Context().Err() != nil {
+			log.Info("client gone: job killed", "language", name)
+			return
+		}
 		log.Error("run failed", "language", name, "error", err)
 		writeError(w, http.StatusInternalServerError, "the backend failed to run the job; see the server's log")
 		return

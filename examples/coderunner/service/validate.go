@@ -56,6 +56,8 @@ func jsonError(err error, limit int64) *badRequest {
 		return &badRequest{"", fmt.Sprintf("the request body is over %d bytes", limit)}
 	case errors.As(err, &syn):
 		return &badRequest{"", fmt.Sprintf("malformed JSON at byte %d: %v", syn.Offset, err)}
+	case errors.As(err, &typ) && typ.Field == "":
+		return &badRequest{"", fmt.Sprintf("malformed request: send a JSON object, not JSON %s", typ.Value)}
 	case errors.As(err, &typ):
 		return &badRequest{typ.Field, fmt.Sprintf("%s: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)}
 	case errors.Is(err, io.EOF):
