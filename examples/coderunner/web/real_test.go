@@ -26,7 +26,8 @@ import (
 func startServer(t *testing.T) string {
 	t.Helper()
 	testutil.RequireSandbox(t, sandbox.Check().Err())
-	// The defaults and maxima of main.go's flags.
+	// The defaults and maxima of main.go's flags; no seeded Go cache (the
+	// test runs no Go).
 	maxima := job.Limits{WallTime: 10 * time.Second, CPUTime: 10 * time.Second, Memory: 512 << 20, Pids: 128, Output: 1 << 20}
 	defaults := job.Limits{WallTime: 5 * time.Second, CPUTime: 2 * time.Second, Memory: 128 << 20, Pids: 32, Output: 64 << 10}
 	compile := job.Limits{WallTime: 120 * time.Second, CPUTime: 120 * time.Second, Memory: 768 << 20, Pids: 128}
@@ -35,7 +36,7 @@ func startServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv, err := service.New(service.Config{
-		Backend: b, Languages: lang.Detect(), Defaults: defaults, Max: maxima, Compile: compile,
+		Backend: b, Languages: lang.Detect(""), Defaults: defaults, Max: maxima, Compile: compile,
 		MaxSource: 256 << 10, Concurrency: 2, Queue: 8, Web: web.Handler(),
 	})
 	if err != nil {
