@@ -40,11 +40,12 @@ var answers = map[string]struct {
 	  "stdout": "", "stderr": "main.c:1:1: error: unknown type name 'nope'\n"}, "run": null}`},
 	"compiled": {200, "", `{"language": "c", "outcome": "ok", "compile": {"exit_code": 0, "wall_ms": 1520, "cpu_ms": 634, "memory_peak_bytes": 67528294,
 	  "stdout": "", "stderr": "main.c:3: warning: unused variable\n"}, "run": ` + okStep + `}`},
-	"toobig": {400, "", `{"error": "limits.memory_mb: 4096 is over the server's maximum of 512", "field": "limits.memory_mb"}`},
-	"empty":  {400, "", `{"error": "source: empty; send the program's text in \"source\" or \"files\"", "field": "source"}`},
-	"busy":   {429, "7", `{"error": "queue full"}`},
-	"token":  {401, "", `{"error": "missing bearer token"}`},
-	"crash":  {500, "", `{"error": "backend: sandbox failed"}`},
+	"toobig":   {400, "", `{"error": "limits.memory_mb: 4096 is over the server's maximum of 512", "field": "limits.memory_mb"}`},
+	"empty":    {400, "", `{"error": "source: empty; send the program's text in \"source\" or \"files\"", "field": "source"}`},
+	"busy":     {429, "7", `{"error": "queue full"}`},
+	"token":    {401, "", `{"error": "missing bearer token"}`},
+	"draining": {503, "", `{"error": "shutting down"}`},
+	"crash":    {500, "", `{"error": "backend: sandbox failed"}`},
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +177,8 @@ func TestPageAgainstFake(t *testing.T) {
 			status: "Server busy, retry in 7 s", kind: "error"},
 		{name: "401", p: program{language: "python3", source: "token"},
 			status: "Not authorized: missing bearer token (set the bearer token under \u201cInput, limits and token\u201d)", kind: "error"},
+		{name: "503", p: program{language: "python3", source: "draining"},
+			status: "Server unavailable: shutting down", kind: "error"},
 		{name: "500", p: program{language: "python3", source: "crash"},
 			status: "Server error (500): backend: sandbox failed", kind: "error"},
 		{name: "network failure", p: program{language: "python3", source: "drop"},
