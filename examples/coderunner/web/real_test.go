@@ -85,8 +85,8 @@ func runFacts(t *testing.T, facts string) (exit string, wallMS, cpuMS, peakMB fl
 // against the real server: a hello world, a program that fails, a compile
 // error, a request the server rejects, and runs that hit each limit.
 func TestPlayground(t *testing.T) {
+	ctx := newBrowser(t) // first: where chromium is missing, skip before booting sandboxes
 	url := startServer(t)
-	ctx := newBrowser(t)
 	openPage(t, ctx, url)
 
 	t.Run("hello", func(t *testing.T) {
