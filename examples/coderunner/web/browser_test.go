@@ -58,11 +58,12 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.CombinedOutput(out),
 	)
 	if os.Geteuid() == 0 {
-		// Chromium refuses to run as root with its own sandbox on: that
-		// sandbox (user namespaces plus seccomp for its renderers) is built
-		// for an unprivileged user, and root could escape it. The page it
-		// renders is this test's own, so the test turns it off as root. As
-		// uid 65534 (run-as-nobody) chromium keeps its sandbox.
+		// As root chromium will not start with its own sandbox on
+		// ("Running as root without --no-sandbox is not supported"): that
+		// sandbox (namespaces and seccomp around its renderers) is made for
+		// an unprivileged user. The pages it renders here are the test's
+		// own, so as root the test turns it off. As uid 65534
+		// (run-as-nobody) chromium keeps it; TestChromiumSandbox checks both.
 		opts = append(opts, chromedp.NoSandbox)
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
