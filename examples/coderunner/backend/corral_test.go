@@ -2,6 +2,7 @@ package backend_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -15,10 +16,17 @@ import (
 )
 
 // TestMain makes the test binary its own sandbox init and checks that no
-// sandbox outlives Close: no process, cgroup, mount, fd or temp dir.
+// sandbox outlives Close: no process, cgroup, mount, fd or temp dir, and
+// no job dir of the bwrap backend.
 func TestMain(m *testing.M) {
 	sandbox.Main()
-	os.Exit(testutil.RunChecked(m))
+	before := backend.BwrapTempDirs()
+	code := testutil.RunChecked(m)
+	if left := backend.BwrapTempDirs() - before; left > 0 {
+		fmt.Fprintf(os.Stderr, "LEAK CHECK FAILED: %d coderunner-bwrap-* temp dirs left in %s\n", left, os.TempDir())
+		code = 1
+	}
+	os.Exit(code)
 }
 
 var (
