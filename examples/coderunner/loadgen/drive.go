@@ -80,8 +80,12 @@ func (d *driver) run(ctx context.Context) *result {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
+			// Client i sends program i first: with as many clients as
+			// programs, each is sent at least once.
+			p := &d.programs.ps[i%len(d.programs.ps)]
 			for ctx.Err() == nil {
-				d.one(ctx, r)
+				d.one(ctx, r, p)
+				p = d.programs.pick(r)
 			}
 		}()
 	}
@@ -95,8 +99,7 @@ func (d *driver) run(ctx context.Context) *result {
 
 // one sends one program, again after each 429 until the time is up, and
 // records how it went. The latency is that of the answered attempt.
-func (d *driver) one(ctx context.Context, r *rand.Rand) {
-	p := d.programs.pick(r)
+func (d *driver) one(ctx context.Context, r *rand.Rand, p *program) {
 	req, check := p.make(r)
 	body, _ := json.Marshal(req)
 	for {

@@ -53,6 +53,7 @@ type config struct {
 	bin        string
 	queue      int
 	goCache    string
+	languages  []string // the mixed mode's; nil: every one offered
 	serverArgs []string
 }
 
@@ -69,6 +70,7 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs.StringVar(&c.bin, "server", "", "the code runner binary to start (default: go build ./examples/coderunner)")
 	fs.IntVar(&c.queue, "queue", 0, "the server's -queue (default: -clients)")
 	fs.StringVar(&c.goCache, "go-cache", "", "the server's -go-cache (default: a directory in $TMPDIR kept between runs)")
+	ls := fs.String("languages", "", "the mixed mode's languages, comma-separated (default: every one the server offers)")
 	sa := fs.String("server-args", "", "more flags for the server, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -99,6 +101,9 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 		c.backends = []backend{{Name: "server", Label: "the server at " + c.addr}}
 	}
 	c.serverArgs = strings.Fields(*sa)
+	if *ls != "" {
+		c.languages = strings.Split(*ls, ",")
+	}
 	return c, nil
 }
 
@@ -135,7 +140,7 @@ func run(ctx context.Context, c *config, out io.Writer) (bool, error) {
 			return false, err
 		}
 	}
-	if c.addr == "" && c.goCache == "" {
+	if c.addr == "" && c.goCache == "" && (c.languages == nil || containsString(c.languages, "go")) {
 		// Kept between runs (seeding it is a cold go build), where every
 		// user may enter: a root server runs bwrap as nobody, which binds
 		// it by its path.
@@ -171,12 +176,18 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	base := "http://" + c.addr
 	var srv *server
 	if c.addr == "" {
-		args := append(append([]string{"-queue", strconv.Itoa(c.queue), "-go-cache", c.goCache}, b.Args...), c.serverArgs...)
+		// The hello mode's servers seed no Go cache: a go build alongside
+		// would take CPU from the measurement.
+		cache := c.goCache
+		if mode != "mixed" {
+			cache = ""
+		}
+		args := append(append([]string{"-queue", strconv.Itoa(c.queue), "-go-cache=" + cache}, b.Args...), c.serverArgs...)
 		var err error
 		if srv, err = startServer(c.bin, tmp, args); err != nil {
 			return nil, err
 		}
-		if mode == "mixed" {
+		if mode == "mixed" && c.goCache != "" && (c.languages == nil || containsString(c.languages, "go")) {
 			// A go build before the cache is seeded compiles the standard
 			// library: wait for it.
 			if err := srv.waitLog(3*time.Minute, "go cache seeded", "go cache not seeded"); err != nil {
@@ -193,7 +204,17 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	marker := strconv.FormatUint(rand.Uint64()%1_000_000_000, 10)
 	ps := []program{helloProgram}
 	if mode == "mixed" {
-		ps = programs(offered, marker)
+		langs := offered
+		if c.languages != nil {
+			langs = nil
+			for _, l := range c.languages {
+				if !containsString(offered, l) {
+					return nil, fmt.Errorf("-languages: the server does not offer %q (it offers %v)", l, offered)
+				}
+				langs = append(langs, l)
+			}
+		}
+		ps = programs(langs, marker)
 	} else if !containsString(offered, "python3") {
 		return nil, errors.New("the server does not offer python3")
 	}
