@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/corral-dev/corral/internal/testutil"
 )
 
 // TestLoadShort is the load test's short form, for CI: the server, started
@@ -37,15 +39,17 @@ func TestLoadShort(t *testing.T) {
 		}
 		langs = append(langs, l)
 	}
+	// The rootless lanes give sandboxes a delegated cgroup parent.
 	c, err := parseFlags([]string{"-clients", "16", "-duration", "3s", "-warmup", "0s", "-mode", "mixed",
-		"-backends", "corral,bwrap", "-languages", strings.Join(langs, ",")}, os.Stderr)
+		"-backends", "corral,bwrap", "-languages", strings.Join(langs, ","),
+		"-server-args", "-cgroup-parent=" + testutil.CgroupParent()}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := len(programs(langs, "0")); c.clients < n {
 		t.Fatalf("%d clients cannot send each of the %d programs first", c.clients, n)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tmp := t.TempDir()
 	if c.bin, err = buildServer(ctx, tmp); err != nil {

@@ -62,7 +62,7 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.IntVar(&c.clients, "clients", 200, "concurrent clients")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long each run sends requests")
+	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each run sends requests")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "load sent before each run, not counted")
 	fs.StringVar(&c.mode, "mode", "both", "hello (python3 hello world), mixed, or both")
 	bs := fs.String("backends", "corral,corral-fresh,bwrap", "backends to compare, comma-separated")
