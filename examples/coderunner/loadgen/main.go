@@ -22,7 +22,10 @@
 // 429 (the server's queue is full) is counted as "saturated" and the same
 // request is sent again after Retry-After; the latency counted is that of
 // the answered attempt. The server's queue is made as long as the clients
-// are many (-queue), so that 429s are the exception.
+// are many (-queue), so that 429s are the exception. Requests under way
+// when the time is up are abandoned and counted as "cut"; requests/s is
+// the answers within the time over the time (with -drain, they are waited
+// for, and the time is until the last answer).
 //
 // The exit status is 1 when any answer was wrong, any request failed, a
 // server was unhealthy after its run, or a sandbox process outlived it.
@@ -53,6 +56,7 @@ type config struct {
 	bin        string
 	queue      int
 	goCache    string
+	drain      bool
 	languages  []string // the mixed mode's; nil: every one offered
 	serverArgs []string
 }
@@ -70,6 +74,7 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs.StringVar(&c.bin, "server", "", "the code runner binary to start (default: go build ./examples/coderunner)")
 	fs.IntVar(&c.queue, "queue", 0, "the server's -queue (default: -clients)")
 	fs.StringVar(&c.goCache, "go-cache", "", "the server's -go-cache (default: a directory in $TMPDIR kept between runs)")
+	fs.BoolVar(&c.drain, "drain", false, "wait for the requests under way when the time is up (default: abandon them)")
 	ls := fs.String("languages", "", "the mixed mode's languages, comma-separated (default: every one the server offers)")
 	sa := fs.String("server-args", "", "more flags for the server, space-separated")
 	if err := fs.Parse(args); err != nil {
@@ -221,7 +226,9 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	if c.warmup > 0 {
 		newDriver(base, ps, c.clients, c.warmup).run(ctx)
 	}
-	r := newDriver(base, ps, c.clients, c.duration).run(ctx)
+	d := newDriver(base, ps, c.clients, c.duration)
+	d.drain = c.drain
+	r := d.run(ctx)
 	r.Backend = b.Name
 	r.Unhealthy = healthy(base, offered)
 	if srv != nil {
