@@ -40,7 +40,7 @@ func TestLoadShort(t *testing.T) {
 		langs = append(langs, l)
 	}
 	// The rootless lanes give sandboxes a delegated cgroup parent.
-	c, err := parseFlags([]string{"-clients", "16", "-duration", "3s", "-warmup", "0s", "-mode", "mixed", "-drain",
+	c, err := parseFlags([]string{"-clients", "16", "-mixed-duration", "3s", "-warmup", "0s", "-mode", "mixed", "-drain",
 		"-backends", "corral,bwrap", "-languages", strings.Join(langs, ","),
 		"-server-args", "-cgroup-parent=" + testutil.CgroupParent()}, os.Stderr)
 	if err != nil {

@@ -49,6 +49,7 @@ import (
 type config struct {
 	clients    int
 	duration   time.Duration
+	mixedDur   time.Duration
 	warmup     time.Duration
 	mode       string
 	backends   []backend
@@ -67,6 +68,7 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs.SetOutput(errOut)
 	fs.IntVar(&c.clients, "clients", 200, "concurrent clients")
 	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each run sends requests")
+	fs.DurationVar(&c.mixedDur, "mixed-duration", 30*time.Second, "how long each run of the mixed mode sends requests (its requests take seconds each)")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "load sent before each run, not counted")
 	fs.StringVar(&c.mode, "mode", "both", "hello (python3 hello world), mixed, or both")
 	bs := fs.String("backends", "corral,corral-fresh,bwrap", "backends to compare, comma-separated")
@@ -85,8 +87,8 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.clients < 1:
 		return nil, errors.New("-clients must be at least 1")
-	case c.duration <= 0:
-		return nil, errors.New("-duration must be positive")
+	case c.duration <= 0, c.mixedDur <= 0:
+		return nil, errors.New("-duration and -mixed-duration must be positive")
 	case c.warmup < 0:
 		return nil, errors.New("-warmup must not be negative")
 	case c.mode != "hello" && c.mode != "mixed" && c.mode != "both":
@@ -226,7 +228,11 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	if c.warmup > 0 {
 		newDriver(base, ps, c.clients, c.warmup).run(ctx)
 	}
-	d := newDriver(base, ps, c.clients, c.duration)
+	dur := c.duration
+	if mode == "mixed" {
+		dur = c.mixedDur
+	}
+	d := newDriver(base, ps, c.clients, dur)
 	d.drain = c.drain
 	r := d.run(ctx)
 	r.Backend = b.Name

@@ -13,11 +13,11 @@ import (
 )
 
 func report(out io.Writer, c *config, mode string, rs []*result) {
-	title := "python3 hello world"
+	title, d := "python3 hello world", c.duration
 	if mode == "mixed" {
-		title = "mixed: normal programs in every language, compile errors, bombs"
+		title, d = "mixed: normal programs in every language, compile errors, bombs", c.mixedDur
 	}
-	fmt.Fprintf(out, "\n== %s: %d clients, %v per backend (after %v of warm-up)\n", title, c.clients, c.duration, c.warmup)
+	fmt.Fprintf(out, "\n== %s: %d clients, %v per backend (after %v of warm-up)\n", title, c.clients, d, c.warmup)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "backend\treq/s\tp50\tp99\tanswered\tright\twrong\t429\terrors\tcut\thealthy\tleftovers\t")
 	for _, r := range rs {
