@@ -99,6 +99,9 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 	if os.Geteuid() == 0 {
 		b.cred = &syscall.Credential{Uid: bwrapNobody, Gid: bwrapNobody}
 	}
+	if b.cred != nil && !bwrapReachable(os.TempDir()) {
+		return nil, fmt.Errorf("backend: bwrap: the temp dir %s: uid %d, which bwrap runs as when the server is root, cannot enter it to bind the work dirs in it: set TMPDIR to a directory every user can enter", os.TempDir(), bwrapNobody)
+	}
 	if b.base, err = os.MkdirTemp("", "coderunner-bwrap-"); err != nil {
 		return nil, fmt.Errorf("backend: bwrap: %w", err)
 	}
