@@ -28,9 +28,13 @@ type corral struct {
 	ctx    context.Context  // ends with Close: every sandbox's bound
 	cancel context.CancelFunc
 	ready  atomic.Bool
-	wg     sync.WaitGroup // Prewarm, and Box stops in the background
-	closed sync.Once
-	err    error
+	// wg counts Prewarm, the jobs running and the Boxes they stop in
+	// the background; mu orders a job's wg.Add before Close's wg.Wait.
+	wg       sync.WaitGroup
+	mu       sync.RWMutex
+	isClosed bool
+	closed   sync.Once
+	err      error
 }
 
 // NewCorral returns the Corral backend. It starts filling its pools at
@@ -80,6 +84,9 @@ func (b *corral) PoolReady() int { return b.boxes.len() }
 // Close ends the pools and every Box, and waits for their teardown.
 func (b *corral) Close() error {
 	b.closed.Do(func() {
+		b.mu.Lock()
+		b.isClosed = true
+		b.mu.Unlock()
 		b.cancel()
 		b.boxes.close()
 		b.wg.Wait()
@@ -102,9 +109,14 @@ func (b *corral) Run(ctx context.Context, j *job.Job) (*job.Outcome, error) {
 	if j.Language == nil || len(j.Language.Run) == 0 {
 		return nil, errors.New("backend: corral: job without a language")
 	}
-	if b.ctx.Err() != nil {
+	b.mu.RLock()
+	if b.isClosed {
+		b.mu.RUnlock()
 		return nil, errors.New("backend: corral: closed")
 	}
+	b.wg.Add(1)
+	b.mu.RUnlock()
+	defer b.wg.Done()
 	// Close kills what still runs.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -146,6 +146,9 @@ func version(e entry) string {
 	c.Env = []string{"PATH=/usr/bin:/bin", "GOROOT=" + GOROOT, "HOME=/nonexistent", "GOTELEMETRY=off"}
 	out, err := c.Output()
 	if err != nil {
+		if real, err := filepath.EvalSymlinks(e.tool); err == nil {
+			return filepath.Base(real) // dash, busybox: the shell at least
+		}
 		return "unknown"
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")

@@ -12,16 +12,25 @@ import (
 	"time"
 
 	"github.com/corral-dev/corral/examples/coderunner/job"
+	"github.com/corral-dev/corral/examples/coderunner/lang"
 	"github.com/corral-dev/corral/examples/coderunner/service"
 )
 
 // TestBadInput sends requests the server must refuse with a 400 that
 // names the field at fault, before anything runs.
 func TestBadInput(t *testing.T) {
-	ts := newServer(t, nil)
+	// Only sh, as in the VM lane (busybox): the cases must not depend on
+	// what else is installed.
+	ts := newServer(t, func(c *service.Config) {
+		sh := lang.Find(c.Languages, "sh")
+		if sh == nil {
+			t.Fatal("sh is not offered: /bin/sh missing?")
+		}
+		c.Languages = []*job.Language{sh}
+	})
 	big := strings.Repeat("x", 64<<10+1)
 	deep := strings.Repeat("d/", 8) + "main.py"
-	many := `{"language":"python3","files":{"main.py":""`
+	many := `{"language":"sh","files":{"main.sh":""`
 	for i := range 65 {
 		many += `,"f` + string(rune('a'+i%26)) + strings.Repeat("x", i) + `.py":""`
 	}
@@ -37,24 +46,24 @@ func TestBadInput(t *testing.T) {
 		{"unknown limit", `{"language":"sh","source":"true","limits":{"disk_mb":1}}`, "disk_mb", "unknown field"},
 		{"wrong type", `{"language":"sh","source":"true","limits":{"wall_ms":"5s"}}`, "limits.wall_ms", "expected int64"},
 		{"no language", `{"source":"true"}`, "language", "language is required"},
-		{"unknown language", `{"language":"cobol","source":"true"}`, "language", `unknown language "cobol"`},
+		{"unknown language", `{"language":"cobol","source":"true"}`, "language", `unknown language "cobol"; this server offers: sh`},
 		{"neither", `{"language":"sh"}`, "source", "is required"},
 		{"both", `{"language":"sh","source":"true","files":{"main.sh":"true"}}`, "files", "not both"},
 		{"empty files", `{"language":"sh","files":{}}`, "files", "files is empty"},
 		{"source too big", `{"language":"sh","source":"` + big + `"}`, "source", "over the server's maximum"},
 		{"files too big", `{"language":"sh","files":{"main.sh":"` + big + `"}}`, "files", "over the server's maximum"},
 		{"stdin too big", `{"language":"sh","source":"true","stdin":"` + big + `"}`, "stdin", "over the server's maximum"},
-		{"dot dot", `{"language":"python3","files":{"main.py":"","../x":""}}`, `files["../x"]`, "escapes"},
-		{"inner dot dot", `{"language":"python3","files":{"main.py":"","a/../../x":""}}`, `files["a/../../x"]`, "escapes"},
-		{"absolute", `{"language":"python3","files":{"main.py":"","/etc/x":""}}`, `files["/etc/x"]`, "absolute"},
-		{"empty name", `{"language":"python3","files":{"main.py":"","":""}}`, `files[""]`, "empty"},
-		{"NUL", `{"language":"python3","files":{"main.py":"","a\u0000b":""}}`, `files["a\x00b"]`, "NUL"},
-		{"unclean", `{"language":"python3","files":{"main.py":"","a//b":""}}`, `files["a//b"]`, "not clean"},
-		{"dot", `{"language":"python3","files":{"main.py":"","./a":""}}`, `files["./a"]`, "not clean"},
-		{"too deep", `{"language":"python3","files":{"main.py":"","` + deep + `":""}}`, `files["` + deep + `"]`, "deep"},
+		{"dot dot", `{"language":"sh","files":{"main.sh":"","../x":""}}`, `files["../x"]`, "escapes"},
+		{"inner dot dot", `{"language":"sh","files":{"main.sh":"","a/../../x":""}}`, `files["a/../../x"]`, "escapes"},
+		{"absolute", `{"language":"sh","files":{"main.sh":"","/etc/x":""}}`, `files["/etc/x"]`, "absolute"},
+		{"empty name", `{"language":"sh","files":{"main.sh":"","":""}}`, `files[""]`, "empty"},
+		{"NUL", `{"language":"sh","files":{"main.sh":"","a\u0000b":""}}`, `files["a\x00b"]`, "NUL"},
+		{"unclean", `{"language":"sh","files":{"main.sh":"","a//b":""}}`, `files["a//b"]`, "not clean"},
+		{"dot", `{"language":"sh","files":{"main.sh":"","./a":""}}`, `files["./a"]`, "not clean"},
+		{"too deep", `{"language":"sh","files":{"main.sh":"","` + deep + `":""}}`, `files["` + deep + `"]`, "deep"},
 		{"too many", many, "files", "over the maximum of 64"},
-		{"file and dir", `{"language":"python3","files":{"main.py":"","a":"","a/b":""}}`, `files["a"]`, "also the directory"},
-		{"no main file", `{"language":"python3","files":{"lib.py":""}}`, "files", "must hold main.py"},
+		{"file and dir", `{"language":"sh","files":{"main.sh":"","a":"","a/b":""}}`, `files["a"]`, "also the directory"},
+		{"no main file", `{"language":"sh","files":{"lib.sh":""}}`, "files", "must hold main.sh"},
 		{"wall over", `{"language":"sh","source":"true","limits":{"wall_ms":20001}}`, "limits.wall_ms", "over the server's maximum of 20000"},
 		{"cpu over", `{"language":"sh","source":"true","limits":{"cpu_ms":10001}}`, "limits.cpu_ms", "maximum of 10000"},
 		{"memory over", `{"language":"sh","source":"true","limits":{"memory_mb":4096}}`, "limits.memory_mb", "4096 is over the server's maximum of 512"},
@@ -70,7 +79,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("%d %s: want 400", a.Code, a.Body)
 			}
 			if a.Field == nil || *a.Field != c.field {
-				t.Errorf("field %v, want %q: %s", a.Field, c.field, a.Body)
+				t.Errorf("field %q, want %q: %s", fieldOf(a), c.field, a.Body)
 			}
 			if !strings.Contains(a.Error, c.says) {
 				t.Errorf("error %q does not say %q", a.Error, c.says)
@@ -264,5 +273,39 @@ func TestLanguages(t *testing.T) {
 	}
 	if len(langs) == 0 {
 		t.Error("no language detected")
+	}
+}
+
+// TestPanic: a handler's panic is answered 500 and the server goes on.
+func TestPanic(t *testing.T) {
+	ts := newServer(t, func(c *service.Config) {
+		c.Web = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
+	})
+	if g := get(t, ts, "/", nil); g.code != 500 || !strings.Contains(g.body, "internal error") {
+		t.Errorf("GET / panicking: %d %s, want 500", g.code, g.body)
+	}
+	if g := get(t, ts, "/healthz", nil); g.code != 200 {
+		t.Errorf("after the panic: /healthz %d", g.code)
+	}
+}
+
+// fieldOf returns a 400's field, or "(none)".
+func fieldOf(a *answer) string {
+	if a.Field == nil {
+		return "(none)"
+	}
+	return *a.Field
+}
+
+// TestRunMethod: GET /run is refused with 405, not served the page.
+func TestRunMethod(t *testing.T) {
+	ts := newServer(t, func(c *service.Config) {
+		c.Web = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("page")) })
+	})
+	if g := get(t, ts, "/run", nil); g.code != http.StatusMethodNotAllowed || !strings.Contains(g.body, "use POST") {
+		t.Errorf("GET /run: %d %s, want 405", g.code, g.body)
+	}
+	if g := get(t, ts, "/", nil); g.code != 200 || g.body != "page" {
+		t.Errorf("GET /: %d %s, want the page", g.code, g.body)
 	}
 }

@@ -66,11 +66,12 @@ func corralBackend(t *testing.T) (job.Backend, []*job.Language) {
 	t.Helper()
 	testutil.RequireSandbox(t, sandbox.Check().Err())
 	shared.once.Do(func() {
-		if err := os.MkdirAll(goCache, 0o755); err != nil {
-			shared.err = err
-			return
+		cache := goCache
+		if err := os.MkdirAll(cache, 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "no seeded Go cache (go builds will be slow): %v\n", err)
+			cache = ""
 		}
-		shared.langs = lang.Detect(goCache)
+		shared.langs = lang.Detect(cache)
 		var binds []string
 		for _, l := range shared.langs {
 			binds = append(binds, l.Binds...)

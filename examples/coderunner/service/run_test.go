@@ -3,6 +3,8 @@ package service_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -202,4 +204,67 @@ func TestConcurrentIsolation(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestClientGone: a client that hangs up while its job runs gets the job
+// killed, sandbox and all, for a Run and for a Box.
+func TestClientGone(t *testing.T) {
+	ts := newServer(t, nil)
+	_, langs := corralBackend(t)
+	for _, c := range []struct{ language, source, marker string }{
+		{"sh", "sleep 8.76543", "8.76543"},
+		{"c", "#include <unistd.h>\nint main(void){execl(\"/bin/sleep\", \"sleep\", \"8.76544\", (char*)0); return 1;}", "8.76544"},
+	} {
+		t.Run(c.language, func(t *testing.T) {
+			requireLanguage(t, langs, c.language)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			body := fmt.Sprintf(`{"language":%q,"source":%q}`, c.language, c.source)
+			r, err := http.NewRequestWithContext(ctx, "POST", ts.URL+"/run", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := ts.Client().Do(r)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			waitFor(t, func() bool { return len(sleeping(c.marker)) > 0 }, "the job's sleep to start")
+			cancel()
+			if err := <-errc; err == nil {
+				t.Fatal("the request was answered; want it cut short")
+			}
+			waitFor(t, func() bool { return len(sleeping(c.marker)) == 0 }, "the job's sleep to be killed")
+		})
+	}
+}
+
+// waitFor waits up to 60 s for cond.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sleeping lists the live sleep processes whose argument is arg.
+func sleeping(arg string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.HasSuffix(string(b), "sleep\x00"+arg+"\x00") {
+			if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !strings.Contains(string(st[strings.LastIndexByte(string(st), ')')+1:]), " Z ") {
+				pids = append(pids, e.Name())
+			}
+		}
+	}
+	return pids
 }

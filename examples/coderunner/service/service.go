@@ -75,6 +75,10 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.gate = newGate(cfg.Concurrency, cfg.Queue, func(n int) { s.metrics.queueDepth.Set(float64(n)) })
 	s.mux.HandleFunc("POST /run", s.run)
+	s.mux.HandleFunc("/run", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "use POST /run with a JSON body")
+	})
 	s.mux.HandleFunc("GET /languages", s.languages)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -202,6 +206,10 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		s.metrics.runs.WithLabelValues(name, outcomeError).Inc()
 		if s.jobs.Err() != nil {
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
+		if r.Context().Err() != nil {
+			log.Info("client gone: job killed", "language", name)
 			return
 		}
 		log.Error("run failed", "language", name, "error", err)

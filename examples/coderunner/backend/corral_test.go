@@ -1,0 +1,112 @@
+package backend_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/corral-dev/corral/examples/coderunner/backend"
+	"github.com/corral-dev/corral/examples/coderunner/job"
+	"github.com/corral-dev/corral/examples/coderunner/lang"
+	"github.com/corral-dev/corral/internal/testutil"
+	"github.com/corral-dev/corral/sandbox"
+)
+
+// TestMain makes the test binary its own sandbox init and checks that no
+// sandbox outlives Close: no process, cgroup, mount, fd or temp dir.
+func TestMain(m *testing.M) {
+	sandbox.Main()
+	os.Exit(testutil.RunChecked(m))
+}
+
+var (
+	runLimits     = job.Limits{WallTime: 10 * time.Second, CPUTime: 5 * time.Second, Memory: 128 << 20, Pids: 32, Output: 64 << 10}
+	compileLimits = job.Limits{WallTime: 120 * time.Second, CPUTime: 120 * time.Second, Memory: 768 << 20, Pids: 128, Output: 64 << 10}
+)
+
+// TestCorral fills the pools, runs an interpreted and a compiled job from
+// them and one with limits of its own, then closes the backend while a
+// job runs: the job ends, and the leak check finds nothing left.
+func TestCorral(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	langs := lang.Detect("")
+	sh := lang.Find(langs, "sh")
+	if sh == nil {
+		t.Fatal("sh is not offered: /bin/sh missing?")
+	}
+	b, err := backend.NewCorral(backend.Config{Pool: 2, Reuse: true, Run: runLimits, Compile: compileLimits, CgroupParent: testutil.CgroupParent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !b.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p, ok := b.(interface{ PoolReady() int }); !ok || p.PoolReady() != 1 {
+		t.Errorf("PoolReady: want 1 Box waiting (half the pool)")
+	}
+	ctx := context.Background()
+	run := func(j *job.Job) *job.Outcome {
+		t.Helper()
+		o, err := b.Run(ctx, j)
+		if err != nil {
+			t.Fatalf("%s: %v", j.Language.Name, err)
+		}
+		return o
+	}
+	o := run(&job.Job{Language: sh, Files: map[string][]byte{"main.sh": []byte("cat; echo $0")}, Stdin: []byte("in\n"), Run: runLimits})
+	if o.Compile != nil || o.Run == nil || string(o.Run.Stdout) != "in\nmain.sh\n" || !o.Run.Success() {
+		t.Errorf("sh: %+v", o.Run)
+	}
+	other := runLimits
+	other.Memory = 64 << 20 // not the pool's: a sandbox of its own
+	o = run(&job.Job{Language: sh, Files: map[string][]byte{"main.sh": []byte("echo other")}, Run: other})
+	if string(o.Run.Stdout) != "other\n" {
+		t.Errorf("sh with other limits: %+v", o.Run)
+	}
+	if c := lang.Find(langs, "c"); c != nil {
+		o = run(&job.Job{Language: c, Files: map[string][]byte{"main.c": []byte("#include <stdio.h>\nint main(void){puts(\"c\"); return 0;}\n")}, Compile: compileLimits, Run: runLimits})
+		if o.Compile == nil || !o.Compile.Success() || o.Run == nil || string(o.Run.Stdout) != "c\n" {
+			t.Errorf("c: compile %+v run %+v", o.Compile, o.Run)
+		}
+	} else {
+		t.Log("gcc is not installed: the compiled job is not run")
+	}
+	// Close while a job runs: the job is killed, Close waits for it.
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Run(ctx, &job.Job{Language: sh, Files: map[string][]byte{"main.sh": []byte("sleep 30")}, Run: runLimits})
+		done <- err
+	}()
+	for len(running("sleep\x0030")) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "backend: corral") {
+		t.Errorf("the job running at Close: %v, want the backend's error", err)
+	}
+	if _, err := b.Run(ctx, &job.Job{Language: sh, Files: map[string][]byte{"main.sh": nil}, Run: runLimits}); err == nil {
+		t.Error("Run after Close: no error")
+	}
+}
+
+// running lists the pids of live processes whose command line holds s.
+func running(s string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), s) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
