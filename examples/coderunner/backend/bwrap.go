@@ -109,7 +109,8 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 	// The empty file hides /etc's secrets (a bind of /dev/null would not
 	// open: bwrap's read-only binds are nodev).
 	empty := filepath.Join(b.base, "empty")
-	if err := os.Chmod(b.base, 0o711); err == nil {
+	err = os.Chmod(b.base, 0o711)
+	if err == nil {
 		err = os.WriteFile(empty, nil, 0o444)
 	}
 	if err != nil {

@@ -364,7 +364,6 @@ func TestBwrapUnwritableDir(t *testing.T) {
 	// TestMain's leak check finds a work dir left behind.
 }
 
-
 // TestBwrapHostKilled: a server killed (SIGKILL) while a job runs takes the
 // job's sandbox along. The server is this test binary again, run with
 // BWRAP_TEST_HOST set: it starts a job that sleeps and waits.
