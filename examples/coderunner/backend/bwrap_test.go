@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,4 +417,19 @@ func TestBwrapHostKilled(t *testing.T) {
 		t.Fatalf("the host's job never started (host: %v, stderr %q)", err, stderr.String())
 	}
 	bwrapNoProcess(t, marker)
+}
+
+// TestBwrapNoInheritedFd: an fd the server holds without close-on-exec
+// (one it inherited, say) does not reach the sandbox.
+func TestBwrapNoInheritedFd(t *testing.T) {
+	fd, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	b := newBwrap(t)
+	r := bwrapRun(t, b, bwrapSh, "ls /proc/self/fd | tr '\\n' ' '", bwrapLimits).Run
+	if got, want := string(r.Stdout), "0 1 2 3 "; got != want { // 3: ls's own
+		t.Errorf("the sandbox's fds: %q, want %q (fd %d is the test's)", got, want, fd)
+	}
 }
