@@ -13,7 +13,7 @@ GOTEST      := $(GO) test -count=1 -timeout 10m
 # ./examples/pluginhost.
 VMTEST_PKGS ?=
 
-.PHONY: all deps build demo plugin-demo playground test test-vm lint clean
+.PHONY: all deps build demo plugin-demo playground loadtest loadtest-short test test-vm lint clean
 
 all: build
 
@@ -45,6 +45,19 @@ playground: deps
 	$(GO) build -o bin/coderunner ./examples/coderunner
 	@echo "== the playground: http://$(PLAYGROUND_ADDR)/ (Ctrl-C stops it)"
 	bin/coderunner -addr $(PLAYGROUND_ADDR) $(PLAYGROUND_FLAGS)
+
+# The code runner's load test (issue 15): 200 clients against the server
+# for each backend (corral reusing sandboxes, corral with fresh ones, bwrap)
+# in two modes (python3 hello world: the issue's targets; a mix of every
+# language, compile errors and bombs), every answer checked, side by side
+# with the ratios; about 5 minutes. LOADTEST_FLAGS adds flags (go doc
+# ./examples/coderunner/loadgen). loadtest-short is the form CI runs (make
+# test runs it too): a few seconds per backend, correctness only.
+loadtest: deps
+	$(GO) run ./examples/coderunner/loadgen $(LOADTEST_FLAGS)
+
+loadtest-short: deps
+	$(GOTEST) -run 'TestLoadShort|TestChecks' -v ./examples/coderunner/loadgen
 
 # The suite three times: as the caller (root on CI), then as uid 65534 with
 # no capabilities, the way most users run it, then in a VM with pure cgroup

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/corral-dev/corral/examples/coderunner/job"
 	"github.com/corral-dev/corral/examples/coderunner/lang"
+	"golang.org/x/sys/unix"
 )
 
 // bwrapPath is the sandboxed command's PATH (Corral's default PATH).
@@ -99,6 +101,12 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 	if os.Geteuid() == 0 {
 		b.cred = &syscall.Credential{Uid: bwrapNobody, Gid: bwrapNobody}
 	}
+	if err := bwrapCloseOnExec(); err != nil {
+		return nil, fmt.Errorf("backend: bwrap: %w", err)
+	}
+	if b.cred != nil && !bwrapReachable(os.TempDir()) {
+		return nil, fmt.Errorf("backend: bwrap: the temp dir %s: uid %d, which bwrap runs as when the server is root, cannot enter it to bind the work dirs in it: set TMPDIR to a directory every user can enter", os.TempDir(), bwrapNobody)
+	}
 	if b.base, err = os.MkdirTemp("", "coderunner-bwrap-"); err != nil {
 		return nil, fmt.Errorf("backend: bwrap: %w", err)
 	}
@@ -106,7 +114,8 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 	// The empty file hides /etc's secrets (a bind of /dev/null would not
 	// open: bwrap's read-only binds are nodev).
 	empty := filepath.Join(b.base, "empty")
-	if err := os.Chmod(b.base, 0o711); err == nil {
+	err = os.Chmod(b.base, 0o711)
+	if err == nil {
 		err = os.WriteFile(empty, nil, 0o444)
 	}
 	if err != nil {
@@ -127,6 +136,33 @@ func NewBwrap(cfg Config) (job.Backend, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// bwrapCloseOnExec marks every fd of the server above stderr close-on-exec.
+// Go opens its own so, but an fd the server inherited without the flag
+// would pass through exec and bwrap (which closes nothing) into every
+// sandbox.
+func bwrapCloseOnExec() error {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= 2 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // ReadDir's own fd, closed by now
+		}
+		if flags&unix.FD_CLOEXEC == 0 {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, flags|unix.FD_CLOEXEC); err != nil {
+				return fmt.Errorf("marking fd %d close-on-exec: %w", fd, err)
+			}
+		}
+	}
+	return nil
 }
 
 // bwrapReachable reports whether any user may enter the directory d and

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +32,10 @@ func (b *bwrapBackend) bwrapArgs(host, mount, dir string, lang *job.Language, ar
 	}
 	// Binds after /tmp: one may lie beneath it.
 	a = append(a, "--tmpfs", "/tmp")
-	for _, d := range append(b.binds, lang.Binds...) {
-		a = append(a, "--ro-bind", d, d)
+	for i, d := range append(b.binds, lang.Binds...) {
+		if i < len(b.binds) || !slices.Contains(b.binds, d) {
+			a = append(a, "--ro-bind", d, d)
+		}
 	}
 	a = append(a, "--bind", host, mount, "--chdir", dir)
 	env := append([]string{"PATH=" + bwrapPath, "HOME=" + mount, "USER=root", "LOGNAME=root", "LANG=C.UTF-8"}, lang.Env...)

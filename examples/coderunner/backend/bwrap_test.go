@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func newBwrap(t *testing.T) job.Backend {
 		if err := b.Close(); err != nil {
 			t.Error(err)
 		}
+		bwrapNoLeak(t, b.(*bwrapBackend))
 	})
 	return b
 }
@@ -233,8 +236,8 @@ os._exit(0)`
 func TestBwrapForkBomb(t *testing.T) {
 	b := newBwrap(t)
 	lim := job.Limits{WallTime: 3 * time.Second, CPUTime: 2 * time.Second, Memory: 64 << 20, Pids: 16, Output: 4096}
-	marker := fmt.Sprintf("bomb%d", rand.Uint64())
-	r := bwrapRun(t, b, bwrapSh, fmt.Sprintf("%s() { %s | %s & }; %s; sleep 2; echo survived", marker, marker, marker, marker), lim).Run
+	marker := fmt.Sprintf("%d.%d", 5000+rand.IntN(1000), rand.Uint32())
+	r := bwrapRun(t, b, bwrapSh, fmt.Sprintf("bomb() { sleep %s & bomb | bomb & }; bomb; sleep 2; echo survived", marker), lim).Run
 	if !bytes.Contains(r.Stderr, []byte("fork")) {
 		t.Errorf("no fork failed: exit %d, signal %q, limit %q, stdout %q, stderr %.200q", r.ExitCode, r.Signal, r.Limit, r.Stdout, r.Stderr)
 	}
@@ -252,24 +255,51 @@ func TestBwrapNothingOutlives(t *testing.T) {
 	bwrapNoProcess(t, marker)
 }
 
-// bwrapNoProcess fails if a process whose command line holds marker lives.
+// bwrapNoLeak fails if a closed backend left its directory or a bwrap
+// process behind (the package's TestMain checks for fds, mounts and the
+// rest).
+func bwrapNoLeak(t *testing.T, b *bwrapBackend) {
+	t.Helper()
+	if _, err := os.Lstat(b.base); err == nil {
+		t.Errorf("the backend's directory %s outlived Close", b.base)
+	}
+	for _, pid := range testutil.Children(os.Getpid()) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); string(comm) == "bwrap\n" {
+			t.Errorf("a bwrap process (pid %d) outlived Close", pid)
+		}
+	}
+}
+
+// bwrapNoProcess fails if a process whose command line holds marker lives
+// (after a grace of 5 s).
 func bwrapNoProcess(t *testing.T, marker string) {
 	t.Helper()
 	var found []string
 	for range 50 {
-		found = nil
-		m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range m {
-			if c, err := os.ReadFile(p); err == nil && bytes.Contains(c, []byte(marker)) && !bytes.Contains(c, []byte("go test")) {
-				found = append(found, filepath.Base(filepath.Dir(p)))
-			}
-		}
-		if len(found) == 0 {
+		if found = bwrapFind(marker); len(found) == 0 {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("processes of a finished job live on: pids %v", found)
+}
+
+// bwrapFind returns the pids of the processes that sleep for marker
+// seconds (sleep's argv: "sleep", marker), zombies aside.
+func bwrapFind(marker string) []string {
+	var found []string
+	m, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range m {
+		c, err := os.ReadFile(p)
+		if err != nil || !bytes.HasSuffix(c, []byte("\x00"+marker+"\x00")) {
+			continue
+		}
+		pid := filepath.Base(filepath.Dir(p))
+		if st, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil && !bytes.Contains(st[bytes.LastIndexByte(st, ')'):], []byte(") Z ")) {
+			found = append(found, pid)
+		}
+	}
+	return found
 }
 
 // TestBwrapIsolation: one job sees nothing of another's files, nor the
@@ -340,6 +370,75 @@ func TestBwrapUnwritableDir(t *testing.T) {
 func bwrapTempDirs() int {
 	m, _ := filepath.Glob(filepath.Join(os.TempDir(), "coderunner-bwrap-*"))
 	return len(m)
+}
+
+// TestBwrapHostKilled: a server killed (SIGKILL) while a job runs takes the
+// job's sandbox along. The server is this test binary again, run with
+// BWRAP_TEST_HOST set: it starts a job that sleeps and waits.
+func TestBwrapHostKilled(t *testing.T) {
+	if marker := os.Getenv("BWRAP_TEST_HOST"); marker != "" {
+		b, err := NewBwrap(Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		b.Run(context.Background(), &job.Job{Language: bwrapSh,
+			Files: map[string][]byte{"main.sh": []byte("sleep " + marker)}, Run: bwrapLimits})
+		os.Exit(4) // not reached: the job sleeps past its killing
+	}
+	newBwrap(t) // this host can run bwrap, or the test says why not
+	marker := fmt.Sprintf("%d.%d", 4000+rand.IntN(1000), rand.Uint32())
+	host := exec.Command(os.Args[0], "-test.run=^TestBwrapHostKilled$")
+	// Its work dirs, left by its death, go where the test removes them.
+	// (Not t.TempDir, which nobody, as which a root host runs bwrap,
+	// cannot enter.)
+	tmp, err := os.MkdirTemp("", "bwrap-host-")
+	if err == nil {
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := bwrapRemoveAll(tmp); err != nil {
+			t.Error(err)
+		}
+	}()
+	host.Env = append(os.Environ(), "BWRAP_TEST_HOST="+marker, "TMPDIR="+tmp)
+	var stderr bytes.Buffer
+	host.Stderr = &stderr
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for range 200 {
+		if bwrapFind(marker) != nil {
+			found = true
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	host.Process.Kill()
+	err = host.Wait()
+	if !found {
+		t.Fatalf("the host's job never started (host: %v, stderr %q)", err, stderr.String())
+	}
+	bwrapNoProcess(t, marker)
+}
+
+// TestBwrapNoInheritedFd: an fd the server holds without close-on-exec
+// (one it inherited, say) does not reach the sandbox.
+func TestBwrapNoInheritedFd(t *testing.T) {
+	fd, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	b := newBwrap(t)
+	r := bwrapRun(t, b, bwrapSh, "ls /proc/self/fd | tr '\\n' ' '", bwrapLimits).Run
+	if got, want := string(r.Stdout), "0 1 2 3 "; got != want { // 3: ls's own
+		t.Errorf("the sandbox's fds: %q, want %q (fd %d is the test's)", got, want, fd)
+	}
 }
 
 // BwrapTempDirs is bwrapTempDirs, for the external test package.

@@ -24,6 +24,7 @@ type result struct {
 	Latencies  []time.Duration // of the answered requests (200)
 	Saturated  int             // 429 answers (each retried after Retry-After)
 	Errors     int             // other statuses and transport errors
+	Cut        int             // requests under way when the time was up, abandoned
 	Wrong      int             // 200 answers that failed their check
 	ByProgram  map[string]*count
 	Outcomes   map[string]int // outcome of each 200 answer
@@ -53,6 +54,7 @@ type driver struct {
 	programs *picker
 	clients  int
 	duration time.Duration
+	drain    bool // wait for the requests under way when the time is up
 
 	mu  sync.Mutex
 	res *result
@@ -64,8 +66,10 @@ func newDriver(base string, ps []program, clients int, duration time.Duration) *
 		programs: newPicker(ps), clients: clients, duration: duration}
 }
 
-// run drives the server for d.duration with d.clients clients; requests
-// under way when the time is up are waited for and counted.
+// run drives the server for d.duration with d.clients clients. Requests
+// under way when the time is up are abandoned (the server then ends their
+// jobs) and counted as cut, as load generators do: waiting for them would
+// add a drain, as long as the queue, to every run.
 func (d *driver) run(ctx context.Context) *result {
 	d.res = &result{ByProgram: map[string]*count{}, Outcomes: map[string]int{}}
 	for _, p := range d.programs.ps {
@@ -80,13 +84,20 @@ func (d *driver) run(ctx context.Context) *result {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
+			// Client i sends program i first: with as many clients as
+			// programs, each is sent at least once.
+			p := &d.programs.ps[i%len(d.programs.ps)]
 			for ctx.Err() == nil {
-				d.one(ctx, r)
+				d.one(ctx, r, p)
+				p = d.programs.pick(r)
 			}
 		}()
 	}
 	wg.Wait()
 	d.res.Elapsed = time.Since(start)
+	if !d.drain {
+		d.res.Elapsed = min(d.res.Elapsed, d.duration)
+	}
 	d.res.Throughput = float64(len(d.res.Latencies)) / d.res.Elapsed.Seconds()
 	slices.Sort(d.res.Latencies)
 	d.client.CloseIdleConnections()
@@ -95,20 +106,23 @@ func (d *driver) run(ctx context.Context) *result {
 
 // one sends one program, again after each 429 until the time is up, and
 // records how it went. The latency is that of the answered attempt.
-func (d *driver) one(ctx context.Context, r *rand.Rand) {
-	p := d.programs.pick(r)
+func (d *driver) one(ctx context.Context, r *rand.Rand, p *program) {
 	req, check := p.make(r)
 	body, _ := json.Marshal(req)
 	for {
 		start := time.Now()
-		// The request itself is not cancelled with ctx: one under way when
-		// the time is up is waited for.
-		status, retry, a, err := d.post(body)
+		rctx := ctx
+		if d.drain {
+			rctx = context.WithoutCancel(ctx)
+		}
+		status, retry, a, err := d.post(rctx, body)
 		lat := time.Since(start)
 		d.mu.Lock()
 		c := d.res.ByProgram[p.name]
 		c.Sent++
 		switch {
+		case err != nil && ctx.Err() != nil:
+			d.res.Cut++
 		case err != nil || (status != http.StatusOK && status != http.StatusTooManyRequests):
 			c.OtherError++
 			d.res.Errors++
@@ -147,8 +161,13 @@ func (d *driver) fail(s string) {
 
 // post sends body to POST /run. It returns the status, the Retry-After
 // of a 429, and the decoded answer of a 200.
-func (d *driver) post(body []byte) (int, time.Duration, *runResponse, error) {
-	resp, err := d.client.Post(d.base+"/run", "application/json", bytes.NewReader(body))
+func (d *driver) post(ctx context.Context, body []byte) (int, time.Duration, *runResponse, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.base+"/run", bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.client.Do(req)
 	if err != nil {
 		return 0, 0, nil, err
 	}
@@ -212,7 +231,7 @@ func healthy(base string, offered []string) string {
 	d := newDriver(base, nil, 1, 0)
 	body, _ := json.Marshal(req)
 	for range 30 {
-		status, retry, a, err := d.post(body)
+		status, retry, a, err := d.post(context.Background(), body)
 		switch {
 		case status == http.StatusTooManyRequests:
 			time.Sleep(retry)

@@ -22,7 +22,10 @@
 // 429 (the server's queue is full) is counted as "saturated" and the same
 // request is sent again after Retry-After; the latency counted is that of
 // the answered attempt. The server's queue is made as long as the clients
-// are many (-queue), so that 429s are the exception.
+// are many (-queue), so that 429s are the exception. Requests under way
+// when the time is up are abandoned and counted as "cut"; requests/s is
+// the answers within the time over the time (with -drain, they are waited
+// for, and the time is until the last answer).
 //
 // The exit status is 1 when any answer was wrong, any request failed, a
 // server was unhealthy after its run, or a sandbox process outlived it.
@@ -46,6 +49,7 @@ import (
 type config struct {
 	clients    int
 	duration   time.Duration
+	mixedDur   time.Duration
 	warmup     time.Duration
 	mode       string
 	backends   []backend
@@ -53,6 +57,8 @@ type config struct {
 	bin        string
 	queue      int
 	goCache    string
+	drain      bool
+	languages  []string // the mixed mode's; nil: every one offered
 	serverArgs []string
 }
 
@@ -61,7 +67,8 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.IntVar(&c.clients, "clients", 200, "concurrent clients")
-	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long each run sends requests")
+	fs.DurationVar(&c.duration, "duration", 15*time.Second, "how long each run sends requests")
+	fs.DurationVar(&c.mixedDur, "mixed-duration", 30*time.Second, "how long each run of the mixed mode sends requests (its requests take seconds each)")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "load sent before each run, not counted")
 	fs.StringVar(&c.mode, "mode", "both", "hello (python3 hello world), mixed, or both")
 	bs := fs.String("backends", "corral,corral-fresh,bwrap", "backends to compare, comma-separated")
@@ -69,6 +76,8 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs.StringVar(&c.bin, "server", "", "the code runner binary to start (default: go build ./examples/coderunner)")
 	fs.IntVar(&c.queue, "queue", 0, "the server's -queue (default: -clients)")
 	fs.StringVar(&c.goCache, "go-cache", "", "the server's -go-cache (default: a directory in $TMPDIR kept between runs)")
+	fs.BoolVar(&c.drain, "drain", false, "wait for the requests under way when the time is up (default: abandon them)")
+	ls := fs.String("languages", "", "the mixed mode's languages, comma-separated (default: every one the server offers)")
 	sa := fs.String("server-args", "", "more flags for the server, space-separated")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -78,8 +87,8 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.clients < 1:
 		return nil, errors.New("-clients must be at least 1")
-	case c.duration <= 0:
-		return nil, errors.New("-duration must be positive")
+	case c.duration <= 0, c.mixedDur <= 0:
+		return nil, errors.New("-duration and -mixed-duration must be positive")
 	case c.warmup < 0:
 		return nil, errors.New("-warmup must not be negative")
 	case c.mode != "hello" && c.mode != "mixed" && c.mode != "both":
@@ -99,6 +108,9 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 		c.backends = []backend{{Name: "server", Label: "the server at " + c.addr}}
 	}
 	c.serverArgs = strings.Fields(*sa)
+	if *ls != "" {
+		c.languages = strings.Split(*ls, ",")
+	}
 	return c, nil
 }
 
@@ -135,7 +147,7 @@ func run(ctx context.Context, c *config, out io.Writer) (bool, error) {
 			return false, err
 		}
 	}
-	if c.addr == "" && c.goCache == "" {
+	if c.addr == "" && c.goCache == "" && (c.languages == nil || containsString(c.languages, "go")) {
 		// Kept between runs (seeding it is a cold go build), where every
 		// user may enter: a root server runs bwrap as nobody, which binds
 		// it by its path.
@@ -171,12 +183,18 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	base := "http://" + c.addr
 	var srv *server
 	if c.addr == "" {
-		args := append(append([]string{"-queue", strconv.Itoa(c.queue), "-go-cache", c.goCache}, b.Args...), c.serverArgs...)
+		// The hello mode's servers seed no Go cache: a go build alongside
+		// would take CPU from the measurement.
+		cache := c.goCache
+		if mode != "mixed" {
+			cache = ""
+		}
+		args := append(append([]string{"-queue", strconv.Itoa(c.queue), "-go-cache=" + cache}, b.Args...), c.serverArgs...)
 		var err error
 		if srv, err = startServer(c.bin, tmp, args); err != nil {
 			return nil, err
 		}
-		if mode == "mixed" {
+		if mode == "mixed" && c.goCache != "" && (c.languages == nil || containsString(c.languages, "go")) {
 			// A go build before the cache is seeded compiles the standard
 			// library: wait for it.
 			if err := srv.waitLog(3*time.Minute, "go cache seeded", "go cache not seeded"); err != nil {
@@ -193,14 +211,30 @@ func runOne(ctx context.Context, c *config, tmp, mode string, b backend) (*resul
 	marker := strconv.FormatUint(rand.Uint64()%1_000_000_000, 10)
 	ps := []program{helloProgram}
 	if mode == "mixed" {
-		ps = programs(offered, marker)
+		langs := offered
+		if c.languages != nil {
+			langs = nil
+			for _, l := range c.languages {
+				if !containsString(offered, l) {
+					return nil, fmt.Errorf("-languages: the server does not offer %q (it offers %v)", l, offered)
+				}
+				langs = append(langs, l)
+			}
+		}
+		ps = programs(langs, marker)
 	} else if !containsString(offered, "python3") {
 		return nil, errors.New("the server does not offer python3")
 	}
 	if c.warmup > 0 {
 		newDriver(base, ps, c.clients, c.warmup).run(ctx)
 	}
-	r := newDriver(base, ps, c.clients, c.duration).run(ctx)
+	dur := c.duration
+	if mode == "mixed" {
+		dur = c.mixedDur
+	}
+	d := newDriver(base, ps, c.clients, dur)
+	d.drain = c.drain
+	r := d.run(ctx)
 	r.Backend = b.Name
 	r.Unhealthy = healthy(base, offered)
 	if srv != nil {

@@ -13,22 +13,22 @@ import (
 )
 
 func report(out io.Writer, c *config, mode string, rs []*result) {
-	title := "python3 hello world"
+	title, d := "python3 hello world", c.duration
 	if mode == "mixed" {
-		title = "mixed: normal programs in every language, compile errors, bombs"
+		title, d = "mixed: normal programs in every language, compile errors, bombs", c.mixedDur
 	}
-	fmt.Fprintf(out, "\n== %s: %d clients, %v per backend (after %v of warm-up)\n", title, c.clients, c.duration, c.warmup)
+	fmt.Fprintf(out, "\n== %s: %d clients, %v per backend (after %v of warm-up)\n", title, c.clients, d, c.warmup)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "backend\treq/s\tp50\tp99\tanswered\tright\twrong\t429\terrors\thealthy\tleftovers\t")
+	fmt.Fprintln(tw, "backend\treq/s\tp50\tp99\tanswered\tright\twrong\t429\terrors\tcut\thealthy\tleftovers\t")
 	for _, r := range rs {
 		right := len(r.Latencies) - r.Wrong
 		h := "yes"
 		if r.Unhealthy != "" {
 			h = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", r.Backend, r.Throughput,
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", r.Backend, r.Throughput,
 			ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 99)),
-			len(r.Latencies), right, r.Wrong, r.Saturated, r.Errors, h, len(r.Leftovers))
+			len(r.Latencies), right, r.Wrong, r.Saturated, r.Errors, r.Cut, h, len(r.Leftovers))
 	}
 	tw.Flush()
 	if mode == "mixed" {
