@@ -12,9 +12,10 @@ set -euo pipefail
 # strace, gdb, nodejs, default-jdk-headless, git, maven, groff-base: the real programs of internal/compat
 # (gcc brings AddressSanitizer's runtime, util-linux lscpu and setarch)
 # chromium: the headless browser of the code runner's playground test (examples/coderunner/web)
+# g++: the code runner's C++ language, which its tests and the load test's short form cover
 packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3
 	qemu-system-x86 busybox-static cpio bubblewrap
-	strace gdb nodejs default-jdk-headless git maven groff-base chromium)
+	strace gdb nodejs default-jdk-headless git maven groff-base chromium g++)
 go_min=1.26
 
 status=0
