@@ -118,3 +118,48 @@ func running(s string) []string {
 	}
 	return pids
 }
+
+// TestCompileArgv: the compile step hands file names to the compiler as
+// they are, whatever they hold (the service refuses such names; this is
+// the second fence): a name that reads as gcc's options makes gcc run no
+// injected command. The run step checks for the file the command would
+// have made.
+func TestCompileArgv(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	c := lang.Find(lang.Detect(""), "c")
+	if c == nil {
+		testutil.RequireProgram(t, "gcc")
+		t.Skip("gcc is installed but not where the sandbox sees it")
+	}
+	b, err := backend.NewCorral(backend.Config{Run: runLimits, Compile: compileLimits, CgroupParent: testutil.CgroupParent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	files := map[string][]byte{
+		"main.c":                      []byte("#include <stdio.h>\nint main(void){ FILE *f = fopen(\"pwned\", \"r\"); puts(f ? \"pwned\" : \"clean\"); return 0; }\n"),
+		"evil.sh":                     []byte(`echo INJ""ECTED >&2; touch /work/out/pwned; exec "$@"`),
+		"a.c -wrapper sh,evil.sh b.c": nil,
+	}
+	o, err := b.Run(context.Background(), &job.Job{Language: c, Files: files, Compile: compileLimits, Run: runLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Compile == nil || strings.Contains(string(o.Compile.Stderr), "INJECTED") {
+		t.Fatalf("the injected command ran: compile %+v", o.Compile)
+	}
+	if o.Run != nil && string(o.Run.Stdout) != "clean\n" {
+		t.Fatalf("the run step found %q: the injected command ran; compile %+v", o.Run.Stdout, o.Compile)
+	}
+	// The control: the same wrapper given to gcc on purpose makes the
+	// file the run step looks for.
+	ctl := *c
+	ctl.Compile = []string{"/bin/sh", "-c", "exec /usr/bin/gcc -wrapper sh,evil.sh -o " + lang.OutDir + "/" + lang.Program + " main.c"}
+	o, err = b.Run(context.Background(), &job.Job{Language: &ctl, Files: files, Compile: compileLimits, Run: runLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Run == nil || string(o.Run.Stdout) != "pwned\n" || !strings.Contains(string(o.Compile.Stderr), "INJECTED") {
+		t.Fatalf("control: compile %+v run %+v: want the run step to find the file", o.Compile, o.Run)
+	}
+}
