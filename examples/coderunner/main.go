@@ -207,10 +207,12 @@ func shutdown(hs *http.Server, srv *service.Server, b job.Backend, timeout time.
 	if err := srv.Wait(ctx); err != nil {
 		log.Warn("killing the jobs still running", "after", timeout.String())
 	}
-	srv.Kill()
 	// The handlers of killed jobs answer at once; give them a moment.
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer hcancel()
+	if err := srv.Kill(hctx); err != nil {
+		log.Warn("jobs still running after the kill", "error", err)
+	}
 	herr := hs.Shutdown(hctx)
 	berr := b.Close()
 	log.Info("stopped", "http", errString(herr), "backend", errString(berr))

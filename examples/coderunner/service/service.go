@@ -112,10 +112,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // Kill ends the running jobs (their sandboxes are killed) and waits until
-// their handlers are done with the backend.
-func (s *Server) Kill() {
+// the backend has returned them, or ctx ends.
+func (s *Server) Kill(ctx context.Context) error {
 	s.kill()
-	s.active.Wait()
+	return s.Wait(ctx)
 }
 
 // Wait waits for the running jobs to end, or ctx to.
@@ -148,6 +148,19 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 		out = append(out, languageResponse{Name: l.Name, Version: l.Version, Compiled: l.Compile != nil})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// answerTimeout bounds the writing of a job's answer, once it has run.
+const answerTimeout = 30 * time.Second
+
+// runJob runs j on a slot the caller acquired, and gives the slot back
+// and marks the job done (Wait, Kill) as soon as the backend returns.
+func (s *Server) runJob(ctx context.Context, j *job.Job) (*job.Outcome, error) {
+	defer s.active.Done()
+	defer s.gate.release()
+	s.metrics.running.Inc()
+	defer s.metrics.running.Dec()
+	return s.cfg.Backend.Run(ctx, j)
 }
 
 // run serves POST /run.
@@ -183,8 +196,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	defer context.AfterFunc(s.jobs, cancel)()
 	s.active.Add(1)
-	defer s.active.Done()
 	if err := s.gate.acquire(ctx); err != nil {
+		s.active.Done()
 		if errors.Is(err, errQueueFull) {
 			s.metrics.rejected.WithLabelValues("queue_full").Inc()
 			w.Header().Set("Retry-After", "1")
@@ -194,12 +207,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	defer s.gate.release()
 	queued := time.Since(start)
-	s.metrics.running.Inc()
 	ran := time.Now()
-	out, err := s.cfg.Backend.Run(ctx, j)
-	s.metrics.running.Dec()
+	out, err := s.runJob(ctx, j)
+	// The slot is free and the job done before the answer is written: a
+	// client that reads it slowly, or never, holds neither.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answerTimeout))
 	name := j.Language.Name
 	s.metrics.seconds.WithLabelValues(name, "total").Observe(time.Since(ran).Seconds())
 	if err != nil {
