@@ -56,7 +56,8 @@ var cleanup = []string{"/bin/sh", "-c",
 // boxOptions are the options of a Box for a job with these limits.
 func (b *corral) boxOptions(compile, run job.Limits) sandbox.Options {
 	opts := b.base
-	opts.Limits = sandbox.Limits{Memory: max(compile.Memory, run.Memory), Pids: int64(max(compile.Pids, run.Pids))}
+	k := boxKey(compile, run)
+	opts.Limits = sandbox.Limits{Memory: k[0], Pids: k[1]}
 	return opts
 }
 
@@ -100,16 +101,23 @@ func (b *corral) runCompiled(ctx context.Context, j *job.Job) (*job.Outcome, err
 	return out, nil
 }
 
-// box returns a Box for j: a booted one from the pool when j has the
-// default limits, else a new one.
+// box returns a Box for j: a booted one from the pool when the Box j
+// needs is the pool's (its Memory and Pids, all boxOptions takes from the
+// limits; the steps' other limits are each Exec's), else a new one.
 func (b *corral) box(ctx context.Context, j *job.Job) (*sandbox.Box, error) {
-	if j.Compile == b.cfg.Compile && j.Run == b.cfg.Run {
+	if boxKey(j.Compile, j.Run) == boxKey(b.cfg.Compile, b.cfg.Run) {
 		if x := b.boxes.take(); x != nil {
+			b.pooled.Add(1)
 			return x, nil
 		}
 		return b.boxes.sb.Start(b.ctx)
 	}
 	return sandbox.New(b.boxOptions(j.Compile, j.Run)).Start(b.ctx)
+}
+
+// boxKey is what of a job's limits its Box's options depend on.
+func boxKey(compile, run job.Limits) [2]int64 {
+	return [2]int64{max(compile.Memory, run.Memory), int64(max(compile.Pids, run.Pids))}
 }
 
 // exec runs one step in x under l, and describes it. The error is the

@@ -28,6 +28,7 @@ type corral struct {
 	ctx    context.Context  // ends with Close: every sandbox's bound
 	cancel context.CancelFunc
 	ready  atomic.Bool
+	pooled atomic.Int64 // Boxes taken from the pool, for tests
 	// wg counts Prewarm, the jobs running and the Boxes they stop in
 	// the background; mu orders a job's wg.Add before Close's wg.Wait.
 	wg       sync.WaitGroup

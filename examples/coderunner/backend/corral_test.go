@@ -163,3 +163,54 @@ func TestCompileArgv(t *testing.T) {
 		t.Fatalf("control: compile %+v run %+v: want the run step to find the file", o.Compile, o.Run)
 	}
 }
+
+// TestBoxPoolUsed: a compiled job whose limits differ from the defaults
+// only where each step's Exec applies them (its output, as the service
+// sets it, its wall and CPU time) takes a pooled Box; the control, a job
+// whose run step needs more memory than the pool's Boxes have, does not.
+func TestBoxPoolUsed(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	c := lang.Find(lang.Detect(""), "c")
+	if c == nil {
+		testutil.RequireProgram(t, "gcc")
+		t.Skip("gcc is installed but not where the sandbox sees it")
+	}
+	defaultCompile := compileLimits
+	defaultCompile.Output = 0 // as the server's -max flags make it
+	b, err := backend.NewCorral(backend.Config{Pool: 2, Run: runLimits, Compile: defaultCompile, CgroupParent: testutil.CgroupParent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !b.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	src := map[string][]byte{"main.c": []byte("#include <stdio.h>\nint main(void){puts(\"c\"); return 0;}\n")}
+	run := func(compile, run job.Limits) {
+		t.Helper()
+		o, err := b.Run(context.Background(), &job.Job{Language: c, Files: src, Compile: compile, Run: run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Run == nil || string(o.Run.Stdout) != "c\n" {
+			t.Fatalf("compile %+v run %+v", o.Compile, o.Run)
+		}
+	}
+	stepCompile, stepRun := defaultCompile, runLimits
+	stepCompile.Output = 1 << 10
+	stepRun.Output, stepRun.WallTime, stepRun.CPUTime = 1<<10, 3*time.Second, time.Second
+	run(stepCompile, stepRun)
+	if n := backend.PooledBoxes(b); n != 1 {
+		t.Errorf("Boxes taken from the pool: %d, want 1", n)
+	}
+	bigger := runLimits
+	bigger.Memory = compileLimits.Memory + 1<<20
+	run(stepCompile, bigger)
+	if n := backend.PooledBoxes(b); n != 1 {
+		t.Errorf("control: Boxes taken from the pool after a job with more memory: %d, want still 1", n)
+	}
+}
