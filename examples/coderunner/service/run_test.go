@@ -268,3 +268,22 @@ func sleeping(arg string) []string {
 	}
 	return pids
 }
+
+// TestRunStepMemory: a compiled program's run step under a small memory
+// limit (4 MiB, the Box's being the compile step's 768) passes when it
+// takes little, and sleeps long enough for the watch to look; the
+// control, the same program allocating 64 MiB, hits the limit.
+func TestRunStepMemory(t *testing.T) {
+	ts := newServer(t, nil)
+	_, langs := corralBackend(t)
+	requireLanguage(t, langs, "c")
+	prog := "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\nint main(void){size_t n = %d; char *p = malloc(n + 1); memset(p, 1, n + 1); usleep(300000); puts(\"ok\"); return p[n] - 1;}\n"
+	a := post(t, ts, req{Language: "c", Source: src(fmt.Sprintf(prog, 64<<10)), Limits: map[string]int64{"memory_mb": 4}})
+	if a.Code != 200 || a.Outcome != "ok" || a.Run.Stdout != "ok\n" {
+		t.Errorf("a small program under memory_mb 4: %d %s", a.Code, a.Body)
+	}
+	a = post(t, ts, req{Language: "c", Source: src(fmt.Sprintf(prog, 64<<20)), Limits: map[string]int64{"memory_mb": 4}})
+	if a.Code != 200 || a.Outcome != "limit" || a.Run.Limit != "memory" {
+		t.Errorf("control, 64 MiB under memory_mb 4: %d %s; want limit memory", a.Code, a.Body)
+	}
+}
