@@ -34,3 +34,27 @@ func TestOverLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestStepOfTruncated: a step whose output was cut at its cap is the
+// output limit even when the command ended by itself before the kill the
+// overflow set off (the Result names no limit), and another limit the
+// Result names stays.
+func TestStepOfTruncated(t *testing.T) {
+	full := func() *capped {
+		c := &capped{max: 4}
+		c.Write([]byte("hello"))
+		return c
+	}
+	if s := stepOf(&sandbox.Result{}, full(), &capped{max: 4}); s.Limit != job.LimitOutput || !s.StdoutTruncated {
+		t.Errorf("stdout cut, exit 0: limit %q (truncated %v), want output", s.Limit, s.StdoutTruncated)
+	}
+	if s := stepOf(&sandbox.Result{}, &capped{max: 4}, full()); s.Limit != job.LimitOutput {
+		t.Errorf("stderr cut: limit %q, want output", s.Limit)
+	}
+	if s := stepOf(&sandbox.Result{Limit: sandbox.LimitTime}, full(), &capped{max: 4}); s.Limit != job.LimitWallTime {
+		t.Errorf("cut, then timed out: limit %q, want wall_time", s.Limit)
+	}
+	if s := stepOf(&sandbox.Result{}, &capped{max: 4}, &capped{max: 4}); s.Limit != "" {
+		t.Errorf("the control, nothing cut: limit %q, want none", s.Limit)
+	}
+}

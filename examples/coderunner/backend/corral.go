@@ -205,5 +205,10 @@ func stepOf(res *sandbox.Result, stdout, stderr *capped) *job.Step {
 	if s.OOMKilled && s.Limit == "" {
 		s.Limit = job.LimitMemory
 	}
+	// A stream cut at its cap is the output limit, whether or not the
+	// kill it set off came before the command ended by itself.
+	if s.Limit == "" && (s.StdoutTruncated || s.StderrTruncated) {
+		s.Limit = job.LimitOutput
+	}
 	return s
 }

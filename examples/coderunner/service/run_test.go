@@ -287,3 +287,28 @@ func TestRunStepMemory(t *testing.T) {
 		t.Errorf("control, 64 MiB under memory_mb 4: %d %s; want limit memory", a.Code, a.Body)
 	}
 }
+
+// TestOutputLimitAlways: a program that writes past its output cap and
+// exits at once is reported as the output limit every time, however its
+// exit and the kill the overflow sets off are ordered.
+func TestOutputLimitAlways(t *testing.T) {
+	ts := newServer(t, nil)
+	_, langs := corralBackend(t)
+	for _, c := range []struct{ language, source string }{
+		{"python3", "print('x'*1500)"},
+		{"c", "#include <stdio.h>\n#include <string.h>\nint main(void){char b[1501]; memset(b, 'x', 1500); b[1500] = 0; puts(b); return 0;}\n"},
+	} {
+		t.Run(c.language, func(t *testing.T) {
+			requireLanguage(t, langs, c.language)
+			for i := range 20 {
+				a := post(t, ts, req{Language: c.language, Source: src(c.source), Limits: map[string]int64{"output_kb": 1}})
+				if a.Code != 200 || a.Run == nil || !a.Run.StdoutTruncated || len(a.Run.Stdout) != 1024 {
+					t.Fatalf("run %d: %d %s", i, a.Code, a.Body)
+				}
+				if a.Outcome != "limit" || a.Run.Limit != "output" {
+					t.Fatalf("run %d: outcome %q, limit %q; want limit output: %s", i, a.Outcome, a.Run.Limit, a.Body)
+				}
+			}
+		})
+	}
+}
