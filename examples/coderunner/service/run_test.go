@@ -207,37 +207,61 @@ func TestConcurrentIsolation(t *testing.T) {
 }
 
 // TestClientGone: a client that hangs up while its job runs gets the job
-// killed, sandbox and all, for a Run and for a Box.
+// killed, sandbox and all, for a Run and for a Box: its program (a sleep
+// of 15 s under a wall limit of 20 s, found by a unique argument in
+// /proc) is gone within 3 s of the hang-up. The control, the same job of
+// a client that stays, is still there at that time.
 func TestClientGone(t *testing.T) {
 	ts := newServer(t, nil)
 	_, langs := corralBackend(t)
-	for _, c := range []struct{ language, source, marker string }{
-		{"sh", "sleep 8.76543", "8.76543"},
-		{"c", "#include <unistd.h>\nint main(void){execl(\"/bin/sleep\", \"sleep\", \"8.76544\", (char*)0); return 1;}", "8.76544"},
+	for _, c := range []struct{ language, source string }{
+		{"sh", "sleep %s"},
+		{"c", "#include <unistd.h>\nint main(void){execl(\"/bin/sleep\", \"sleep\", \"%s\", (char*)0); return 1;}"},
 	} {
 		t.Run(c.language, func(t *testing.T) {
 			requireLanguage(t, langs, c.language)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			body := fmt.Sprintf(`{"language":%q,"source":%q}`, c.language, c.source)
-			r, err := http.NewRequestWithContext(ctx, "POST", ts.URL+"/run", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			errc := make(chan error, 1)
-			go func() {
-				resp, err := ts.Client().Do(r)
-				if err == nil {
-					resp.Body.Close()
+			start := func(marker string) (context.CancelFunc, chan error) {
+				ctx, cancel := context.WithCancel(context.Background())
+				body := fmt.Sprintf(`{"language":%q,"source":%q,"limits":{"wall_ms":20000}}`, c.language, fmt.Sprintf(c.source, marker))
+				r, err := http.NewRequestWithContext(ctx, "POST", ts.URL+"/run", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
 				}
-				errc <- err
+				r.Header.Set("Content-Type", "application/json")
+				errc := make(chan error, 1)
+				go func() {
+					resp, err := ts.Client().Do(r)
+					if err == nil {
+						resp.Body.Close()
+					}
+					errc <- err
+				}()
+				return cancel, errc
+			}
+			gone, stays := fmt.Sprintf("15.%06d1", os.Getpid()%1000000), fmt.Sprintf("15.%06d2", os.Getpid()%1000000)
+			cancelGone, goneErr := start(gone)
+			cancelStays, staysErr := start(stays)
+			defer func() {
+				cancelStays()
+				<-staysErr
+				waitFor(t, func() bool { return len(sleeping(stays)) == 0 }, "the control's sleep to be killed")
 			}()
-			waitFor(t, func() bool { return len(sleeping(c.marker)) > 0 }, "the job's sleep to start")
-			cancel()
-			if err := <-errc; err == nil {
+			defer cancelGone()
+			waitFor(t, func() bool { return len(sleeping(gone)) > 0 && len(sleeping(stays)) > 0 }, "both jobs' sleeps to start")
+			cancelGone()
+			if err := <-goneErr; err == nil {
 				t.Fatal("the request was answered; want it cut short")
 			}
-			waitFor(t, func() bool { return len(sleeping(c.marker)) == 0 }, "the job's sleep to be killed")
+			deadline := time.Now().Add(3 * time.Second)
+			for len(sleeping(gone)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if pids := sleeping(gone); len(pids) > 0 {
+				t.Errorf("the hung-up client's job still runs 3 s after (pids %v)", pids)
+			}
+			if len(sleeping(stays)) == 0 {
+				t.Errorf("the control's job is gone too: the sleep ended by itself, the test shows nothing")
+			}
 		})
 	}
 }
