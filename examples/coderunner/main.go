@@ -3,7 +3,7 @@
 // in Corral sandboxes, with a playground page at "/":
 //
 //	go run ./examples/coderunner            # http://127.0.0.1:8080/
-//	curl -s localhost:8080/run -d '{"language":"python3","source":"print(6*7)"}'
+//	curl -s localhost:8080/run -H 'Content-Type: application/json' -d '{"language":"python3","source":"print(6*7)"}'
 //
 // See the README, "Code runner service", for the API, flags and operations.
 package main

@@ -39,7 +39,7 @@ func newMetrics(poolReady func() float64) *metrics {
 		}, []string{"language", "step"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "coderunner_rejected_total",
-			Help: "Requests answered without running, by reason (bad_request, unauthorized, queue_full, rate_limited, shutting_down).",
+			Help: "Requests answered without running, by reason (bad_request, unauthorized, queue_full, rate_limited, shutting_down, cross_site, unsupported_media_type).",
 		}, []string{"reason"}),
 	}
 	pool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -172,6 +172,16 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
+	if msg := crossSite(r); msg != "" {
+		s.metrics.rejected.WithLabelValues("cross_site").Inc()
+		writeError(w, http.StatusForbidden, msg)
+		return
+	}
+	if msg := notJSON(r); msg != "" {
+		s.metrics.rejected.WithLabelValues("unsupported_media_type").Inc()
+		writeError(w, http.StatusUnsupportedMediaType, msg)
+		return
+	}
 	if !s.authorized(r) {
 		s.metrics.rejected.WithLabelValues("unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="coderunner"`)

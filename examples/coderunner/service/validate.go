@@ -28,8 +28,7 @@ const (
 
 // decode reads and checks a POST /run body into a job.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*job.Job, *badRequest) {
-	// Content-Type is not checked: the body must be JSON whatever it
-	// says (curl -d sends a form's).
+	// Content-Type was checked (application/json) by run.
 	limit := s.cfg.MaxSource*jsonOverRaw + 64<<10
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
