@@ -12,8 +12,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,11 +45,11 @@ type Server struct {
 	limiter  *limiter
 	metrics  *metrics
 	log      *slog.Logger
-	draining atomic.Bool
-	// jobs ends the running jobs' contexts (Kill); active counts them.
+	// jobs ends the running jobs' contexts (Kill); active counts those
+	// running or queued, and refuses more once draining.
 	jobs   context.Context
 	kill   context.CancelFunc
-	active sync.WaitGroup
+	active *tracker
 }
 
 // New returns the service for cfg.
@@ -65,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, limiter: newLimiter(cfg.Rate)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, limiter: newLimiter(cfg.Rate), active: newTracker()}
 	s.jobs, s.kill = context.WithCancel(context.Background())
 	s.metrics = newMetrics(func() float64 {
 		if p, ok := cfg.Backend.(interface{ PoolReady() int }); ok {
@@ -108,8 +106,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain makes the service refuse new jobs (503 "shutting down", and
-// /readyz 503) while those running go on.
-func (s *Server) Drain() { s.draining.Store(true) }
+// /readyz 503), and those waiting in the queue, while those running go
+// on.
+func (s *Server) Drain() { s.active.drain() }
 
 // Kill ends the running jobs (their sandboxes are killed) and waits until
 // the backend has returned them, or ctx ends.
@@ -119,20 +118,11 @@ func (s *Server) Kill(ctx context.Context) error {
 }
 
 // Wait waits for the running jobs to end, or ctx to.
-func (s *Server) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.active.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (s *Server) Wait(ctx context.Context) error { return s.active.wait(ctx) }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case s.draining.Load():
+	case s.active.isDraining():
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 	case !s.cfg.Backend.Ready():
 		writeError(w, http.StatusServiceUnavailable, "not ready")
@@ -156,7 +146,7 @@ const answerTimeout = 30 * time.Second
 // runJob runs j on a slot the caller acquired, and gives the slot back
 // and marks the job done (Wait, Kill) as soon as the backend returns.
 func (s *Server) runJob(ctx context.Context, j *job.Job) (*job.Outcome, error) {
-	defer s.active.Done()
+	defer s.active.done()
 	defer s.gate.release()
 	s.metrics.running.Inc()
 	defer s.metrics.running.Dec()
@@ -167,7 +157,7 @@ func (s *Server) runJob(ctx context.Context, j *job.Job) (*job.Outcome, error) {
 func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	log := s.log.With("remote", r.RemoteAddr)
-	if s.draining.Load() {
+	if s.active.isDraining() {
 		s.metrics.rejected.WithLabelValues("shutting_down").Inc()
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
@@ -205,14 +195,23 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.jobs, cancel)()
-	s.active.Add(1)
-	if err := s.gate.acquire(ctx); err != nil {
-		s.active.Done()
+	// Counted before the slot is asked for, in the same lock as Drain's
+	// flag: Wait cannot miss a job that goes on to run.
+	if !s.active.add() {
+		s.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if err := s.gate.acquire(ctx, s.active.drained); err != nil {
+		s.active.done()
 		if errors.Is(err, errQueueFull) {
 			s.metrics.rejected.WithLabelValues("queue_full").Inc()
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusTooManyRequests, "queue full")
 			return
+		}
+		if errors.Is(err, errDraining) {
+			s.metrics.rejected.WithLabelValues("shutting_down").Inc()
 		}
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
