@@ -262,6 +262,11 @@ func TestClientGone(t *testing.T) {
 			if len(sleeping(stays)) == 0 {
 				t.Errorf("the control's job is gone too: the sleep ended by itself, the test shows nothing")
 			}
+			// The metrics count it as canceled, not as the backend's error.
+			waitMetric(t, ts, `coderunner_runs_total{language="`+c.language+`",outcome="canceled"} 1`)
+			if m := get(t, ts, "/metrics", nil).body; strings.Contains(m, `outcome="error"`) {
+				t.Errorf("a hang-up counted as an error:\n%s", m)
+			}
 		})
 	}
 }

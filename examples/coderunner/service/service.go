@@ -225,15 +225,17 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	name := j.Language.Name
 	s.metrics.seconds.WithLabelValues(name, "total").Observe(time.Since(ran).Seconds())
 	if err != nil {
-		s.metrics.runs.WithLabelValues(name, outcomeError).Inc()
 		if s.jobs.Err() != nil {
+			s.metrics.runs.WithLabelValues(name, outcomeCanceled).Inc()
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
 			return
 		}
 		if r.Context().Err() != nil {
+			s.metrics.runs.WithLabelValues(name, outcomeCanceled).Inc()
 			log.Info("client gone: job killed", "language", name)
 			return
 		}
+		s.metrics.runs.WithLabelValues(name, outcomeError).Inc()
 		log.Error("run failed", "language", name, "error", err)
 		writeError(w, http.StatusInternalServerError, "the backend failed to run the job; see the server's log")
 		return
