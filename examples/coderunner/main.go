@@ -141,7 +141,7 @@ func serve(f *flags, log *slog.Logger) error {
 			log.Info("go cache seeded", "dir", f.goCache, "ms", time.Since(start).Milliseconds())
 		}()
 	}
-	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds}
+	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds, Logger: log}
 	var b job.Backend
 	var err error
 	switch f.backend {

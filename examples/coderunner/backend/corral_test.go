@@ -2,9 +2,14 @@ package backend_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,4 +218,69 @@ func TestBoxPoolUsed(t *testing.T) {
 	if n := backend.PooledBoxes(b); n != 1 {
 		t.Errorf("control: Boxes taken from the pool after a job with more memory: %d, want still 1", n)
 	}
+}
+
+// TestPrewarmRetried: a pool that fails to fill twice (a transient error)
+// is logged and tried again until it fills: the backend becomes ready.
+// The control, a pool that always fails, never does, and Close ends the
+// retries.
+func TestPrewarmRetried(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	for _, c := range []struct {
+		name  string
+		fails int
+		ready bool
+	}{
+		{"transient", 2, true},
+		{"control: always failing", 1 << 30, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs strings.Builder
+			var mu sync.Mutex
+			var calls atomic.Int64
+			log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))
+			var b job.Backend
+			b, err := backend.NewCorralPrewarm(backend.Config{Pool: 2, Run: runLimits, Compile: compileLimits, CgroupParent: testutil.CgroupParent(), Logger: log},
+				func(ctx context.Context) error {
+					if calls.Add(1) <= int64(c.fails) {
+						return errors.New("transient trouble")
+					}
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			deadline := time.Now().Add(2 * time.Minute)
+			if !c.ready {
+				deadline = time.Now().Add(1500 * time.Millisecond) // 100+200+400+800 ms: 4 tries
+			}
+			for !b.Ready() && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if b.Ready() != c.ready {
+				t.Fatalf("ready %v after %d tries, want %v", b.Ready(), calls.Load(), c.ready)
+			}
+			if n := calls.Load(); n < 3 {
+				t.Errorf("prewarm called %d times, want at least 3", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(logs.String(), "transient trouble") {
+				t.Errorf("the failure is not logged: %q", logs.String())
+			}
+		})
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
