@@ -39,12 +39,12 @@ type Config struct {
 
 // Server is the service: an http.Handler.
 type Server struct {
-	cfg      Config
-	mux      *http.ServeMux
-	gate     *gate
-	limiter  *limiter
-	metrics  *metrics
-	log      *slog.Logger
+	cfg     Config
+	mux     *http.ServeMux
+	gate    *gate
+	limiter *limiter
+	metrics *metrics
+	log     *slog.Logger
 	// jobs ends the running jobs' contexts (Kill); active counts those
 	// running or queued, and refuses more once draining.
 	jobs   context.Context
