@@ -3,7 +3,7 @@
 // in Corral sandboxes, with a playground page at "/":
 //
 //	go run ./examples/coderunner            # http://127.0.0.1:8080/
-//	curl -s localhost:8080/run -d '{"language":"python3","source":"print(6*7)"}'
+//	curl -s localhost:8080/run -H 'Content-Type: application/json' -d '{"language":"python3","source":"print(6*7)"}'
 //
 // See the README, "Code runner service", for the API, flags and operations.
 package main
@@ -141,7 +141,7 @@ func serve(f *flags, log *slog.Logger) error {
 			log.Info("go cache seeded", "dir", f.goCache, "ms", time.Since(start).Milliseconds())
 		}()
 	}
-	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds}
+	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds, Logger: log}
 	var b job.Backend
 	var err error
 	switch f.backend {
@@ -207,10 +207,12 @@ func shutdown(hs *http.Server, srv *service.Server, b job.Backend, timeout time.
 	if err := srv.Wait(ctx); err != nil {
 		log.Warn("killing the jobs still running", "after", timeout.String())
 	}
-	srv.Kill()
 	// The handlers of killed jobs answer at once; give them a moment.
 	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer hcancel()
+	if err := srv.Kill(hctx); err != nil {
+		log.Warn("jobs still running after the kill", "error", err)
+	}
 	herr := hs.Shutdown(hctx)
 	berr := b.Close()
 	log.Info("stopped", "http", errString(herr), "backend", errString(berr))

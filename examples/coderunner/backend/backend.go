@@ -3,7 +3,11 @@
 // way runners are often built today), for the side-by-side load test.
 package backend
 
-import "github.com/corral-dev/corral/examples/coderunner/job"
+import (
+	"log/slog"
+
+	"github.com/corral-dev/corral/examples/coderunner/job"
+)
 
 // Config is what both backends take from the server's flags.
 type Config struct {
@@ -20,4 +24,7 @@ type Config struct {
 	// Binds are host directories the languages need (job.Language.Binds),
 	// bound read-only at the same path into every sandbox.
 	Binds []string
+	// Logger gets what the backend does on its own (a pool that fails to
+	// fill and is retried); nil: nothing is logged.
+	Logger *slog.Logger
 }

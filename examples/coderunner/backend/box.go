@@ -33,9 +33,10 @@ import (
 // commands together: a Box gets the larger of the two steps' (the compile
 // step's, as a rule), and the run step's own, smaller, memory, CPU time and
 // processes (counted, not its threads) are enforced here by watching
-// Box.Stats every watchEvery and killing the step past them: a bomb may
-// overshoot them by what it grabs in that time, and the Box's cgroup stays
-// the hard bound. Wall time is each Exec's context, output the capped
+// Box.Stats every watchEvery and killing the step once what the Box uses
+// has grown past them since the step started (overLimit): soft limits,
+// which a bomb may overshoot by what it grabs in that time, the Box's
+// cgroup staying the hard bound. Wall time is each Exec's context, output the capped
 // writers.
 
 // watchEvery is how often a step's CPU time and memory are checked.
@@ -56,7 +57,8 @@ var cleanup = []string{"/bin/sh", "-c",
 // boxOptions are the options of a Box for a job with these limits.
 func (b *corral) boxOptions(compile, run job.Limits) sandbox.Options {
 	opts := b.base
-	opts.Limits = sandbox.Limits{Memory: max(compile.Memory, run.Memory), Pids: int64(max(compile.Pids, run.Pids))}
+	k := boxKey(compile, run)
+	opts.Limits = sandbox.Limits{Memory: k[0], Pids: k[1]}
 	return opts
 }
 
@@ -100,16 +102,39 @@ func (b *corral) runCompiled(ctx context.Context, j *job.Job) (*job.Outcome, err
 	return out, nil
 }
 
-// box returns a Box for j: a booted one from the pool when j has the
-// default limits, else a new one.
+// box returns a Box for j: a booted one from the pool when the Box j
+// needs is the pool's (its Memory and Pids, all boxOptions takes from the
+// limits; the steps' other limits are each Exec's), else a new one.
 func (b *corral) box(ctx context.Context, j *job.Job) (*sandbox.Box, error) {
-	if j.Compile == b.cfg.Compile && j.Run == b.cfg.Run {
+	if boxKey(j.Compile, j.Run) == boxKey(b.cfg.Compile, b.cfg.Run) {
 		if x := b.boxes.take(); x != nil {
+			b.pooled.Add(1)
 			return x, nil
 		}
 		return b.boxes.sb.Start(b.ctx)
 	}
 	return sandbox.New(b.boxOptions(j.Compile, j.Run)).Start(b.ctx)
+}
+
+// boxKey is what of a job's limits its Box's options depend on.
+func boxKey(compile, run job.Limits) [2]int64 {
+	return [2]int64{max(compile.Memory, run.Memory), int64(max(compile.Pids, run.Pids))}
+}
+
+// overLimit returns the limit of l a step has gone past, judging by the
+// Box's stats when it started (before) and now: what the Box has grown by
+// since, as what it held before (the init's, files, page cache) is not
+// the step's. Nil when within them.
+func overLimit(l job.Limits, before, now sandbox.Stats) error {
+	switch {
+	case l.CPUTime > 0 && now.CPUTime-before.CPUTime > l.CPUTime:
+		return errCPU
+	case l.Memory > 0 && now.Memory-max(before.Memory, 0) > l.Memory:
+		return errMemory
+	case l.Pids > 0 && now.Processes-before.Processes > l.Pids:
+		return errPids
+	}
+	return nil
 }
 
 // exec runs one step in x under l, and describes it. The error is the
@@ -152,13 +177,8 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 				if err != nil {
 					return
 				}
-				switch {
-				case l.CPUTime > 0 && st.CPUTime-before.CPUTime > l.CPUTime:
-					cancel(errCPU)
-				case l.Memory > 0 && st.Memory > l.Memory:
-					cancel(errMemory)
-				case l.Pids > 0 && st.Processes > l.Pids:
-					cancel(errPids)
+				if err := overLimit(l, before, st); err != nil {
+					cancel(err)
 				}
 			}
 		}()
@@ -169,15 +189,11 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 	if res == nil {
 		return nil, fmt.Errorf("backend: corral: %s: %w", cmd.Path, werr)
 	}
+	// The library fills Result.OOMKilled, PidsLimitHit and Limit from the
+	// Box's cgroup counters over the command's life: stepOf takes them.
 	s := stepOf(res, stdout, stderr)
 	if after, err := x.Stats(); err == nil && statsErr == nil {
 		s.CPUTime = after.CPUTime - before.CPUTime
-		if after.OOMKills > before.OOMKills {
-			s.OOMKilled, s.Limit = true, job.LimitMemory
-		}
-		if after.PidsLimitHits > before.PidsLimitHits && !s.Success() && s.Limit == "" {
-			s.Limit = job.LimitPids
-		}
 	}
 	switch cause := context.Cause(sctx); {
 	case cause == errWall:

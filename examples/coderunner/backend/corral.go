@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/corral-dev/corral/examples/coderunner/job"
 	"github.com/corral-dev/corral/examples/coderunner/lang"
@@ -28,6 +30,7 @@ type corral struct {
 	ctx    context.Context  // ends with Close: every sandbox's bound
 	cancel context.CancelFunc
 	ready  atomic.Bool
+	pooled atomic.Int64 // Boxes taken from the pool, for tests
 	// wg counts Prewarm, the jobs running and the Boxes they stop in
 	// the background; mu orders a job's wg.Add before Close's wg.Wait.
 	wg       sync.WaitGroup
@@ -38,8 +41,22 @@ type corral struct {
 }
 
 // NewCorral returns the Corral backend. It starts filling its pools at
-// once; Ready reports when they are full.
+// once; Ready reports when they are full. A pool that fails to fill (the
+// host short of memory or cgroups for a while) is logged and tried again,
+// backing off, until it fills or the backend is closed.
 func NewCorral(cfg Config) (job.Backend, error) {
+	return newCorral(cfg, nil)
+}
+
+// Backoff of the retries of a pool that failed to fill.
+const (
+	prewarmFirstRetry = 100 * time.Millisecond
+	prewarmMaxRetry   = 30 * time.Second
+)
+
+// newCorral is NewCorral, with prewarm in place of the interpreted pool's
+// Prewarm when not nil (for tests).
+func newCorral(cfg Config, prewarm func(context.Context) error) (job.Backend, error) {
 	if err := sandbox.Check().Err(); err != nil {
 		return nil, fmt.Errorf("backend: corral: %w", err)
 	}
@@ -59,11 +76,30 @@ func NewCorral(cfg Config) (job.Backend, error) {
 		nbox = 0
 	}
 	b.boxes = newBoxPool(b.ctx, sandbox.New(b.boxOptions(cfg.Compile, cfg.Run)), nbox, &b.wg)
+	if prewarm == nil {
+		prewarm = b.warm.Prewarm
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		if err := b.warm.Prewarm(b.ctx); err != nil {
-			return
+		for wait := prewarmFirstRetry; ; wait = min(2*wait, prewarmMaxRetry) {
+			err := prewarm(b.ctx)
+			if err == nil {
+				break
+			}
+			if b.ctx.Err() != nil {
+				return
+			}
+			log.Warn("backend: corral: the warm pool did not fill; trying again", "error", err, "in", wait.String())
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
 		}
 		if b.boxes.wait(b.ctx) {
 			b.ready.Store(true)
@@ -203,6 +239,11 @@ func stepOf(res *sandbox.Result, stdout, stderr *capped) *job.Step {
 	s.Stderr, s.StderrTruncated = stderr.bytes()
 	if s.OOMKilled && s.Limit == "" {
 		s.Limit = job.LimitMemory
+	}
+	// A stream cut at its cap is the output limit, whether or not the
+	// kill it set off came before the command ended by itself.
+	if s.Limit == "" && (s.StdoutTruncated || s.StderrTruncated) {
+		s.Limit = job.LimitOutput
 	}
 	return s
 }

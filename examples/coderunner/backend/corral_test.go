@@ -2,9 +2,14 @@ package backend_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,4 +122,165 @@ func running(s string) []string {
 		}
 	}
 	return pids
+}
+
+// TestCompileArgv: the compile step hands file names to the compiler as
+// they are, whatever they hold (the service refuses such names; this is
+// the second fence): a name that reads as gcc's options makes gcc run no
+// injected command. The run step checks for the file the command would
+// have made.
+func TestCompileArgv(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	c := lang.Find(lang.Detect(""), "c")
+	if c == nil {
+		testutil.RequireProgram(t, "gcc")
+		t.Skip("gcc is installed but not where the sandbox sees it")
+	}
+	b, err := backend.NewCorral(backend.Config{Run: runLimits, Compile: compileLimits, CgroupParent: testutil.CgroupParent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	files := map[string][]byte{
+		"main.c":                      []byte("#include <stdio.h>\nint main(void){ FILE *f = fopen(\"pwned\", \"r\"); puts(f ? \"pwned\" : \"clean\"); return 0; }\n"),
+		"evil.sh":                     []byte(`echo INJ""ECTED >&2; touch /work/out/pwned; exec "$@"`),
+		"a.c -wrapper sh,evil.sh b.c": nil,
+	}
+	o, err := b.Run(context.Background(), &job.Job{Language: c, Files: files, Compile: compileLimits, Run: runLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Compile == nil || strings.Contains(string(o.Compile.Stderr), "INJECTED") {
+		t.Fatalf("the injected command ran: compile %+v", o.Compile)
+	}
+	if o.Run != nil && string(o.Run.Stdout) != "clean\n" {
+		t.Fatalf("the run step found %q: the injected command ran; compile %+v", o.Run.Stdout, o.Compile)
+	}
+	// The control: the same wrapper given to gcc on purpose makes the
+	// file the run step looks for.
+	ctl := *c
+	ctl.Compile = []string{"/bin/sh", "-c", "exec /usr/bin/gcc -wrapper sh,evil.sh -o " + lang.OutDir + "/" + lang.Program + " main.c"}
+	o, err = b.Run(context.Background(), &job.Job{Language: &ctl, Files: files, Compile: compileLimits, Run: runLimits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Run == nil || string(o.Run.Stdout) != "pwned\n" || !strings.Contains(string(o.Compile.Stderr), "INJECTED") {
+		t.Fatalf("control: compile %+v run %+v: want the run step to find the file", o.Compile, o.Run)
+	}
+}
+
+// TestBoxPoolUsed: a compiled job whose limits differ from the defaults
+// only where each step's Exec applies them (its output, as the service
+// sets it, its wall and CPU time) takes a pooled Box; the control, a job
+// whose run step needs more memory than the pool's Boxes have, does not.
+func TestBoxPoolUsed(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	c := lang.Find(lang.Detect(""), "c")
+	if c == nil {
+		testutil.RequireProgram(t, "gcc")
+		t.Skip("gcc is installed but not where the sandbox sees it")
+	}
+	defaultCompile := compileLimits
+	defaultCompile.Output = 0 // as the server's -max flags make it
+	b, err := backend.NewCorral(backend.Config{Pool: 2, Run: runLimits, Compile: defaultCompile, CgroupParent: testutil.CgroupParent()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !b.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	src := map[string][]byte{"main.c": []byte("#include <stdio.h>\nint main(void){puts(\"c\"); return 0;}\n")}
+	run := func(compile, run job.Limits) {
+		t.Helper()
+		o, err := b.Run(context.Background(), &job.Job{Language: c, Files: src, Compile: compile, Run: run})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Run == nil || string(o.Run.Stdout) != "c\n" {
+			t.Fatalf("compile %+v run %+v", o.Compile, o.Run)
+		}
+	}
+	stepCompile, stepRun := defaultCompile, runLimits
+	stepCompile.Output = 1 << 10
+	stepRun.Output, stepRun.WallTime, stepRun.CPUTime = 1<<10, 3*time.Second, time.Second
+	run(stepCompile, stepRun)
+	if n := backend.PooledBoxes(b); n != 1 {
+		t.Errorf("Boxes taken from the pool: %d, want 1", n)
+	}
+	bigger := runLimits
+	bigger.Memory = compileLimits.Memory + 1<<20
+	run(stepCompile, bigger)
+	if n := backend.PooledBoxes(b); n != 1 {
+		t.Errorf("control: Boxes taken from the pool after a job with more memory: %d, want still 1", n)
+	}
+}
+
+// TestPrewarmRetried: a pool that fails to fill twice (a transient error)
+// is logged and tried again until it fills: the backend becomes ready.
+// The control, a pool that always fails, never does, and Close ends the
+// retries.
+func TestPrewarmRetried(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	for _, c := range []struct {
+		name  string
+		fails int
+		ready bool
+	}{
+		{"transient", 2, true},
+		{"control: always failing", 1 << 30, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs strings.Builder
+			var mu sync.Mutex
+			var calls atomic.Int64
+			log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))
+			var b job.Backend
+			b, err := backend.NewCorralPrewarm(backend.Config{Pool: 2, Run: runLimits, Compile: compileLimits, CgroupParent: testutil.CgroupParent(), Logger: log},
+				func(ctx context.Context) error {
+					if calls.Add(1) <= int64(c.fails) {
+						return errors.New("transient trouble")
+					}
+					return nil
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			deadline := time.Now().Add(2 * time.Minute)
+			if !c.ready {
+				deadline = time.Now().Add(1500 * time.Millisecond) // 100+200+400+800 ms: 4 tries
+			}
+			for !b.Ready() && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if b.Ready() != c.ready {
+				t.Fatalf("ready %v after %d tries, want %v", b.Ready(), calls.Load(), c.ready)
+			}
+			if n := calls.Load(); n < 3 {
+				t.Errorf("prewarm called %d times, want at least 3", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(logs.String(), "transient trouble") {
+				t.Errorf("the failure is not logged: %q", logs.String())
+			}
+		})
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -65,22 +65,24 @@ func table(goCache string) []entry {
 		},
 		{
 			lang: job.Language{Name: "c", Source: "main.c",
-				Compile: []string{"/bin/sh", "-c", `exec /usr/bin/gcc -O2 -pipe -o ` + out + ` $(find . -name '*.c') -lm`},
+				Compile: compileEach(`-name '*.c'`, "/usr/bin/gcc -O2 -pipe -o "+out, "-lm", ".c"),
 				Run:     []string{"./" + Program}},
 			tool: "/usr/bin/gcc", version: []string{"/usr/bin/gcc", "--version"},
 		},
 		{
 			lang: job.Language{Name: "cpp", Source: "main.cpp",
-				Compile: []string{"/bin/sh", "-c", `exec /usr/bin/g++ -O2 -pipe -o ` + out + ` $(find . -name '*.cpp' -o -name '*.cc')`},
+				Compile: compileEach(`-name '*.cpp' -o -name '*.cc'`, "/usr/bin/g++ -O2 -pipe -o "+out, "", ".cpp or .cc"),
 				Run:     []string{"./" + Program}},
 			tool: "/usr/bin/g++", version: []string{"/usr/bin/g++", "--version"},
 		},
 		{
 			lang: job.Language{Name: "go", Source: "main.go",
-				// With a go.mod the request is a module; without one, its
-				// .go files at the top are the main package. The seeded
-				// cache (gocache.go), when there is one, is copied first.
-				Compile: []string{"/bin/sh", "-c", seed + `if [ -f go.mod ]; then exec go build -o ` + out + ` .; else exec go build -o ` + out + ` *.go; fi`},
+				// With a go.mod the request is a module; without one, it
+				// is given one (module prog). Either way the package "."
+				// is built: no file name reaches go's command line. The
+				// seeded cache (gocache.go), when there is one, is copied
+				// first.
+				Compile: []string{"/bin/sh", "-c", seed + `if [ ! -f go.mod ]; then m=$(go mod init prog 2>&1) || { echo "$m" >&2; exit 1; }; fi; exec go build -o ` + out + ` .`},
 				Run:     []string{"./" + Program},
 				Env:     append([]string{"HOME=/tmp/home", "GOCACHE=/tmp/gocache", "GOPATH=/tmp/gopath"}, goEnv...),
 				Binds:   binds,
@@ -88,6 +90,18 @@ func table(goCache string) []entry {
 			tool: GOROOT + "/bin/go", version: []string{GOROOT + "/bin/go", "version"},
 		},
 	}
+}
+
+// compileEach is a compile step that runs compiler "files... tail" on
+// every file find's predicate pred matches in the work dir, or fails
+// saying no file ends in exts. The names reach the compiler as find gives
+// them, "./name", each one argument, through "$@": none is split, globbed
+// or read as an option, whatever it holds.
+func compileEach(pred, compiler, tail, exts string) []string {
+	files := `find . -type f \( ` + pred + ` \)`
+	return []string{"/bin/sh", "-c",
+		`if [ -z "$(` + files + ` | head -n 1)" ]; then echo "no ` + exts + ` file to compile" >&2; exit 1; fi; ` +
+			`exec ` + files + ` -exec /bin/sh -c 'exec ` + compiler + ` "$@" ` + tail + `' compile {} +`}
 }
 
 // visible are the host directories the default sandbox shows: a

@@ -63,13 +63,15 @@ type errorResponse struct {
 }
 
 // Outcomes, as in runResponse.Outcome and the runs metric; "error" is a
-// backend failure (500).
+// backend failure (500), and "canceled" (the metric's only) a job killed
+// because its client hung up or the server shut down.
 const (
 	outcomeOK           = "ok"
 	outcomeNonzero      = "nonzero"
 	outcomeCompileError = "compile_error"
 	outcomeLimit        = "limit"
 	outcomeError        = "error"
+	outcomeCanceled     = "canceled"
 )
 
 // outcomeOf classifies a job's outcome.

@@ -23,9 +23,13 @@ func newGate(concurrency, queue int, depth func(int)) *gate {
 	return &gate{slots: make(chan struct{}, concurrency), queue: queue, depth: depth}
 }
 
-// acquire takes a slot, waiting in the queue if there is room; release
-// gives it back.
-func (g *gate) acquire(ctx context.Context) error {
+// errDraining is acquire's answer to a job queued when the server
+// began to drain.
+var errDraining = errors.New("shutting down")
+
+// acquire takes a slot, waiting in the queue if there is room, until ctx
+// ends or drained is closed; release gives it back.
+func (g *gate) acquire(ctx context.Context, drained <-chan struct{}) error {
 	select {
 	case g.slots <- struct{}{}:
 		return nil
@@ -50,6 +54,8 @@ func (g *gate) acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-drained:
+		return errDraining
 	}
 }
 

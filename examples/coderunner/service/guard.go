@@ -3,8 +3,10 @@ package service
 import (
 	"crypto/subtle"
 	"math"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +22,39 @@ func (s *Server) authorized(r *http.Request) bool {
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// crossSite says why r, a POST /run, comes from another site's page, or
+// "": a browser names the site that sent it in Sec-Fetch-Site and Origin.
+// Without this check a page elsewhere could make a playground on the
+// visitor's machine run code. Clients that are not browsers send neither.
+func crossSite(r *http.Request) string {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return "Sec-Fetch-Site: " + site + ": POST /run takes requests from this server's own page, or from clients that are not browsers"
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+			return "Origin: " + o + " is not this server (" + r.Host + "): POST /run takes requests from this server's own page"
+		}
+	}
+	return ""
+}
+
+// notJSON says what is wrong with r's Content-Type, or "": POST /run
+// takes application/json only (which a form on another site cannot send
+// without the browser asking first).
+func notJSON(r *http.Request) string {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/json" {
+		return ""
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return "Content-Type: " + ct + ": send the request as application/json (curl: -H 'Content-Type: application/json')"
 }
 
 // limiter is the per-client rate limit: a token bucket per client IP

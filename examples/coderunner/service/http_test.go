@@ -309,3 +309,41 @@ func TestRunMethod(t *testing.T) {
 		t.Errorf("GET /: %d %s, want the page", g.code, g.body)
 	}
 }
+
+// TestCrossSite: POST /run takes application/json only (415 naming the
+// header otherwise) and refuses a browser's request from another site
+// (403); the controls, a same-origin page's and a plain client's, pass.
+func TestCrossSite(t *testing.T) {
+	ts := newServer(t, nil)
+	body := req{Language: "sh", Source: src("echo ran")}
+	for _, c := range []struct {
+		name   string
+		header []string
+		code   int
+		says   string
+	}{
+		{"no Content-Type", []string{"Content-Type", ""}, 415, "Content-Type: none"},
+		{"a form's", []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "Content-Type: application/x-www-form-urlencoded"},
+		{"text/plain", []string{"Content-Type", "text/plain"}, 415, "application/json"},
+		{"cross-site fetch", []string{"Sec-Fetch-Site", "cross-site"}, 403, "Sec-Fetch-Site: cross-site"},
+		{"same-site fetch", []string{"Sec-Fetch-Site", "same-site"}, 403, "Sec-Fetch-Site"},
+		{"foreign Origin", []string{"Origin", "http://evil.example"}, 403, "Origin: http://evil.example"},
+		{"null Origin", []string{"Origin", "null"}, 403, "Origin"},
+		{"a form from elsewhere", []string{"Content-Type", "text/plain", "Origin", "http://evil.example", "Sec-Fetch-Site", "cross-site"}, 403, "Sec-Fetch-Site"},
+		// The controls.
+		{"JSON with a charset", []string{"Content-Type", "application/json; charset=utf-8"}, 200, ""},
+		{"same-origin page", []string{"Sec-Fetch-Site", "same-origin", "Origin", ts.URL}, 200, ""},
+		{"typed URL", []string{"Sec-Fetch-Site", "none"}, 200, ""},
+		{"plain client", nil, 200, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := post(t, ts, body, c.header...)
+			if a.Code != c.code || !strings.Contains(a.Error, c.says) {
+				t.Fatalf("%d %s: want %d saying %q", a.Code, a.Body, c.code, c.says)
+			}
+			if c.code == 200 && (a.Run == nil || a.Run.Stdout != "ran\n") {
+				t.Fatalf("%s: did not run", a.Body)
+			}
+		})
+	}
+}

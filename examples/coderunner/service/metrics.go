@@ -22,7 +22,7 @@ func newMetrics(poolReady func() float64) *metrics {
 		reg: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "coderunner_runs_total",
-			Help: "Jobs run, by language and outcome (ok, nonzero, compile_error, limit, error).",
+			Help: "Jobs run, by language and outcome (ok, nonzero, compile_error, limit, error, canceled: killed as the client hung up or the server shut down).",
 		}, []string{"language", "outcome"}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "coderunner_queue_depth",
@@ -39,7 +39,7 @@ func newMetrics(poolReady func() float64) *metrics {
 		}, []string{"language", "step"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "coderunner_rejected_total",
-			Help: "Requests answered without running, by reason (bad_request, unauthorized, queue_full, rate_limited, shutting_down).",
+			Help: "Requests answered without running, by reason (bad_request, unauthorized, queue_full, rate_limited, shutting_down, cross_site, unsupported_media_type).",
 		}, []string{"reason"}),
 	}
 	pool := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -207,37 +207,66 @@ func TestConcurrentIsolation(t *testing.T) {
 }
 
 // TestClientGone: a client that hangs up while its job runs gets the job
-// killed, sandbox and all, for a Run and for a Box.
+// killed, sandbox and all, for a Run and for a Box: its program (a sleep
+// of 15 s under a wall limit of 20 s, found by a unique argument in
+// /proc) is gone within 3 s of the hang-up. The control, the same job of
+// a client that stays, is still there at that time.
 func TestClientGone(t *testing.T) {
 	ts := newServer(t, nil)
 	_, langs := corralBackend(t)
-	for _, c := range []struct{ language, source, marker string }{
-		{"sh", "sleep 8.76543", "8.76543"},
-		{"c", "#include <unistd.h>\nint main(void){execl(\"/bin/sleep\", \"sleep\", \"8.76544\", (char*)0); return 1;}", "8.76544"},
+	for _, c := range []struct{ language, source string }{
+		{"sh", "sleep %s"},
+		{"c", "#include <unistd.h>\nint main(void){execl(\"/bin/sleep\", \"sleep\", \"%s\", (char*)0); return 1;}"},
 	} {
 		t.Run(c.language, func(t *testing.T) {
 			requireLanguage(t, langs, c.language)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			body := fmt.Sprintf(`{"language":%q,"source":%q}`, c.language, c.source)
-			r, err := http.NewRequestWithContext(ctx, "POST", ts.URL+"/run", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			errc := make(chan error, 1)
-			go func() {
-				resp, err := ts.Client().Do(r)
-				if err == nil {
-					resp.Body.Close()
+			start := func(marker string) (context.CancelFunc, chan error) {
+				ctx, cancel := context.WithCancel(context.Background())
+				body := fmt.Sprintf(`{"language":%q,"source":%q,"limits":{"wall_ms":20000}}`, c.language, fmt.Sprintf(c.source, marker))
+				r, err := http.NewRequestWithContext(ctx, "POST", ts.URL+"/run", strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
 				}
-				errc <- err
+				r.Header.Set("Content-Type", "application/json")
+				errc := make(chan error, 1)
+				go func() {
+					resp, err := ts.Client().Do(r)
+					if err == nil {
+						resp.Body.Close()
+					}
+					errc <- err
+				}()
+				return cancel, errc
+			}
+			gone, stays := fmt.Sprintf("15.%06d1", os.Getpid()%1000000), fmt.Sprintf("15.%06d2", os.Getpid()%1000000)
+			cancelGone, goneErr := start(gone)
+			cancelStays, staysErr := start(stays)
+			defer func() {
+				cancelStays()
+				<-staysErr
+				waitFor(t, func() bool { return len(sleeping(stays)) == 0 }, "the control's sleep to be killed")
 			}()
-			waitFor(t, func() bool { return len(sleeping(c.marker)) > 0 }, "the job's sleep to start")
-			cancel()
-			if err := <-errc; err == nil {
+			defer cancelGone()
+			waitFor(t, func() bool { return len(sleeping(gone)) > 0 && len(sleeping(stays)) > 0 }, "both jobs' sleeps to start")
+			cancelGone()
+			if err := <-goneErr; err == nil {
 				t.Fatal("the request was answered; want it cut short")
 			}
-			waitFor(t, func() bool { return len(sleeping(c.marker)) == 0 }, "the job's sleep to be killed")
+			deadline := time.Now().Add(3 * time.Second)
+			for len(sleeping(gone)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if pids := sleeping(gone); len(pids) > 0 {
+				t.Errorf("the hung-up client's job still runs 3 s after (pids %v)", pids)
+			}
+			if len(sleeping(stays)) == 0 {
+				t.Errorf("the control's job is gone too: the sleep ended by itself, the test shows nothing")
+			}
+			// The metrics count it as canceled, not as the backend's error.
+			waitMetric(t, ts, `coderunner_runs_total{language="`+c.language+`",outcome="canceled"} 1`)
+			if m := get(t, ts, "/metrics", nil).body; strings.Contains(m, `outcome="error"`) {
+				t.Errorf("a hang-up counted as an error:\n%s", m)
+			}
 		})
 	}
 }
@@ -267,4 +296,48 @@ func sleeping(arg string) []string {
 		}
 	}
 	return pids
+}
+
+// TestRunStepMemory: a compiled program's run step under a small memory
+// limit (4 MiB, the Box's being the compile step's 768) passes when it
+// takes little, and sleeps long enough for the watch to look; the
+// control, the same program allocating 64 MiB, hits the limit.
+func TestRunStepMemory(t *testing.T) {
+	ts := newServer(t, nil)
+	_, langs := corralBackend(t)
+	requireLanguage(t, langs, "c")
+	prog := "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\nint main(void){size_t n = %d; char *p = malloc(n + 1); memset(p, 1, n + 1); usleep(300000); puts(\"ok\"); return p[n] - 1;}\n"
+	a := post(t, ts, req{Language: "c", Source: src(fmt.Sprintf(prog, 64<<10)), Limits: map[string]int64{"memory_mb": 4}})
+	if a.Code != 200 || a.Outcome != "ok" || a.Run.Stdout != "ok\n" {
+		t.Errorf("a small program under memory_mb 4: %d %s", a.Code, a.Body)
+	}
+	a = post(t, ts, req{Language: "c", Source: src(fmt.Sprintf(prog, 64<<20)), Limits: map[string]int64{"memory_mb": 4}})
+	if a.Code != 200 || a.Outcome != "limit" || a.Run.Limit != "memory" {
+		t.Errorf("control, 64 MiB under memory_mb 4: %d %s; want limit memory", a.Code, a.Body)
+	}
+}
+
+// TestOutputLimitAlways: a program that writes past its output cap and
+// exits at once is reported as the output limit every time, however its
+// exit and the kill the overflow sets off are ordered.
+func TestOutputLimitAlways(t *testing.T) {
+	ts := newServer(t, nil)
+	_, langs := corralBackend(t)
+	for _, c := range []struct{ language, source string }{
+		{"python3", "print('x'*1500)"},
+		{"c", "#include <stdio.h>\n#include <string.h>\nint main(void){char b[1501]; memset(b, 'x', 1500); b[1500] = 0; puts(b); return 0;}\n"},
+	} {
+		t.Run(c.language, func(t *testing.T) {
+			requireLanguage(t, langs, c.language)
+			for i := range 20 {
+				a := post(t, ts, req{Language: c.language, Source: src(c.source), Limits: map[string]int64{"output_kb": 1}})
+				if a.Code != 200 || a.Run == nil || !a.Run.StdoutTruncated || len(a.Run.Stdout) != 1024 {
+					t.Fatalf("run %d: %d %s", i, a.Code, a.Body)
+				}
+				if a.Outcome != "limit" || a.Run.Limit != "output" {
+					t.Fatalf("run %d: outcome %q, limit %q; want limit output: %s", i, a.Outcome, a.Run.Limit, a.Body)
+				}
+			}
+		})
+	}
 }

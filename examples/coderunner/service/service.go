@@ -12,8 +12,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -41,17 +39,17 @@ type Config struct {
 
 // Server is the service: an http.Handler.
 type Server struct {
-	cfg      Config
-	mux      *http.ServeMux
-	gate     *gate
-	limiter  *limiter
-	metrics  *metrics
-	log      *slog.Logger
-	draining atomic.Bool
-	// jobs ends the running jobs' contexts (Kill); active counts them.
+	cfg     Config
+	mux     *http.ServeMux
+	gate    *gate
+	limiter *limiter
+	metrics *metrics
+	log     *slog.Logger
+	// jobs ends the running jobs' contexts (Kill); active counts those
+	// running or queued, and refuses more once draining.
 	jobs   context.Context
 	kill   context.CancelFunc
-	active sync.WaitGroup
+	active *tracker
 }
 
 // New returns the service for cfg.
@@ -65,7 +63,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, limiter: newLimiter(cfg.Rate)}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, limiter: newLimiter(cfg.Rate), active: newTracker()}
 	s.jobs, s.kill = context.WithCancel(context.Background())
 	s.metrics = newMetrics(func() float64 {
 		if p, ok := cfg.Backend.(interface{ PoolReady() int }); ok {
@@ -108,31 +106,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Drain makes the service refuse new jobs (503 "shutting down", and
-// /readyz 503) while those running go on.
-func (s *Server) Drain() { s.draining.Store(true) }
+// /readyz 503), and those waiting in the queue, while those running go
+// on.
+func (s *Server) Drain() { s.active.drain() }
 
 // Kill ends the running jobs (their sandboxes are killed) and waits until
-// their handlers are done with the backend.
-func (s *Server) Kill() {
+// the backend has returned them, or ctx ends.
+func (s *Server) Kill(ctx context.Context) error {
 	s.kill()
-	s.active.Wait()
+	return s.Wait(ctx)
 }
 
 // Wait waits for the running jobs to end, or ctx to.
-func (s *Server) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.active.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (s *Server) Wait(ctx context.Context) error { return s.active.wait(ctx) }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case s.draining.Load():
+	case s.active.isDraining():
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 	case !s.cfg.Backend.Ready():
 		writeError(w, http.StatusServiceUnavailable, "not ready")
@@ -150,13 +140,36 @@ func (s *Server) languages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// answerTimeout bounds the writing of a job's answer, once it has run.
+const answerTimeout = 30 * time.Second
+
+// runJob runs j on a slot the caller acquired, and gives the slot back
+// and marks the job done (Wait, Kill) as soon as the backend returns.
+func (s *Server) runJob(ctx context.Context, j *job.Job) (*job.Outcome, error) {
+	defer s.active.done()
+	defer s.gate.release()
+	s.metrics.running.Inc()
+	defer s.metrics.running.Dec()
+	return s.cfg.Backend.Run(ctx, j)
+}
+
 // run serves POST /run.
 func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	log := s.log.With("remote", r.RemoteAddr)
-	if s.draining.Load() {
+	if s.active.isDraining() {
 		s.metrics.rejected.WithLabelValues("shutting_down").Inc()
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if msg := crossSite(r); msg != "" {
+		s.metrics.rejected.WithLabelValues("cross_site").Inc()
+		writeError(w, http.StatusForbidden, msg)
+		return
+	}
+	if msg := notJSON(r); msg != "" {
+		s.metrics.rejected.WithLabelValues("unsupported_media_type").Inc()
+		writeError(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
 	if !s.authorized(r) {
@@ -182,36 +195,47 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.jobs, cancel)()
-	s.active.Add(1)
-	defer s.active.Done()
-	if err := s.gate.acquire(ctx); err != nil {
+	// Counted before the slot is asked for, in the same lock as Drain's
+	// flag: Wait cannot miss a job that goes on to run.
+	if !s.active.add() {
+		s.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if err := s.gate.acquire(ctx, s.active.drained); err != nil {
+		s.active.done()
 		if errors.Is(err, errQueueFull) {
 			s.metrics.rejected.WithLabelValues("queue_full").Inc()
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusTooManyRequests, "queue full")
 			return
 		}
+		if errors.Is(err, errDraining) {
+			s.metrics.rejected.WithLabelValues("shutting_down").Inc()
+		}
 		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	defer s.gate.release()
 	queued := time.Since(start)
-	s.metrics.running.Inc()
 	ran := time.Now()
-	out, err := s.cfg.Backend.Run(ctx, j)
-	s.metrics.running.Dec()
+	out, err := s.runJob(ctx, j)
+	// The slot is free and the job done before the answer is written: a
+	// client that reads it slowly, or never, holds neither.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answerTimeout))
 	name := j.Language.Name
 	s.metrics.seconds.WithLabelValues(name, "total").Observe(time.Since(ran).Seconds())
 	if err != nil {
-		s.metrics.runs.WithLabelValues(name, outcomeError).Inc()
 		if s.jobs.Err() != nil {
+			s.metrics.runs.WithLabelValues(name, outcomeCanceled).Inc()
 			writeError(w, http.StatusServiceUnavailable, "shutting down")
 			return
 		}
 		if r.Context().Err() != nil {
+			s.metrics.runs.WithLabelValues(name, outcomeCanceled).Inc()
 			log.Info("client gone: job killed", "language", name)
 			return
 		}
+		s.metrics.runs.WithLabelValues(name, outcomeError).Inc()
 		log.Error("run failed", "language", name, "error", err)
 		writeError(w, http.StatusInternalServerError, "the backend failed to run the job; see the server's log")
 		return

@@ -28,8 +28,7 @@ const (
 
 // decode reads and checks a POST /run body into a job.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*job.Job, *badRequest) {
-	// Content-Type is not checked: the body must be JSON whatever it
-	// says (curl -d sends a form's).
+	// Content-Type was checked (application/json) by run.
 	limit := s.cfg.MaxSource*jsonOverRaw + 64<<10
 	body := http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(body)
@@ -189,10 +188,17 @@ func checkName(name string) string {
 			return "is not clean (\".\" or an empty element); write it as " + strconv.Quote(path.Clean(name))
 		case len(p) > maxNameLen:
 			return fmt.Sprintf("has an element over %d bytes", maxNameLen)
+		case p[0] == '-':
+			return fmt.Sprintf("has an element starting with \"-\" (%q), which a tool could read as an option; rename it", p)
 		}
 		for _, r := range p {
 			if r < 0x20 || r == 0x7f {
 				return "holds a control character"
+			}
+		}
+		for _, r := range p {
+			if !nameChar(r) {
+				return fmt.Sprintf("holds %q; use only letters, digits, \".\", \"_\", \"-\" and \"/\"", r)
 			}
 		}
 	}
@@ -200,6 +206,13 @@ func checkName(name string) string {
 		return fmt.Sprintf("is %d directories deep, over the maximum of %d", len(parts), maxDepth)
 	}
 	return ""
+}
+
+// nameChar reports whether a file name may hold r: ASCII letters and
+// digits, ".", "_", "-" (and "/" between elements). No space, quote, glob
+// or other character a shell or a tool's command line treats specially.
+func nameChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.' || r == '_' || r == '-'
 }
 
 // limits resolves a request's limits against the server's defaults and
