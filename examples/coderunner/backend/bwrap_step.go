@@ -197,6 +197,11 @@ func (b *bwrapBackend) step(ctx context.Context, host, mount, dir string, lang *
 	st.WallTime = wall
 	st.Stdout, st.StdoutTruncated = stdout.buf.Bytes(), stdout.truncated
 	st.Stderr, st.StderrTruncated = stderr.buf.Bytes(), stderr.truncated
+	// Output cut is the output limit's, however the race between the
+	// program's exit and the kill went (as the Corral backend's stepOf).
+	if st.Limit == "" && (st.StdoutTruncated || st.StderrTruncated) {
+		st.Limit = job.LimitOutput
+	}
 	// bwrap's own failure (a bind it could not make, no user namespaces)
 	// is the backend's, not the program's.
 	if reason == "" && st.ExitCode == 1 && bytes.HasPrefix(st.Stderr, []byte("bwrap: ")) {
