@@ -25,10 +25,30 @@ import (
 // no job dir of the bwrap backend.
 func TestMain(m *testing.M) {
 	sandbox.Main()
+	// A temp dir of this test binary's own: the bwrap job dirs counted
+	// are then this package's, not those of the packages tested alongside
+	// it in the same TMPDIR (loadgen and the service start bwrap servers).
+	// Enterable by all: a root bwrap backend runs bwrap as uid 65534, which
+	// binds the job dirs from it.
+	orig := os.TempDir()
+	tmp, err := os.MkdirTemp(orig, "backend-test-")
+	if err == nil {
+		err = os.Chmod(tmp, 0o755)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("TMPDIR", tmp)
 	before := backend.BwrapTempDirs()
 	code := testutil.RunChecked(m)
 	if left := backend.BwrapTempDirs() - before; left > 0 {
 		fmt.Fprintf(os.Stderr, "LEAK CHECK FAILED: %d coderunner-bwrap-* temp dirs left in %s\n", left, os.TempDir())
+		code = 1
+	}
+	os.Setenv("TMPDIR", orig)
+	if err := os.RemoveAll(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		code = 1
 	}
 	os.Exit(code)
