@@ -54,6 +54,9 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(filepath.Join(home, "profile")),
 		chromedp.Env("HOME="+home),
+		// Its own temp files (org.chromium.Chromium.*) too, which it
+		// leaves behind in TMPDIR otherwise.
+		chromedp.Env("TMPDIR="+home),
 		chromedp.WindowSize(1024, 768),
 		chromedp.CombinedOutput(out),
 	)
