@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/corral-dev/corral/examples/coderunner/api"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -32,26 +33,11 @@ type limits struct {
 	OutputKB int `json:"output_kb,omitempty"`
 }
 
-// runResponse is POST /run's answer.
-type runResponse struct {
-	Language string `json:"language"`
-	Outcome  string `json:"outcome"`
-	Compile  *step  `json:"compile"`
-	Run      *step  `json:"run"`
-}
-
-type step struct {
-	ExitCode        int     `json:"exit_code"`
-	Signal          string  `json:"signal"`
-	Limit           string  `json:"limit"`
-	OOMKilled       bool    `json:"oom_killed"`
-	WallMS          float64 `json:"wall_ms"`
-	CPUMS           float64 `json:"cpu_ms"`
-	MemoryPeakBytes int64   `json:"memory_peak_bytes"`
-	Stdout          string  `json:"stdout"`
-	Stderr          string  `json:"stderr"`
-	StdoutTruncated bool    `json:"stdout_truncated"`
-}
+// runResponse is POST /run's answer, and step one of its steps.
+type (
+	runResponse = api.Response
+	step        = api.Step
+)
 
 // A program is one kind of request: make builds a request (with fresh
 // input) and the check of its answer, which returns "" when the answer is

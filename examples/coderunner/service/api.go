@@ -4,72 +4,28 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/corral-dev/corral/examples/coderunner/api"
 	"github.com/corral-dev/corral/examples/coderunner/job"
 )
 
-// runRequest is POST /run's body.
-type runRequest struct {
-	Language string            `json:"language"`
-	Source   *string           `json:"source"`
-	Files    map[string]string `json:"files"`
-	Stdin    string            `json:"stdin"`
-	Limits   *limitsRequest    `json:"limits"`
-}
-
-// limitsRequest is a request's "limits"; nil fields take the defaults.
-type limitsRequest struct {
-	WallMS   *int64 `json:"wall_ms"`
-	CPUMS    *int64 `json:"cpu_ms"`
-	MemoryMB *int64 `json:"memory_mb"`
-	Pids     *int64 `json:"pids"`
-	OutputKB *int64 `json:"output_kb"`
-}
-
-// runResponse is POST /run's answer.
-type runResponse struct {
-	Language string        `json:"language"`
-	Outcome  string        `json:"outcome"`
-	Compile  *stepResponse `json:"compile"`
-	Run      *stepResponse `json:"run"`
-}
-
-// stepResponse is one step of a runResponse.
-type stepResponse struct {
-	ExitCode        int     `json:"exit_code"`
-	Signal          string  `json:"signal"`
-	Limit           string  `json:"limit"`
-	OOMKilled       bool    `json:"oom_killed"`
-	WallMS          float64 `json:"wall_ms"`
-	CPUMS           float64 `json:"cpu_ms"`
-	MemoryPeakBytes int64   `json:"memory_peak_bytes"`
-	Stdout          string  `json:"stdout"`
-	Stderr          string  `json:"stderr"`
-	StdoutTruncated bool    `json:"stdout_truncated"`
-	StderrTruncated bool    `json:"stderr_truncated"`
-}
-
-// languageResponse is one entry of GET /languages.
-type languageResponse struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Compiled bool   `json:"compiled"`
-}
-
-// errorResponse is every error's body; Field names the request's field at
-// fault (400 only).
-type errorResponse struct {
-	Error string  `json:"error"`
-	Field *string `json:"field,omitempty"`
-}
+// The API's types (package api), by the names the service uses.
+type (
+	runRequest       = api.Request
+	limitsRequest    = api.Limits
+	runResponse      = api.Response
+	stepResponse     = api.Step
+	languageResponse = api.Language
+	errorResponse    = api.Error
+)
 
 // Outcomes, as in runResponse.Outcome and the runs metric; "error" is a
 // backend failure (500), and "canceled" (the metric's only) a job killed
 // because its client hung up or the server shut down.
 const (
-	outcomeOK           = "ok"
-	outcomeNonzero      = "nonzero"
-	outcomeCompileError = "compile_error"
-	outcomeLimit        = "limit"
+	outcomeOK           = api.OutcomeOK
+	outcomeNonzero      = api.OutcomeNonzero
+	outcomeCompileError = api.OutcomeCompileError
+	outcomeLimit        = api.OutcomeLimit
 	outcomeError        = "error"
 	outcomeCanceled     = "canceled"
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/corral-dev/corral/examples/coderunner/api"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -121,19 +122,8 @@ type answer struct {
 	Field    *string
 }
 
-type step struct {
-	ExitCode        int     `json:"exit_code"`
-	Signal          string  `json:"signal"`
-	Limit           string  `json:"limit"`
-	OOMKilled       bool    `json:"oom_killed"`
-	WallMS          float64 `json:"wall_ms"`
-	CPUMS           float64 `json:"cpu_ms"`
-	MemoryPeakBytes int64   `json:"memory_peak_bytes"`
-	Stdout          string  `json:"stdout"`
-	Stderr          string  `json:"stderr"`
-	StdoutTruncated bool    `json:"stdout_truncated"`
-	StderrTruncated bool    `json:"stderr_truncated"`
-}
+// step is one step of an answer.
+type step = api.Step
 
 // post sends body (a string of JSON, or a value to encode) to POST /run.
 func post(t *testing.T, ts *httptest.Server, body any, header ...string) *answer {
