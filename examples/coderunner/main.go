@@ -42,6 +42,7 @@ type flags struct {
 	rate                     float64
 	shutdownTimeout          time.Duration
 	cgroupParent             string
+	init                     string
 	goCache                  string
 }
 
@@ -65,6 +66,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "requests/s per client IP to POST /run, burst ceil(rate) (0: no limit)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long running jobs may finish before they are killed")
 	fs.StringVar(&f.cgroupParent, "cgroup-parent", "", "cgroup for the sandboxes' cgroups (default: beneath the server's own)")
+	fs.StringVar(&f.init, "init", "", "a corral-init binary for the sandboxes (sandbox.Options.Init; build it with: "+sandbox.InitBuild+"); empty: this binary re-executes itself")
 	fs.StringVar(&f.goCache, "go-cache", lang.DefaultGoCacheDir(), "directory of the seeded Go build cache, made at start when missing (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -141,7 +143,7 @@ func serve(f *flags, log *slog.Logger) error {
 			log.Info("go cache seeded", "dir", f.goCache, "ms", time.Since(start).Milliseconds())
 		}()
 	}
-	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Binds: binds, Logger: log}
+	cfg := backend.Config{Pool: f.pool, Reuse: f.reuse, Run: defaults, Compile: compile, CgroupParent: f.cgroupParent, Init: f.init, Binds: binds, Logger: log}
 	var b job.Backend
 	var err error
 	switch f.backend {

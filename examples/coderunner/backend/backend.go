@@ -21,6 +21,11 @@ type Config struct {
 	// CgroupParent is where sandboxes' cgroups go (sandbox.Options);
 	// empty: beneath the server's own cgroup.
 	CgroupParent string
+	// Init is a corral-init binary the sandboxes boot from
+	// (sandbox.Options.Init): this server re-executing itself costs each
+	// fresh sandbox its own start (a 17 MB binary's package inits); empty:
+	// the self re-exec.
+	Init string
 	// Binds are host directories the languages need (job.Language.Binds),
 	// bound read-only at the same path into every sandbox.
 	Binds []string

@@ -63,7 +63,7 @@ func newCorral(cfg Config, prewarm func(context.Context) error) (job.Backend, er
 	if cfg.Pool < 0 || cfg.Pool > sandbox.MaxPool {
 		return nil, fmt.Errorf("backend: corral: pool %d out of range 0..%d", cfg.Pool, sandbox.MaxPool)
 	}
-	b := &corral{cfg: cfg, base: sandbox.Options{CgroupParent: cfg.CgroupParent}}
+	b := &corral{cfg: cfg, base: sandbox.Options{CgroupParent: cfg.CgroupParent, Init: cfg.Init}}
 	for _, p := range cfg.Binds {
 		b.base.Mounts = append(b.base.Mounts, sandbox.Bind(p, p))
 	}
