@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -303,4 +304,62 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestCorralSmallInit: with Config.Init the sandboxes boot from that
+// corral-init binary (the server's -init): the pooled inits run it, not
+// the test binary (the control: without Init they run the test binary),
+// and jobs run as before.
+func TestCorralSmallInit(t *testing.T) {
+	testutil.RequireSandbox(t, sandbox.Check().Err())
+	init := os.Getenv("CORRAL_TEST_INIT")
+	if init == "" {
+		msg := "CORRAL_TEST_INIT names no corral-init binary (.ci/gotest.sh builds one)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := lang.Find(lang.Detect(""), "sh")
+	for _, tc := range []struct{ name, init, exe string }{
+		{"small init", init, init},
+		{"control: self re-exec", "", self},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := testutil.Children(os.Getpid())
+			b, err := backend.NewCorral(backend.Config{Pool: 2, Reuse: true, Run: runLimits, Compile: compileLimits,
+				CgroupParent: testutil.CgroupParent(), Init: tc.init})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			deadline := time.Now().Add(2 * time.Minute)
+			for !b.Ready() {
+				if time.Now().After(deadline) {
+					t.Fatal("not ready after 2 minutes")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			inits := 0
+			for _, pid := range testutil.Children(os.Getpid()) {
+				if slices.Contains(before, pid) {
+					continue
+				}
+				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == tc.exe {
+					inits++
+				}
+			}
+			if inits == 0 {
+				t.Errorf("no pooled init runs %s", tc.exe)
+			}
+			o, err := b.Run(context.Background(), &job.Job{Language: sh, Files: map[string][]byte{"main.sh": []byte("echo small")}, Run: runLimits})
+			if err != nil || o.Run == nil || string(o.Run.Stdout) != "small\n" {
+				t.Errorf("a job: %+v, %v", o, err)
+			}
+		})
+	}
 }
