@@ -43,6 +43,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// chromiumTemp is a temp dir for chromium's own files, removed when t ends.
+func chromiumTemp(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // newBrowser starts a headless chromium for t, ended by t's cleanup, and
 // returns the context of its first tab.
 func newBrowser(t *testing.T) context.Context {
@@ -55,8 +66,10 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.UserDataDir(filepath.Join(home, "profile")),
 		chromedp.Env("HOME="+home),
 		// Its own temp files (org.chromium.Chromium.*) too, which it
-		// leaves behind in TMPDIR otherwise.
-		chromedp.Env("TMPDIR="+home),
+		// leaves behind in TMPDIR otherwise: in a directory of their own
+		// right in TMPDIR, not beneath t.TempDir, whose long path makes
+		// chromium's socket path too long for a unix socket.
+		chromedp.Env("TMPDIR="+chromiumTemp(t)),
 		chromedp.WindowSize(1024, 768),
 		chromedp.CombinedOutput(out),
 	)
