@@ -89,7 +89,9 @@ func TestReuseLeavesNothingBehind(t *testing.T) {
 // its sandbox is replaced and the next run is as good as new.
 func TestReuseAfterKill(t *testing.T) {
 	requireSandbox(t)
-	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Limits: sandbox.Limits{Time: 300 * time.Millisecond}})
+	// The limit also bounds the later runs, a cold one among them: 2 s
+	// leaves room for a slow machine (the VM lane emulates its CPU).
+	sb := newSandbox(t, sandbox.Options{Pool: 1, Reuse: true, Limits: sandbox.Limits{Time: 2 * time.Second}})
 	defer sb.Close()
 	prewarm(t, sb)
 	p, err := sb.Run(sandbox.Command("/bin/sh", "-c", "echo x >/tmp/left; sleep 1000"))
