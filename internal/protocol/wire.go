@@ -126,22 +126,15 @@ func (r *reader) int() int {
 	return int(v)
 }
 
-func (r *reader) uint32() uint32 {
+// uintUpTo reads an unsigned integer no larger than max (a narrower
+// field's range).
+func (r *reader) uintUpTo(max uint64) uint64 {
 	v := r.uint()
-	if v > math.MaxUint32 {
+	if v > max {
 		r.fail("integer out of range")
 		return 0
 	}
-	return uint32(v)
-}
-
-func (r *reader) uint16() uint16 {
-	v := r.uint()
-	if v > math.MaxUint16 {
-		r.fail("integer out of range")
-		return 0
-	}
-	return uint16(v)
+	return v
 }
 
 func (r *reader) bool() bool {

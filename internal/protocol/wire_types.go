@@ -1,5 +1,7 @@
 package protocol
 
+import "math"
+
 // Each wire type's fields, in the order its declaration gives them (see
 // wire.go for the encoding). A field added to a type must be added here,
 // on both sides: the round-trip tests set every field and compare.
@@ -66,7 +68,7 @@ func (r *reader) spec() *Spec {
 				Optional: r.bool(),
 				NoFollow: r.bool(),
 				Size:     r.int64(),
-				Mode:     r.uint32(),
+				Mode:     uint32(r.uintUpTo(math.MaxUint32)),
 				Data:     r.str(),
 			}
 		}
@@ -173,7 +175,7 @@ func (r *reader) exec() *Exec {
 		Files:  CopyFiles{CopyIn: r.int(), CopyOut: r.strs(), CopyOutFile: r.int()},
 	}
 	if r.bool() {
-		e.Terminal = &Winsize{Rows: r.uint16(), Cols: r.uint16()}
+		e.Terminal = &Winsize{Rows: uint16(r.uintUpTo(math.MaxUint16)), Cols: uint16(r.uintUpTo(math.MaxUint16))}
 	}
 	return e
 }

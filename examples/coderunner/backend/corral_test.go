@@ -75,13 +75,7 @@ func TestCorral(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !b.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after 2 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitReady(t, b)
 	if p, ok := b.(interface{ PoolReady() int }); !ok || p.PoolReady() != 1 {
 		t.Errorf("PoolReady: want 1 Box waiting (half the pool)")
 	}
@@ -208,13 +202,7 @@ func TestBoxPoolUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !b.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after 2 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitReady(t, b)
 	src := map[string][]byte{"main.c": []byte("#include <stdio.h>\nint main(void){puts(\"c\"); return 0;}\n")}
 	run := func(compile, run job.Limits) {
 		t.Helper()
@@ -337,13 +325,7 @@ func TestCorralSmallInit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer b.Close()
-			deadline := time.Now().Add(2 * time.Minute)
-			for !b.Ready() {
-				if time.Now().After(deadline) {
-					t.Fatal("not ready after 2 minutes")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			awaitReady(t, b)
 			inits := 0
 			for _, pid := range testutil.Children(os.Getpid()) {
 				if slices.Contains(before, pid) {
@@ -361,5 +343,17 @@ func TestCorralSmallInit(t *testing.T) {
 				t.Errorf("a job: %+v, %v", o, err)
 			}
 		})
+	}
+}
+
+// awaitReady waits up to 2 minutes for b's pools to fill.
+func awaitReady(t *testing.T, b job.Backend) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !b.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatal("not ready after 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
