@@ -43,7 +43,10 @@ func findBackend(name string) (backend, error) {
 // buildServer builds the code runner into dir and returns its path.
 func buildServer(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "coderunner")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/corral-dev/corral/examples/coderunner")
+	// -buildvcs=false: the checkout may belong to another user (CI's
+	// rootless lane builds as uid 65534 in root's checkout), and git
+	// then refuses to report its status.
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildvcs=false", "-o", bin, "github.com/corral-dev/corral/examples/coderunner")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./examples/coderunner: %w\n%s", err, out)
