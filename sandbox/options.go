@@ -40,6 +40,12 @@ type Options struct {
 	// new namespace with only loopback, up.
 	Network Network
 
+	// Egress serves the network of a NetworkEgress sandbox from this
+	// process: package sandbox/egress's Policy, which allows connections
+	// by host name. Required with NetworkEgress, refused with any other
+	// Network.
+	Egress Egress
+
 	// Hostname is the sandbox's host name; empty means "corral".
 	Hostname string
 
@@ -143,6 +149,15 @@ type Options struct {
 	// refuses, with an *OptionError saying how to rebuild it, a file that
 	// is not such an init or was built from another version.
 	Init string
+
+	// Denials, when set, is called with each system call the filter
+	// (Options.Seccomp) refuses, so that a program failing inside shows
+	// what was refused instead of leaving its user to guess. The call
+	// still fails as the profile says. The refusals travel as seccomp user
+	// notifications, answered by this process: a refused call costs a
+	// round trip to it. Called from a goroutine of the sandbox's; it must
+	// not block.
+	Denials func(Denial)
 }
 
 // MaxPool is the largest Options.Pool.
@@ -156,6 +171,10 @@ const (
 	NetworkNone Network = iota
 	// NetworkHost shares the host's network namespace.
 	NetworkHost
+	// NetworkEgress is a new namespace with loopback and an interface,
+	// eth0, whose other end is Options.Egress, in this process: what it
+	// allows is the sandbox's whole network.
+	NetworkEgress
 )
 
 func (n Network) String() string {
@@ -164,6 +183,8 @@ func (n Network) String() string {
 		return "none"
 	case NetworkHost:
 		return "host"
+	case NetworkEgress:
+		return "egress"
 	}
 	return "Network(" + strconv.Itoa(int(n)) + ")"
 }

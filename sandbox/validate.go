@@ -29,8 +29,11 @@ func (o *Options) validate() error {
 			return &OptionError{"Options.Root", o.Root, "must be a directory"}
 		}
 	}
-	if o.Network != NetworkNone && o.Network != NetworkHost {
-		return &OptionError{"Options.Network", o.Network, "must be NetworkNone or NetworkHost"}
+	if o.Network != NetworkNone && o.Network != NetworkHost && o.Network != NetworkEgress {
+		return &OptionError{"Options.Network", o.Network, "must be NetworkNone, NetworkHost or NetworkEgress"}
+	}
+	if err := o.validateEgress(); err != nil {
+		return err
 	}
 	if o.Hostname != "" {
 		if err := checkHostname(o.Hostname); err != "" {

@@ -195,3 +195,76 @@ func RecvTerminal(sock *os.File) (int, *os.File, error) {
 	}
 	return run, os.NewFile(uintptr(fds[0]), "corral-terminal"), nil
 }
+
+// hostFilesTag is the payload of SendHostFiles's message, which no
+// terminal's (a run number) can be.
+const hostFilesTag = "host-files"
+
+// SendHostFiles sends fds, the files the spec asked the init for (the TAP
+// of Spec.Link, then the listener of Spec.Notify), on the fd socket sockFd
+// (the init's end; blocking), in one message, before the init's first
+// Ready.
+func SendHostFiles(sockFd int, fds []int) error {
+	for {
+		err := unix.Sendmsg(sockFd, []byte(hostFilesTag), unix.UnixRights(fds...), nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("protocol: sending the host's files: %w", err)
+		}
+		return nil
+	}
+}
+
+// RecvHostFiles receives what SendHostFiles sent, on the fd socket sock
+// (the host's end): exactly n files, close-on-exec, named by names (one
+// each), and non-blocking so that they use the runtime's poller.
+func RecvHostFiles(sock *os.File, names ...string) ([]*os.File, error) {
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, len(hostFilesTag)+1)
+	oob := make([]byte, unix.CmsgSpace(4*len(names)))
+	var n, oobn, flags int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return rerr != unix.EAGAIN
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("protocol: receiving the host's files: %w", err)
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if f, err := unix.ParseUnixRights(&m); err == nil {
+				fds = append(fds, f...)
+			}
+		}
+	}
+	if string(buf[:n]) != hostFilesTag || len(fds) != len(names) || flags&unix.MSG_CTRUNC != 0 {
+		for _, f := range fds {
+			unix.Close(f)
+		}
+		return nil, fmt.Errorf("protocol: receiving the host's files: got %q with %d files, want %d", buf[:n], len(fds), len(names))
+	}
+	files := make([]*os.File, len(fds))
+	for i, fd := range fds {
+		if err := unix.SetNonblock(fd, true); err != nil {
+			for _, f := range fds[i:] {
+				unix.Close(f)
+			}
+			for _, f := range files[:i] {
+				f.Close()
+			}
+			return nil, fmt.Errorf("protocol: receiving the host's files: %w", err)
+		}
+		files[i] = os.NewFile(uintptr(fd), names[i])
+	}
+	return files, nil
+}

@@ -189,3 +189,42 @@ func FuzzExecWire(f *testing.F) {
 		}
 	})
 }
+
+func TestHostFilesRoundTrip(t *testing.T) {
+	host, init := pair(t)
+	files := openFiles(t, 2)
+	if err := SendHostFiles(init, []int{int(files[0].Fd()), int(files[1].Fd())}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := RecvHostFiles(host, "tap", "listener")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range got {
+		var a, b unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fstat(int(files[i].Fd()), &b); err != nil {
+			t.Fatal(err)
+		}
+		if a.Ino != b.Ino || a.Dev != b.Dev {
+			t.Errorf("file %d: inode %d, want %d", i, a.Ino, b.Ino)
+		}
+		if f.Name() != []string{"tap", "listener"}[i] {
+			t.Errorf("file %d named %q", i, f.Name())
+		}
+		f.Close()
+	}
+	// Control: a count other than the sender's is refused, and leaks nothing.
+	if err := SendHostFiles(init, []int{int(files[0].Fd())}); err != nil {
+		t.Fatal(err)
+	}
+	before := countFDs(t)
+	if _, err := RecvHostFiles(host, "tap", "listener"); err == nil {
+		t.Fatal("one file received as two")
+	}
+	if after := countFDs(t); after != before {
+		t.Errorf("fds %d after a refused message, %d before", after, before)
+	}
+}

@@ -17,6 +17,9 @@
 //	                                           will start the commands
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
+//	   (before its first Ready the init sends the files the host asked for
+//	   on the fd socket, in one message (SendHostFiles): the TAP device of
+//	   Spec.Link, then the seccomp listener of Spec.Notify)
 //	   (a pool stops here until a Run takes the sandbox; a cold Run does not wait)
 //	Exec{Run, Command, Cgroup, Files}    --->  extracts Files.CopyIn's tar, then
 //	with the command's files (on the           starts the command with them
@@ -46,8 +49,10 @@
 //
 //	Message{Spec, Ready, Started, Failed, Signal, Exited}: one of them set
 //	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, Live, UserCounts,
-//	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes}
+//	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes,
+//	  Link, Notify}
 //	Root{Dir}
+//	Link{Name, MTU, MAC, Addr, Gateway}
 //	Mount{Kind, Source, Target, ReadOnly, Optional, NoFollow, Size, Mode, Data}
 //	UserCount{Name, Max}
 //	Rlimit{Resource, Cur, Max, AfterStart}
@@ -75,7 +80,7 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 6
+const Version = 7
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value names the fds of its two sockets (Marker).
@@ -123,6 +128,27 @@ type Spec struct {
 	// Scopes are the Landlock scopes (isolate.ScopeSignal) of the command's
 	// domain, applied with the rules or alone.
 	Scopes uint64
+	// Link, when set, gives the sandbox's network namespace an interface
+	// whose other end is the host's (sandbox.NetworkEgress): a TAP device
+	// the init creates and configures, and sends the host (SendHostFiles).
+	Link *Link
+	// Notify: the filter's refusals are seccomp user notifications
+	// (SECCOMP_RET_USER_NOTIF) that the host answers and reports; the init
+	// installs it with a listener and sends the host the listener
+	// (SendHostFiles). Only with a Filter.
+	Notify bool
+}
+
+// Link is the interface of a sandbox.NetworkEgress sandbox: a TAP device
+// (Ethernet frames, no packet information) named Name, with MTU, the
+// hardware address MAC (xx:xx:xx:xx:xx:xx), the address and subnet Addr
+// (CIDR, IPv4), a default route through Gateway, and IPv6 off.
+type Link struct {
+	Name    string
+	MTU     int
+	MAC     string
+	Addr    string
+	Gateway string
 }
 
 // NprocSlack is room the init adds under an RLIMIT_NPROC of Spec.Rlimits,

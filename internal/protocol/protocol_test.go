@@ -35,6 +35,8 @@ func messages() []Message {
 			Landlock:         []LandlockRule{{Path: "/usr"}, {Path: "/tmp", Write: true, Devices: true}},
 			RulesetElsewhere: true,
 			Scopes:           2,
+			Link:             &Link{Name: "eth0", MTU: 65520, MAC: "02:00:00:00:00:64", Addr: "10.0.2.100/24", Gateway: "10.0.2.2"},
+			Notify:           true,
 		}},
 		{Ready: &Ready{}},
 		{Started: &Started{Run: 3, Pid: 2}},

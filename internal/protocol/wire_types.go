@@ -48,6 +48,15 @@ func (w *writer) spec(s *Spec) {
 	}
 	w.bool(s.RulesetElsewhere)
 	w.uint(s.Scopes)
+	w.bool(s.Link != nil)
+	if l := s.Link; l != nil {
+		w.str(l.Name)
+		w.int(int64(l.MTU))
+		w.str(l.MAC)
+		w.str(l.Addr)
+		w.str(l.Gateway)
+	}
+	w.bool(s.Notify)
 }
 
 func (r *reader) spec() *Spec {
@@ -97,6 +106,10 @@ func (r *reader) spec() *Spec {
 	}
 	s.RulesetElsewhere = r.bool()
 	s.Scopes = r.uint()
+	if r.bool() {
+		s.Link = &Link{Name: r.str(), MTU: r.int(), MAC: r.str(), Addr: r.str(), Gateway: r.str()}
+	}
+	s.Notify = r.bool()
 	return s
 }
 
