@@ -37,6 +37,7 @@ func life(marker string) int {
 		s.limitUserCounts,
 		s.makePrivate,
 		s.openSources,
+		s.linkUp, // link.go: before the pivot, while the host's /dev/net/tun is in view
 		s.buildRoot,
 		s.pivot,
 		s.setHostname,
@@ -61,6 +62,10 @@ func life(marker string) int {
 	if err := s.recordBuilt(); err != nil { // Reuse only
 		return s.fail("", err)
 	}
+	if err := s.sendHostFiles(s.hostFiles); err != nil { // link.go: right before the first Ready, once
+		return s.fail("files", err)
+	}
+	s.hostFiles = nil
 	if s.spec.Live {
 		s.live = newLiveRuns() // before the host's signals, which name its runs
 	}
@@ -134,6 +139,10 @@ type state struct {
 	src      *isolate.Sources // the mounts' sources, opened (openSources)
 	staging  string           // where the new root is built (buildRoot)
 	launcher *launcher
+	// hostFiles are the fds the host asked for, in the order it reads
+	// them (protocol.SendHostFiles): the TAP of Spec.Link (linkUp), then
+	// the listener of Spec.Notify. Sent and closed before the first Ready.
+	hostFiles []int
 	built    *builtState  // what a reset returns the sandbox to (Reuse)
 	running  atomic.Int64 // the command's pid, for signals, 0 between runs
 	live     *liveRuns    // a live sandbox's running commands (Spec.Live), else nil

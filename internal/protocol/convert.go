@@ -7,6 +7,8 @@ package protocol
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/corral-dev/corral/isolate"
 )
@@ -117,4 +119,26 @@ func convert[T, U any](in []T, f func(T) U) []U {
 		out[i] = f(v)
 	}
 	return out
+}
+
+// WireLink is l on the wire.
+func WireLink(l isolate.Link) *Link {
+	return &Link{Name: l.Name, MTU: l.MTU, MAC: l.MAC.String(), Addr: l.Addr.String(), Gateway: l.Gateway.String()}
+}
+
+// IsolateLink is the link l names.
+func IsolateLink(l *Link) (isolate.Link, error) {
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return isolate.Link{}, fmt.Errorf("protocol: Link.MAC: %w", err)
+	}
+	addr, err := netip.ParsePrefix(l.Addr)
+	if err != nil {
+		return isolate.Link{}, fmt.Errorf("protocol: Link.Addr: %w", err)
+	}
+	gw, err := netip.ParseAddr(l.Gateway)
+	if err != nil {
+		return isolate.Link{}, fmt.Errorf("protocol: Link.Gateway: %w", err)
+	}
+	return isolate.Link{Name: l.Name, MTU: l.MTU, MAC: mac, Addr: addr, Gateway: gw}, nil
 }
