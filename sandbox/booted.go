@@ -67,6 +67,9 @@ type booted struct {
 
 	live bool // a Box's: runs at once, none ends the sandbox (Spec.Live)
 
+	hostFilesTaken bool      // the files sent before the first Ready were taken (takeHostFiles); as readyTaken
+	net            egressNet // NetworkEgress: the network, which ends with the sandbox (reap)
+
 	// Filled by read and route:
 	answers   chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
 	mu        sync.Mutex            // guards what follows
@@ -221,6 +224,10 @@ func (b *booted) awaitReady() error {
 		return b.fail(fmt.Errorf("sandbox: init answered the spec with an unexpected message"))
 	}
 	b.readyTaken = true
+	if !b.hostFilesTaken {
+		b.hostFilesTaken = true
+		return b.takeHostFiles() // egress_link.go
+	}
 	return nil
 }
 
@@ -243,7 +250,11 @@ func (b *booted) answer(m protocol.Message, ok bool) error {
 			b.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
 	}
 	if f := m.Failed; f != nil {
-		return b.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: f.Message})
+		msg := f.Message
+		if f.Step == "link" && msg == "" {
+			msg = linkHint(f.Path, syscall.Errno(f.Errno))
+		}
+		return b.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: msg})
 	}
 	return nil
 }
@@ -278,6 +289,7 @@ func (b *booted) kill() error {
 func (b *booted) reap() error {
 	b.reapOnce.Do(func() {
 		b.waitErr = b.init.Wait()
+		b.net.close()
 		b.sock.Close()
 		b.files.Close()
 		b.closeTerminals()

@@ -57,6 +57,7 @@ func runChecks() *Report {
 		checkSeccomp(),
 		checkLandlock(),
 		checkOverlay(kernel, atLeast(5, 11)),
+		checkTun(), // egress_link.go
 	}
 	for i := range features {
 		if features[i].Available {

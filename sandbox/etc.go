@@ -218,6 +218,10 @@ func (o *Options) planEtc(hostname string, fsys fs.FS) []isolate.Mount {
 	}
 	v := scanEtc(fsys)
 	gen := etcGenerated(hostname, v)
+	if o.Network == NetworkEgress {
+		// The host's end of the link answers DNS (egress_link.go).
+		gen = append(gen, isolate.Mount{Kind: isolate.File, Target: "/etc/resolv.conf", Mode: 0o644, Data: egressResolvConf, Optional: true})
+	}
 	// The paths that need a new mountpoint in /etc.
 	var missing []string
 	if !v.exists {
@@ -250,6 +254,9 @@ func (o *Options) planEtc(hostname string, fsys fs.FS) []isolate.Mount {
 		ms = append(ms, v.masks("")...)
 		ms = append(ms, gen...)
 		for _, f := range etcFollowed {
+			if f == "resolv.conf" && o.Network == NetworkEgress {
+				continue // generated
+			}
 			if st := v.lstat(f); st != nil && st.Mode()&fs.ModeSymlink != 0 && v.outOfView(f) {
 				ms = append(ms, isolate.Mount{Kind: isolate.Bind, Source: path.Join(hostEtc, f), Target: "/etc/" + f,
 					ReadOnly: true, Optional: true, NoFollow: true})

@@ -122,6 +122,6 @@ func (s *Sandbox) initCmd(sock, files *os.File) *exec.Cmd {
 		Args:        []string{"corral-init"},
 		Env:         []string{protocol.Marker(3, 4)},
 		ExtraFiles:  []*os.File{sock, files}, // fds 3 and 4
-		SysProcAttr: protocol.InitAttr(s.opts.Network == NetworkNone),
+		SysProcAttr: protocol.InitAttr(s.opts.Network != NetworkHost),
 	}
 }

@@ -62,6 +62,8 @@ func helper(name string, args []string) int {
 		} else {
 			fmt.Println("host REACHED")
 		}
+	case "egress": // inside a NetworkEgress sandbox: eth0, routes, IPv6, resolv.conf (egressHelper)
+		return egressHelper(args)
 	case "bind80": // inside: bind a privileged port on loopback
 		if ln, err := net.Listen("tcp", "127.0.0.1:80"); err != nil {
 			fmt.Println("bind:", err)

@@ -233,6 +233,7 @@ func (p *Process) Wait() (*Result, error) {
 		// exit, the namespaces, the cgroup) goes off Wait's path. Else the
 		// init ends with its sandbox, here.
 		kept := ex != nil && (b.sb.opts.Reuse || b.sb.pool != nil)
+		b.net.close() // NetworkEgress: the run's network ends with it (never with Reuse)
 		var werr error
 		var ps *os.ProcessState
 		if !kept {

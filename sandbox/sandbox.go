@@ -167,10 +167,15 @@ func (s *Sandbox) newSpec() protocol.Spec {
 	if hostname == "" {
 		hostname = defaultHostname
 	}
+	var link *protocol.Link
+	if s.opts.Network == NetworkEgress {
+		link = protocol.WireLink(egressLink)
+	}
 	return protocol.Spec{
+		Link:         link,
 		Version:      protocol.Version,
 		Hostname:     hostname,
-		Loopback:     s.opts.Network == NetworkNone,
+		Loopback:     s.opts.Network != NetworkHost,
 		Root:         protocol.WireRoot(isolate.Root{Dir: s.opts.Root}),
 		Mounts:       protocol.WireMounts(s.mounts),
 		Capabilities: s.caps,

@@ -139,13 +139,14 @@ type state struct {
 	src      *isolate.Sources // the mounts' sources, opened (openSources)
 	staging  string           // where the new root is built (buildRoot)
 	launcher *launcher
+	built    *builtState  // what a reset returns the sandbox to (Reuse)
+	running  atomic.Int64 // the command's pid, for signals, 0 between runs
+	live     *liveRuns    // a live sandbox's running commands (Spec.Live), else nil
+
 	// hostFiles are the fds the host asked for, in the order it reads
 	// them (protocol.SendHostFiles): the TAP of Spec.Link (linkUp), then
 	// the listener of Spec.Notify. Sent and closed before the first Ready.
 	hostFiles []int
-	built    *builtState  // what a reset returns the sandbox to (Reuse)
-	running  atomic.Int64 // the command's pid, for signals, 0 between runs
-	live     *liveRuns    // a live sandbox's running commands (Spec.Live), else nil
 
 	// The launcher thread's own.
 	rules   *isolate.Ruleset // the Landlock filesystem rules, nil without
