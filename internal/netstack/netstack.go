@@ -69,6 +69,9 @@ type Config struct {
 	Gateway, DNS netip.Addr
 	// Policy decides; required.
 	Policy Policy
+	// CheckSNI holds connections to names to TLS: see package
+	// sandbox/egress's Policy.CheckSNI.
+	CheckSNI bool
 	// MaxConns caps the live TCP connections (DNS over TCP included);
 	// 0 means DefaultMaxConns.
 	MaxConns int

@@ -176,6 +176,11 @@ func (s *Stack) handleTCP(r *tcp.ForwarderRequest) {
 	if ok, reason := s.cfg.Policy.AllowConn(ev.Name, dst); !ok {
 		c.close(reason) // revoked while dialing
 	}
+	if s.cfg.CheckSNI && ev.Name != "" {
+		if reason := s.checkSNI(c, inner, outer); reason != "" {
+			c.close(reason)
+		}
+	}
 	s.pipe(c, inner, outer)
 	drop()
 	c.mu.Lock()
@@ -225,4 +230,31 @@ func copyHalf(dst, src net.Conn, n *atomic.Int64) error {
 			return rerr
 		}
 	}
+}
+
+// sniWait bounds how long a connection under CheckSNI may take to send its
+// first bytes.
+const sniWait = 30 * time.Second
+
+// checkSNI reads the sandbox's first bytes; if they are a TLS ClientHello,
+// its server name must be c's name. It forwards what it read and returns
+// "" when the connection may go on, or why not.
+func (s *Stack) checkSNI(c *conn, inner, outer net.Conn) string {
+	inner.SetReadDeadline(time.Now().Add(sniWait))
+	head, name, tls, err := readHello(inner)
+	inner.SetReadDeadline(time.Time{})
+	switch {
+	case err == io.EOF && !tls:
+		return "" // closed before a byte: the pipe sees EOF
+	case err != nil:
+		return "TLS check: " + err.Error()
+	case tls && name != c.name:
+		return fmt.Sprintf("TLS server name %q is not %q, the name the address came from", name, c.name)
+	}
+	n, err := outer.Write(head)
+	c.out.Add(int64(n))
+	if err != nil {
+		return "write: " + err.Error()
+	}
+	return ""
 }
