@@ -35,6 +35,8 @@ func (s *Stack) build() (*stack.Stack, error) {
 	})
 	fail := func(what string, err any) (*stack.Stack, error) {
 		st.Destroy()
+		CloseFDs(s.stopFDs)
+		s.stopFDs = nil
 		return nil, fmt.Errorf("netstack: %s: %v", what, err)
 	}
 	sack := tcpip.TCPSACKEnabled(true)
@@ -60,6 +62,7 @@ func (s *Stack) build() (*stack.Stack, error) {
 	if err != nil {
 		return fail("the link", err)
 	}
+	s.stopFDs = StopFDs(link)
 	f := newFilter(link, s)
 	if err := st.CreateNIC(nicID, f); err != nil {
 		return fail("the NIC", err)

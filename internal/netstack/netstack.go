@@ -109,6 +109,8 @@ type Stack struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	dnsUDP *gonet.UDPConn
+	// stopFDs are fdbased's eventfds, closed after the link stops.
+	stopFDs []int
 
 	mu     sync.Mutex
 	closed bool
@@ -202,6 +204,7 @@ func (s *Stack) Close() error {
 			s.st.Close()
 			s.st.Wait()
 		}
+		CloseFDs(s.stopFDs)
 		s.events.flush()
 		if err := s.cfg.File.Close(); err != nil {
 			s.closeErr = fmt.Errorf("netstack: closing the link: %w", err)
