@@ -144,4 +144,3 @@ func (s *Stack) serveDNSTCP(c net.Conn) {
 		}
 	}
 }
-

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -295,3 +296,5 @@ func mustRule(t *testing.T, s string) Rule {
 	}
 	return r
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
