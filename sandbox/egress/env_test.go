@@ -16,6 +16,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/netstack/netstacktest"
 	"github.com/corral-dev/corral/sandbox"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // env is one sandbox's network under test: a Policy attached to the host's
@@ -150,19 +151,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// resolve looks name up through the sandbox's DNS (the Go resolver over UDP).
+// resolve asks the sandbox's DNS for name's A record (a query over UDP,
+// not the Go resolver: that would read the test host's /etc/hosts first).
 func (e *env) resolve(name string) netip.Addr {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	addrs, err := e.peer.Resolver(false).LookupNetIP(ctx, "ip4", name)
+	ans, err := e.peer.Query(ctx, false, name+".", dnsmessage.TypeA)
 	if err != nil {
 		e.t.Fatalf("resolving %s in the sandbox: %v", name, err)
 	}
-	if len(addrs) != 1 || !netipSynthetic.Contains(addrs[0]) {
-		e.t.Fatalf("resolving %s: %v, want one address in %v", name, addrs, netipSynthetic)
+	if len(ans.A) != 1 || !netipSynthetic.Contains(ans.A[0]) {
+		e.t.Fatalf("resolving %s: %+v, want one address in %v", name, ans, netipSynthetic)
 	}
-	return addrs[0]
+	return ans.A[0]
 }
 
 var netipSynthetic = netip.MustParsePrefix("198.18.0.0/15")

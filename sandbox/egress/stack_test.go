@@ -16,7 +16,13 @@ func TestAllowedNameConnects(t *testing.T) {
 	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:80")), false)
 	e.serve("allowed.test:80", echo)
 	a := e.resolve("allowed.test")
-	if again := e.resolve("ALLOWED.test."); again != a {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The Go resolver, as a program in the sandbox would use it.
+	if got, err := e.peer.Resolver(false).LookupNetIP(ctx, "ip4", "allowed.test."); err != nil || len(got) != 1 || got[0] != a {
+		t.Fatalf("the Go resolver: %v %v, want [%v]", got, err, a)
+	}
+	if again := e.resolve("ALLOWED.test"); again != a {
 		t.Fatalf("allowed.test resolved to %v, then to %v: want one address per name", a, again)
 	}
 	e.mustEcho(netip.AddrPortFrom(a, 80))
