@@ -1,0 +1,70 @@
+// Package egress gives a sandbox a network that reaches only the host names
+// and ports a Policy allows, and refuses everything else.
+//
+// A sandbox with sandbox.NetworkEgress has one interface, eth0, a TAP whose
+// other end is in the host process: a user-mode TCP/IP stack (gVisor's
+// netstack) that this package runs for each sandbox. Nothing the sandbox
+// sends reaches the host's kernel network as a packet; the stack terminates
+// TCP and the host makes its own connections for the ones the Policy
+// allows. No helper binary, no privileges, no proxy variables a program can
+// ignore.
+//
+//	p := egress.NewPolicy(
+//		egress.Rule{Host: "pypi.org", Port: 443},
+//		egress.Rule{Host: "*.pythonhosted.org", Port: 443},
+//	)
+//	p.Events = func(e egress.Event) { log.Printf("%+v", e) }
+//	sb, err := sandbox.New(sandbox.Options{Network: sandbox.NetworkEgress, Egress: p})
+//
+// # Names, not addresses
+//
+// The stack answers the sandbox's DNS itself (at Link.DNS, port 53, UDP and
+// TCP). For a name some rule allows, an A query gets a synthetic address:
+// one per name per sandbox, from 198.18.0.0/15 (RFC 2544's benchmarking
+// range, never routed on the Internet), with a 5 s TTL; the mapping lasts as
+// long as the sandbox. A connection to a synthetic address maps back to
+// exactly one name, so the decision and the host's dial are by name:
+//
+//   - no raw-IP bypass: an address the sandbox learned elsewhere is not a
+//     name, and only a Prefix rule allows an address;
+//   - no confusion when a CDN serves allowed and other names from one IP;
+//   - the host resolves the name when it dials, with its own resolver, and
+//     the default Dial checks the address it connects to, so a name that
+//     resolves to the host's loopback or private networks (DNS rebinding)
+//     is refused unless a Prefix rule lists that address.
+//
+// An unlisted name gets NXDOMAIN. AAAA and other types for an allowed name
+// get an empty NOERROR answer (the sandbox has only IPv4). Malformed
+// queries get FORMERR or no answer.
+//
+// # What is refused
+//
+// Everything not allowed: TCP to names and ports no rule lists, to raw
+// addresses without a Prefix rule, and to the stack's own addresses other
+// than DNS at Link.DNS:53 (the host's loopback is not reachable through the
+// gateway); UDP except DNS to Link.DNS; ICMP except echo to the gateway and
+// DNS addresses; IPv6 and every other protocol. A refused TCP connection
+// gets a RST, and only after the host's dial failed or was refused: the
+// sandbox's handshake completes only once the host's connection is made.
+// Dropped packets are reported as "packet" events, at most one a second
+// per protocol (with a Count). Revoke closes the live connections no rule
+// allows any more.
+//
+// # Memory per sandbox
+//
+// The stack's memory per attachment is bounded: at most Policy.MaxConns
+// (default 512) live TCP connections, each with gVisor receive and send
+// buffers of at most 4 MiB (they start at 1 MiB and grow only as the
+// transfer needs) and two 256 KiB copy buffers, so at most 4.5 GiB in the
+// worst case that every connection fills both its buffers, and typically
+// a few MiB; at most 16384 names in the DNS table (about 2 MiB); at most
+// 256 connections being dialed at once; one 64 KiB DNS buffer. Connections
+// beyond the cap are refused with an event. The kernel's socket buffers of
+// the host's own connections are charged as any socket's.
+//
+// # Events
+//
+// Policy.Events receives an Event for every DNS query, connection attempt
+// and close, and for dropped packets; Sandbox names the sandbox (its
+// Link.ID). The CLI (examples/corral) writes them as JSON lines.
+package egress

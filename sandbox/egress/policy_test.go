@@ -1,0 +1,217 @@
+package egress
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultDialRefusesHostNetworks(t *testing.T) {
+	e := newEnv(t, NewPolicy(), true)
+	srv := listen(t, echo)
+	_, portStr, _ := net.SplitHostPort(srv)
+	port, _ := strconv.Atoi(portStr)
+	// "localhost" resolves (on the host, /etc/hosts) to 127.0.0.1: a name
+	// the sandbox may use must not lead to the host's loopback.
+	e.p.Allow(Rule{Host: "localhost", Port: uint16(port)})
+	dst := netip.AddrPortFrom(e.resolve("localhost"), uint16(port))
+	e.mustRefuse(dst)
+	ev := e.waitEvent("connect localhost", func(ev Event) bool { return ev.Kind == "connect" && ev.Name == "localhost" })
+	if ev.Allowed || !strings.Contains(ev.Reason, "host's own networks") {
+		t.Errorf("event: %+v", ev)
+	}
+	// Control: a Prefix rule for the loopback lets the default Dial through.
+	e.p.Allow(mustRule(t, "127.0.0.0/8:"+portStr))
+	e.mustEcho(dst)
+}
+
+func TestHostNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
+		{"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true}, {"::ffff:192.168.1.1", true},
+		{"100.64.0.1", true}, {"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true},
+		{"224.0.0.1", true}, {"ff02::1", true}, {"0.0.0.0", true}, {"0.1.2.3", true}, {"::", true},
+		{"255.255.255.255", true},
+		{"8.8.8.8", false}, {"151.101.0.223", false}, {"100.128.0.1", false}, {"2606:4700::1111", false},
+		{"172.32.0.1", false},
+	} {
+		if got := hostNetwork(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("hostNetwork(%s) = %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	keep, gone := mustRule(t, "keep.test:80"), mustRule(t, "gone.test:80")
+	e := newEnv(t, NewPolicy(keep, gone), false)
+	e.serve("keep.test:80", echo)
+	e.serve("gone.test:80", echo)
+	ka, ga := netip.AddrPortFrom(e.resolve("keep.test"), 80), netip.AddrPortFrom(e.resolve("gone.test"), 80)
+	kc, err := e.dial(ka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	gc, err := e.dial(ga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	roundTrip(t, kc, "before")
+	roundTrip(t, gc, "before")
+
+	e.p.Revoke(gone)
+	if got := e.p.Rules(); len(got) != 1 || got[0] != keep {
+		t.Fatalf("Rules after Revoke: %v, want [%v]", got, keep)
+	}
+	// The live connection to the revoked name ends...
+	gc.SetDeadline(time.Now().Add(10 * time.Second))
+	gc.Write([]byte("after"))
+	if n, err := io.ReadFull(gc, make([]byte, 5)); err == nil {
+		t.Fatalf("revoked connection: read %d bytes", n)
+	}
+	ev := e.waitEvent("close revoked", func(ev Event) bool { return ev.Kind == "close" && ev.Name == "gone.test" })
+	if ev.Reason != "revoked" {
+		t.Errorf("close event: %+v", ev)
+	}
+	// ...new ones are refused, and the name is no longer answered...
+	e.mustRefuse(ga)
+	ans, err := e.peer.Query(context.Background(), false, "gone.test.", 1)
+	if err != nil || ans.RCode.String() != "RCodeNameError" {
+		t.Errorf("DNS for gone.test after Revoke: %+v %v", ans, err)
+	}
+	// ...while the other rule's connection lives on (control).
+	roundTrip(t, kc, "after")
+	e.mustEcho(ka)
+}
+
+func TestConnectionCap(t *testing.T) {
+	p := NewPolicy(mustRule(t, "cap.test:80"))
+	p.MaxConns = 3
+	e := newEnv(t, p, false)
+	e.serve("cap.test:80", echo)
+	dst := netip.AddrPortFrom(e.resolve("cap.test"), 80)
+	var conns []net.Conn
+	for range 3 {
+		c, err := e.dial(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(t, c, "x")
+		conns = append(conns, c)
+	}
+	e.mustRefuse(dst)
+	ev := e.waitEvent("connect over the cap", func(ev Event) bool { return ev.Kind == "connect" && !ev.Allowed })
+	if !strings.Contains(ev.Reason, "3 connections, its limit") {
+		t.Errorf("event: %+v", ev)
+	}
+	// Control: once one ends, a new one gets its slot.
+	conns[0].Close()
+	e.waitEvent("close", func(ev Event) bool { return ev.Kind == "close" })
+	e.mustEcho(dst)
+	for _, c := range conns[1:] {
+		c.Close()
+	}
+}
+
+func TestCheckSNI(t *testing.T) {
+	p := NewPolicy(mustRule(t, "tls.test:443"))
+	p.CheckSNI = true
+	e := newEnv(t, p, false)
+	first := make(chan byte, 4)
+	e.serve("tls.test:443", func(c net.Conn) {
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err == nil {
+			first <- b[0]
+		}
+	})
+	dst := netip.AddrPortFrom(e.resolve("tls.test"), 443)
+	hello := func(serverName string) {
+		c, err := e.dial(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
+	}
+	hello("evil.test")
+	ev := e.waitEvent("close", func(ev Event) bool { return ev.Kind == "close" })
+	if !strings.Contains(ev.Reason, `TLS server name "evil.test" is not "tls.test"`) || ev.BytesOut != 0 {
+		t.Errorf("close event: %+v", ev)
+	}
+	select {
+	case b := <-first:
+		t.Fatalf("the host's server got %#x from a ClientHello for another name", b)
+	default:
+	}
+	// Control: the right name passes, ClientHello and all.
+	hello("tls.test")
+	select {
+	case b := <-first:
+		if b != 0x16 {
+			t.Errorf("first byte %#x, want 0x16 (a TLS handshake)", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ClientHello for the right name did not reach the server")
+	}
+}
+
+func TestWildcardMatching(t *testing.T) {
+	for _, tc := range []struct {
+		rule, name string
+		want       bool
+	}{
+		{"*.example.com:443", "a.example.com", true},
+		{"*.example.com:443", "a.b.example.com", true},
+		{"*.example.com:443", "example.com", false},
+		{"*.example.com:443", "badexample.com", false},
+		{"*.example.com:443", "example.com.evil.test", false},
+		{"*.Example.COM.:443", "a.example.com", true},
+		{"example.com:443", "example.com", true},
+		{"example.com:443", "a.example.com", false},
+		{"example.com:*", "example.com", true},
+		{"10.0.0.0/8:443", "example.com", false},
+	} {
+		p := NewPolicy(mustRule(t, tc.rule))
+		_, got := p.allowName(tc.name)
+		if got != tc.want {
+			t.Errorf("rule %s, name %s: allowed %v, want %v", tc.rule, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestAllowDeduplicatesAndNormalizes(t *testing.T) {
+	p := NewPolicy(Rule{Host: "Pypi.ORG.", Port: 443}, mustRule(t, "pypi.org:443"))
+	p.Allow(Rule{Prefix: netip.MustParsePrefix("10.1.2.3/8"), Port: 5432}, mustRule(t, "10.0.0.0/8:5432"))
+	want := []string{"pypi.org:443", "10.0.0.0/8:5432"}
+	got := p.Rules()
+	if len(got) != len(want) {
+		t.Fatalf("Rules: %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("Rules()[%d] = %v, want %s", i, got[i], want[i])
+		}
+	}
+	p.Revoke(Rule{Host: "PYPI.org", Port: 443})
+	if got := p.Rules(); len(got) != 1 {
+		t.Errorf("Rules after Revoke: %v", got)
+	}
+}
+
+func TestAttachBadLink(t *testing.T) {
+	p := NewPolicy()
+	if _, err := p.Attach(nil); err == nil || !strings.Contains(err.Error(), "link is nil") {
+		t.Errorf("Attach(nil): %v", err)
+	}
+}

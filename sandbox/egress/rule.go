@@ -1,0 +1,154 @@
+package egress
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Rule is one allowed destination: a host name (possibly a wildcard) or an
+// IPv4 prefix, and a port.
+type Rule struct {
+	// Host is a name ("pypi.org") or a wildcard ("*.githubusercontent.com":
+	// any name ending in ".githubusercontent.com", at any depth, but not
+	// "githubusercontent.com" itself); lower case, no trailing dot. Empty
+	// for a Prefix rule.
+	Host string
+	// Prefix is an IPv4 CIDR (a bare IP is a /32), reached by address; the
+	// zero Prefix for a Host rule.
+	Prefix netip.Prefix
+	// Port is the allowed port; 0 means any port.
+	Port uint16
+}
+
+// ParseRule reads a rule in the form String writes: "pypi.org:443",
+// "*.x.com:443", "pypi.org:*" (any port), "10.0.0.0/8:5432", "1.2.3.4:80".
+// Names are made lower case and lose a trailing dot.
+func ParseRule(s string) (Rule, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return Rule{}, fmt.Errorf("egress: rule %q has no port: write HOST:PORT, or HOST:* for any port", s)
+	}
+	host, port := s[:i], s[i+1:]
+	var r Rule
+	switch {
+	case port == "*":
+	case port == "":
+		return Rule{}, fmt.Errorf("egress: rule %q has an empty port: write HOST:PORT, or HOST:* for any port", s)
+	default:
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return Rule{}, fmt.Errorf("egress: rule %q: port %q is not a number from 1 to 65535: write one, or * for any port", s, port)
+		}
+		r.Port = uint16(n)
+	}
+	if strings.ContainsAny(host, ":[]") {
+		return Rule{}, fmt.Errorf("egress: rule %q: IPv6 is not served (the sandbox has only IPv4): use a name or an IPv4 address", s)
+	}
+	if host == "" {
+		return Rule{}, fmt.Errorf("egress: rule %q has no host: write a name, *.domain, an IPv4 address or an IPv4 CIDR before the port", s)
+	}
+	if strings.Contains(host, "/") {
+		p, err := netip.ParsePrefix(host)
+		if err != nil || !p.Addr().Is4() {
+			return Rule{}, fmt.Errorf("egress: rule %q: %q is not an IPv4 CIDR: write one like 10.0.0.0/8", s, host)
+		}
+		if p.Masked() != p {
+			return Rule{}, fmt.Errorf("egress: rule %q: %v has bits set past its /%d: write %v", s, host, p.Bits(), p.Masked())
+		}
+		r.Prefix = p
+		return r, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !a.Is4() {
+			return Rule{}, fmt.Errorf("egress: rule %q: IPv6 is not served (the sandbox has only IPv4): use a name or an IPv4 address", s)
+		}
+		r.Prefix = netip.PrefixFrom(a, 32)
+		return r, nil
+	}
+	name, err := checkName(host)
+	if err != nil {
+		return Rule{}, fmt.Errorf("egress: rule %q: %w", s, err)
+	}
+	r.Host = name
+	return r, nil
+}
+
+// checkName returns host lower case without a trailing dot, or what is wrong
+// with it.
+func checkName(host string) (string, error) {
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	rest := strings.TrimPrefix(name, "*.")
+	switch {
+	case name == "*" || name == "*.":
+		return "", fmt.Errorf("%q would allow every name: list the names (or *.domain)", host)
+	case strings.Contains(rest, "*"):
+		return "", fmt.Errorf("%q: a wildcard may only be the first label (*.example.com)", host)
+	case len(name) > 253:
+		return "", fmt.Errorf("%q is longer than a DNS name's 253 characters", host)
+	case rest == "":
+		return "", fmt.Errorf("%q has no name after the wildcard: write *.example.com", host)
+	}
+	for _, label := range strings.Split(rest, ".") {
+		if label == "" || len(label) > 63 {
+			return "", fmt.Errorf("%q has an empty or over-long (63) label: write a name like pypi.org", host)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return "", fmt.Errorf("%q has a label that starts or ends with '-': check the name", host)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("%q has %q, which no host name has: use letters, digits, '-' and '.' (IDNs in their xn-- form)", host, c)
+			}
+		}
+	}
+	return name, nil
+}
+
+// String returns the rule in the form ParseRule reads.
+func (r Rule) String() string {
+	port := "*"
+	if r.Port != 0 {
+		port = strconv.Itoa(int(r.Port))
+	}
+	switch {
+	case r.Host != "":
+		return r.Host + ":" + port
+	case r.Prefix.IsValid() && r.Prefix.Bits() == 32:
+		return r.Prefix.Addr().String() + ":" + port
+	case r.Prefix.IsValid():
+		return r.Prefix.String() + ":" + port
+	}
+	return "<empty rule>:" + port
+}
+
+// matchName reports whether r, a Host rule, covers name (lower case, no
+// trailing dot).
+func (r Rule) matchName(name string) bool {
+	if r.Host == "" || name == "" {
+		return false
+	}
+	if suffix, ok := strings.CutPrefix(r.Host, "*"); ok {
+		return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
+	}
+	return name == r.Host
+}
+
+// matchPort reports whether r allows port.
+func (r Rule) matchPort(port uint16) bool { return r.Port == 0 || r.Port == port }
+
+// matchAddr reports whether r, a Prefix rule, covers a.
+func (r Rule) matchAddr(a netip.Addr) bool {
+	return r.Host == "" && r.Prefix.IsValid() && r.Prefix.Contains(a.Unmap())
+}
+
+// normalize makes a Rule built by hand comparable to a parsed one: lower
+// case, no trailing dot, a masked prefix.
+func (r Rule) normalize() Rule {
+	r.Host = strings.TrimSuffix(strings.ToLower(r.Host), ".")
+	if r.Prefix.IsValid() {
+		r.Prefix = r.Prefix.Masked()
+	}
+	return r
+}
