@@ -7,7 +7,10 @@
 // The command's stdin, stdout and stderr are pipes that corral copies from
 // and to its own, so that the command cannot change corral's files or
 // terminal; --stdio inherit passes them as they are. --json-fd N writes the
-// result as JSON to fd N, where the command cannot write.
+// result as JSON to fd N, where the command cannot write. --allow-net
+// RULE (or --net egress) gives the command a network that reaches only the
+// allowed names and ports (package sandbox/egress); --net-log writes what
+// it tried, --publish forwards a host port to one of its servers.
 //
 // Exit status: the command's own; 128+N when a signal N killed it; 125 when
 // the sandbox could not be set up (bad flags included); 126 when the command

@@ -47,6 +47,7 @@ func (m *mountFlags) add(kind string) func(string) error {
 
 // run parses the flags of "corral run", runs the command and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	logOut := stderr // corral's own, for --net-log -
 	fl := flag.NewFlagSet("corral run", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var env listFlag
@@ -58,7 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := fl.String("root", "", "use `DIR` as the root filesystem")
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
-	network := fl.String("net", "none", "network: none or host")
+	var netf netFlags // net.go: --net, --allow-net, --net-log, --publish
+	netf.register(fl)
 	seccompFlag := fl.String("seccomp", "default", "system-call filter: default, off (none) or the rules in a profile `FILE`, applied over the default (format: go doc sandbox/seccomp.ParseProfile)")
 	jsonFD := fl.Int("json-fd", -1, "write the result as one JSON object to file descriptor `FD` (3 or above, e.g. 3>result.json) after the command ends; the command cannot write there")
 	stdio := fl.String("stdio", "pipe", "the command's stdin, stdout and stderr: pipe (copied through pipes; corral's own files stay out of its reach) or inherit (corral's own, passed as they are)")
@@ -138,14 +140,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "corral: --landlock %q: want auto, off or required\n", *landlockFlag)
 		return exitSetup
 	}
-	switch *network {
-	case "none":
-	case "host":
-		opts.Network = sandbox.NetworkHost
-	default:
-		fmt.Fprintf(stderr, "corral: --net %q: want none or host\n", *network)
+	if err := netf.apply(fl, &opts, logOut); err != nil {
+		fmt.Fprintln(stderr, "corral:", err)
 		return exitSetup
 	}
+	defer netf.close()
 	switch *seccompFlag {
 	case "default":
 	case "off":
@@ -209,6 +208,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitSetup
 		}
 		defer restore()
+	}
+	if err := netf.start(p); err != nil {
+		p.Kill()
+		p.Wait()
+		fmt.Fprintln(stderr, "corral:", err)
+		return exitSetup
 	}
 	// Signals to corral go to the command, as they would without a sandbox.
 	// With -t, a signal to corral itself (its terminal sends none in raw
