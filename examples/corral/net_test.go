@@ -182,7 +182,9 @@ os.chdir("/work")
 open("index.html", "w").write("published\n")
 h.HTTPServer(("0.0.0.0", 8000), h.SimpleHTTPRequestHandler).handle_request()`
 	done := make(chan result, 1)
-	go func() { done <- corral(t, "", "--net", "egress", "--publish", hostPort+":8000", "--", py, "-c", serveOne) }()
+	go func() {
+		done <- corral(t, "", "--net", "egress", "--publish", hostPort+":8000", "--", py, "-c", serveOne)
+	}()
 	client := &http.Client{Timeout: 5 * time.Second}
 	var body string
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && body == ""; {
