@@ -48,7 +48,10 @@
 // Options.Mounts adds read-only (Bind) or writable (BindWritable) binds of
 // host paths and extra tmpfs mounts (Tmpfs); Options.Root replaces the
 // default root with a host directory such as an unpacked image.
-// Options.Network = NetworkHost shares the host's network.
+// Options.Network = NetworkHost shares the host's network; NetworkEgress
+// gives the sandbox a network of its own, served by Options.Egress in this
+// process (package sandbox/egress allows destinations by host name), and
+// Box.Forward publishes a port of it on the host.
 //
 // SocketDir is the channel back to the host: a directory at the same path
 // on both sides, for unix sockets either side listens on (the

@@ -173,7 +173,13 @@ const (
 	NetworkHost
 	// NetworkEgress is a new namespace with loopback and an interface,
 	// eth0, whose other end is Options.Egress, in this process: what it
-	// allows is the sandbox's whole network.
+	// allows is the sandbox's whole network. eth0 is 10.0.2.100/24 (MTU
+	// 65520), its default route goes through 10.0.2.2, IPv6 is off, and
+	// the default root's /etc/resolv.conf names 10.0.2.3 (with
+	// Options.Root, the root's own must). The init makes eth0 with
+	// /dev/net/tun, which must be readable and writable by the caller
+	// (Check's "tun"). Box.Dial and Forward (and Process's) reach the
+	// sandbox's servers from the host.
 	NetworkEgress
 )
 
