@@ -12,7 +12,7 @@ import (
 
 // A Box whose commands reach pypi.org and files.pythonhosted.org on port
 // 443 and nothing else, with its web server published on the host.
-func ExampleBox_Forward() {
+func Example_forward() {
 	policy := egress.NewPolicy(
 		egress.Rule{Host: "pypi.org", Port: 443},
 		egress.Rule{Host: "files.pythonhosted.org", Port: 443},
