@@ -279,6 +279,16 @@ func TestEgressAttachError(t *testing.T) {
 	if !errors.Is(err, e.attachErr) || !strings.Contains(err.Error(), "Options.Egress") {
 		t.Errorf("Run: %v, want the Attach error, naming Options.Egress", err)
 	}
+	// A pool's sandboxes attach at boot: Prewarm says why they cannot.
+	po := egressOpts(t, e)
+	po.Pool = 1
+	pool := sandbox.New(po)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pool.Prewarm(ctx); !errors.Is(err, e.attachErr) {
+		t.Errorf("Prewarm: %v, want the Attach error", err)
+	}
+	pool.Close()
 	// Control: the same options with a working Egress run.
 	e.attachErr = nil
 	p, err := sb.Run(sandbox.Command("/bin/true"))
