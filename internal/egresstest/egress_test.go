@@ -296,3 +296,27 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestThroughput measures a bulk download by curl through the egress
+// network (logged, not asserted: the machine is shared).
+func TestThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	requireEgress(t)
+	curl := testutil.RequireProgram(t, "curl")
+	l, _ := httpServer(t, 1<<20)
+	w := newWorld(t, false, "files.test:8080")
+	w.serve(l, "files.test:8080")
+	const mib = 512
+	out, errs, res := w.run(sandbox.Command(curl, "-sS", "--max-time", "120", "-o", "/dev/null",
+		"-w", "%{size_download} %{time_total} %{time_starttransfer}", "http://files.test:8080/stream?mib="+strconv.Itoa(mib)))
+	if !res.Success() {
+		t.Fatalf("curl: %v %s %s", res, out, errs)
+	}
+	var size, total, start float64
+	if n, _ := fmt.Sscan(out, &size, &total, &start); n != 3 || size != mib<<20 {
+		t.Fatalf("curl -w: %q, want %d bytes", out, mib<<20)
+	}
+	t.Logf("%d MiB in %.2f s after the first byte: %.2f Gbit/s", mib, total-start, size*8/(total-start)/1e9)
+}

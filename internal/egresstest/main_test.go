@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,16 @@ func httpServer(t *testing.T, n int) (net.Listener, []byte) {
 	mux.HandleFunc("/hello", func(rw http.ResponseWriter, r *http.Request) { io.WriteString(rw, "hello from the host\n") })
 	mux.HandleFunc("/big", func(rw http.ResponseWriter, r *http.Request) { rw.Write(big) })
 	mux.HandleFunc("/echo", func(rw http.ResponseWriter, r *http.Request) { io.Copy(rw, r.Body) })
+	mux.HandleFunc("/stream", func(rw http.ResponseWriter, r *http.Request) { // ?mib=N: N MiB of /big's first MiB, again and again
+		mib, _ := strconv.Atoi(r.URL.Query().Get("mib"))
+		chunk := big[:min(len(big), 1<<20)]
+		rw.Header().Set("Content-Length", strconv.Itoa(mib*len(chunk)))
+		for range mib {
+			if _, err := rw.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
