@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,19 +43,24 @@ var (
 // linkIDs numbers the links of this process's sandboxes (Link.ID).
 var linkIDs atomic.Int64
 
+// tapName names the TAP among the files the init sends before its first
+// Ready.
+const tapName = "corral-tap"
+
 // hostFileNames are the files the init sends before its first Ready
-// (protocol.SendHostFiles), in the order it sends them.
+// (protocol.SendHostFiles), in the order it sends them: the TAP of
+// Spec.Link, then the listener of Spec.Notify.
 func (s *Sandbox) hostFileNames() []string {
 	var names []string
 	if s.spec.Link != nil {
-		names = append(names, "corral-tap")
+		names = append(names, tapName)
 	}
 	return names
 }
 
 // takeHostFiles receives the files the init sent before its first Ready,
-// and attaches the TAP to Options.Egress. On an error the sandbox is
-// gone.
+// and hands each to its user: the TAP to Options.Egress. On an error the
+// sandbox is gone, and so are the files.
 func (b *booted) takeHostFiles() error {
 	names := b.sb.hostFileNames()
 	if len(names) == 0 {
@@ -66,7 +72,25 @@ func (b *booted) takeHostFiles() error {
 	if err != nil {
 		return b.fail(fmt.Errorf("sandbox: %w", err))
 	}
-	tap := files[0]
+	byName := map[string]*os.File{}
+	for i, n := range names {
+		byName[n] = files[i]
+	}
+	if tap := byName[tapName]; tap != nil {
+		delete(byName, tapName) // attachEgress owns it
+		if err := b.attachEgress(tap); err != nil {
+			for _, f := range byName {
+				f.Close()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// attachEgress attaches tap, the sandbox's eth0, to Options.Egress. On an
+// error the sandbox is gone.
+func (b *booted) attachEgress(tap *os.File) error {
 	link := &Link{File: tap, MTU: egressLink.MTU, MAC: append(net.HardwareAddr(nil), egressLink.MAC...),
 		Addr: egressLink.Addr, Gateway: egressLink.Gateway, DNS: egressDNS,
 		ID: "sb-" + strconv.FormatInt(linkIDs.Add(1), 10)}
