@@ -38,7 +38,7 @@ func (s *state) renewNamespaces(net bool) error {
 	if !s.spec.Reuse {
 		return nil
 	}
-	watch := s.spec.Loopback
+	watch := s.spec.Loopback && s.spec.Link == nil // a Link (never with Reuse) lives in the init's namespace
 	flags := unix.CLONE_NEWIPC
 	if net && watch {
 		if now := netState(); now == nil || !bytes.Equal(now, s.netBase) {
