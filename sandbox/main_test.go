@@ -221,7 +221,7 @@ func newSandbox(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 		return sandbox.New(opts)
 	}
 	opts.Pool = 1
-	opts.Reuse = pooledReuse && len(opts.Capabilities) == 0 && !opts.Seccomp.Disabled
+	opts.Reuse = pooledReuse && len(opts.Capabilities) == 0 && !opts.Seccomp.Disabled && opts.Network != sandbox.NetworkEgress
 	sb := sandbox.New(opts)
 	t.Cleanup(func() { sb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
