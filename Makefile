@@ -13,6 +13,12 @@ GOTEST      := $(GO) test -count=1 -timeout 10m
 # ./examples/pluginhost.
 VMTEST_PKGS ?=
 
+.PHONY: bench-net
+# The egress network's throughput and latency, side by side with the host's
+# loopback, slirp4netns and pasta (internal/netbench); about a minute.
+bench-net: deps
+	$(GO) run ./internal/netbench $(BENCH_NET_FLAGS)
+
 .PHONY: all deps build demo plugin-demo playground loadtest loadtest-short test test-vm lint clean
 
 all: build
