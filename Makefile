@@ -92,6 +92,12 @@ bench: deps
 bench-smoke: deps
 	$(GO) run ./internal/bench -smoke
 
+.PHONY: bench-net
+# The egress network's throughput and latency, side by side with the host's
+# loopback, slirp4netns and pasta (internal/netbench); about a minute.
+bench-net: deps
+	$(GO) run ./internal/netbench $(BENCH_NET_FLAGS)
+
 # The small init's benchmark (issue 14): a big host program (a nested
 # module, internal/bench/bighost, importing k8s.io/client-go, grpc, the
 # Prometheus client and go-plugin; its first build downloads them) against

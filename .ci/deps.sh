@@ -13,9 +13,12 @@ set -euo pipefail
 # (gcc brings AddressSanitizer's runtime, util-linux lscpu and setarch)
 # chromium: the headless browser of the code runner's playground test (examples/coderunner/web)
 # g++: the code runner's C++ language, which its tests and the load test's short form cover
+# curl: a real client of the egress network's tests; slirp4netns, passt (pasta): the anchors
+# of its benchmark (make bench-net)
 packages=(gcc libc6-dev make util-linux procps iproute2 libseccomp-dev pkg-config python3
 	qemu-system-x86 busybox-static cpio bubblewrap
-	strace gdb nodejs default-jdk-headless git maven groff-base chromium g++)
+	strace gdb nodejs default-jdk-headless git maven groff-base chromium g++
+	curl slirp4netns passt)
 go_min=1.26
 
 status=0
@@ -62,6 +65,19 @@ if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
 	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The egress network (sandbox.NetworkEgress) creates a TAP device inside the
+# sandbox, which needs /dev/net/tun open to everyone, as the kernel's
+# documentation and every distribution's udev rules have it (crw-rw-rw-); a
+# machine without udev (this project's CI VM) may have it 0600.
+if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
+	if [[ $(id -u) -eq 0 ]]; then
+		echo "deps: /dev/net/tun is mode $(stat -c %a /dev/net/tun); making it 0666, as udev does"
+		chmod 0666 /dev/net/tun
+	else
+		echo "deps: /dev/net/tun is mode $(stat -c %a /dev/net/tun): rootless egress networks need 0666 (sudo chmod 0666 /dev/net/tun)" >&2
+	fi
 fi
 
 if ((status == 0)); then

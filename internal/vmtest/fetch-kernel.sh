@@ -6,7 +6,8 @@
 # package it depends on (linux-image-6.1.0-NN-cloud-amd64 on Debian 12),
 # which is fetched with `apt-get download` and unpacked with `dpkg -x` into
 # CACHE_DIR/PACKAGE_VERSION/ (vmlinuz, config, and lib/modules/ with the few
-# modules a Debian system would load on demand that the VM wants: overlay).
+# modules a Debian system would load on demand that the VM wants: overlay,
+# and tun for the egress network's TAP).
 # Nothing goes to /boot and no package is installed. A kernel already in the cache is reused; older ones
 # are removed once a newer one is in. The apt lists are refreshed (as root)
 # when they do not know the package or name a file the mirror no longer has.
@@ -69,7 +70,8 @@ if ! found=$(resolve) && ! { apt_update && found=$(resolve); }; then
 fi
 read -r pkg ver <<<"$found"
 dir=$cache/${pkg}_$ver
-if [[ -s $dir/vmlinuz ]]; then
+# A cached kernel from before tun.ko was wanted is fetched again.
+if [[ -s $dir/vmlinuz ]] && compgen -G "$dir/lib/modules/*/kernel/drivers/net/tun.ko" >/dev/null; then
 	echo "$dir/vmlinuz"
 	exit 0
 fi
@@ -96,7 +98,7 @@ dpkg -x "$deb" "$tmp/x"
 mkdir "$tmp/out"
 cp "$tmp"/x/boot/vmlinuz-* "$tmp/out/vmlinuz"
 cp "$tmp"/x/boot/config-* "$tmp/out/config"
-(cd "$tmp/x" && cp --parents lib/modules/*/kernel/fs/overlayfs/overlay.ko "$tmp/out/")
+(cd "$tmp/x" && cp --parents lib/modules/*/kernel/fs/overlayfs/overlay.ko lib/modules/*/kernel/drivers/net/tun.ko "$tmp/out/")
 echo "$pkg $ver" >"$tmp/out/package"
 
 # The VM needs these built in (it loads no modules).
@@ -111,7 +113,9 @@ if ((${#missing[@]})); then
 fi
 
 # Publish atomically; a concurrent run may have published the same kernel.
+rm -rf "$dir.old" && { [[ ! -e $dir ]] || mv -T "$dir" "$dir.old"; }
 mv -T "$tmp/out" "$dir" 2>/dev/null || [[ -s $dir/vmlinuz ]]
+rm -rf "$dir.old"
 for old in "$cache"/linux-image-*; do
 	[[ $old == "$dir" ]] || rm -rf "$old"
 done
