@@ -87,7 +87,7 @@ const (
 	DefaultMaxNames = 16384
 	// BufferMax is the largest a connection's gVisor receive or send
 	// buffer grows.
-	BufferMax = 4 << 20
+	BufferMax = 2 << 20
 	// CopyBuffer is the size of each of a connection's two copy buffers.
 	CopyBuffer = 256 << 10
 	// NameTTL is the TTL of the synthetic addresses DNS hands out.
