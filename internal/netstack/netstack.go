@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -102,13 +103,14 @@ const nicID tcpip.NICID = 1
 
 // Stack serves one sandbox's link.
 type Stack struct {
-	cfg    Config
-	st     *stack.Stack
-	names  *names
-	events *coalescer
-	ctx    context.Context
-	cancel context.CancelFunc
-	dnsUDP *gonet.UDPConn
+	cfg     Config
+	st      *stack.Stack
+	names   *names
+	events  *coalescer
+	ctx     context.Context
+	cancel  context.CancelFunc
+	dnsUDP  *gonet.UDPConn
+	dropped atomic.Uint64
 	// stopFDs are fdbased's eventfds, closed after the link stops.
 	stopFDs []int
 
@@ -252,6 +254,10 @@ func (s *Stack) Recheck() {
 		c.close("revoked")
 	}
 }
+
+// Dropped returns how many frames the stack dropped and reported as
+// "packet" events.
+func (s *Stack) Dropped() uint64 { return s.dropped.Load() }
 
 // Conns returns how many TCP connections are live.
 func (s *Stack) Conns() int {
