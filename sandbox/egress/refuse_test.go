@@ -269,7 +269,7 @@ func TestPacketEventsCoalesced(t *testing.T) {
 func netipDNS() netip.Addr     { return netip.MustParseAddr("10.0.2.3") }
 func netipGateway() netip.Addr { return netip.MustParseAddr("10.0.2.2") }
 
-func dnsQuery(t *testing.T, name string) []byte {
+func dnsQuery(t testing.TB, name string) []byte {
 	t.Helper()
 	m := dnsmessage.Message{Header: dnsmessage.Header{ID: 7, RecursionDesired: true},
 		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}

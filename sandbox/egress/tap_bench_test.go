@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-dev/corral/internal/netstack/netstacktest"
@@ -40,7 +41,7 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 			defer close(done)
 			type setup struct {
 				tap  *os.File
-				dial func(string) (net.Conn, error)
+				dial func(network, addr string) (net.Conn, error)
 				err  error
 			}
 			ready := make(chan setup)
@@ -71,11 +72,11 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 						return
 					}
 				}
-				dials := make(chan string)
+				dials := make(chan [2]string)
 				conns := make(chan net.Conn)
 				errs := make(chan error)
-				ready <- setup{tap: tap, dial: func(addr string) (net.Conn, error) {
-					dials <- addr
+				ready <- setup{tap: tap, dial: func(network, addr string) (net.Conn, error) {
+					dials <- [2]string{network, addr}
 					select {
 					case c := <-conns:
 						return c, nil
@@ -85,9 +86,9 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 				}}
 				for {
 					select {
-					case addr := <-dials:
+					case d := <-dials:
 						// The socket is created on this thread: in the namespace.
-						c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+						c, err := net.DialTimeout(d[0], d[1], 10*time.Second)
 						if err != nil {
 							errs <- err
 						} else {
@@ -102,7 +103,7 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 			if s.err != nil {
 				b.Fatal(s.err)
 			}
-			p := NewPolicy(mustRule(b, "203.0.113.7:80"))
+			p := NewPolicy(mustRule(b, "203.0.113.7:80"), mustRule(b, "bulk.test:80"))
 			sink := listen(b, func(c net.Conn) {
 				if dir == "up" {
 					io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, chunk))
@@ -125,7 +126,22 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer att.Close()
-			c, err := s.dial("203.0.113.7:80")
+			// The kernel's DNS query (ARP for the DNS address, UDP) is
+			// answered with a synthetic address.
+			u, err := s.dial("udp", "10.0.2.3:53")
+			if err != nil {
+				b.Fatal(err)
+			}
+			u.SetDeadline(time.Now().Add(10 * time.Second))
+			u.Write(dnsQuery(b, "bulk.test."))
+			ans := make([]byte, 512)
+			n, err := u.Read(ans)
+			u.Close()
+			var m dnsmessage.Message
+			if err != nil || m.Unpack(ans[:n]) != nil || len(m.Answers) != 1 {
+				b.Fatalf("the kernel's DNS query: %v %+v", err, m)
+			}
+			c, err := s.dial("tcp", "203.0.113.7:80")
 			if err != nil {
 				b.Fatal(err)
 			}
