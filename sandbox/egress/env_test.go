@@ -33,10 +33,10 @@ type env struct {
 	servers map[string]string
 }
 
-// newEnv attaches p (with a Dial that maps env.servers, unless p.Dial or
-// keepDial) and checks, when the test ends, that closing it leaves no
+// newEnv attaches p (with a Dial that maps env.servers, unless keepDial:
+// then p.Dial as it is, the default Dial if nil) and checks, when the test ends, that closing it leaves no
 // goroutine or fd behind.
-func newEnv(t testing.TB, p *Policy, defaultDial bool) *env {
+func newEnv(t testing.TB, p *Policy, keepDial bool) *env {
 	t.Helper()
 	e := &env{t: t, p: p, servers: make(map[string]string)}
 	goroutines, fds := runtime.NumGoroutine(), countFDs(t)
@@ -45,7 +45,7 @@ func newEnv(t testing.TB, p *Policy, defaultDial bool) *env {
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
 	}
-	if !defaultDial {
+	if !keepDial {
 		p.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
 			e.mu.Lock()
 			to, ok := e.servers[address]

@@ -218,15 +218,16 @@ func TestAttachBadLink(t *testing.T) {
 
 func TestRevokeWhileDialing(t *testing.T) {
 	r := mustRule(t, "slow.test:80")
-	e := newEnv(t, NewPolicy(r), false)
-	srv := e.serve("slow.test:80", echo)
+	srv := listen(t, echo)
 	dialing, release := make(chan struct{}), make(chan struct{})
-	e.p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+	p := NewPolicy(r)
+	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		close(dialing)
 		<-release
 		var d net.Dialer
 		return d.DialContext(ctx, network, srv)
 	}
+	e := newEnv(t, p, true) // keeps p.Dial
 	dst := netip.AddrPortFrom(e.resolve("slow.test"), 80)
 	result := make(chan error, 1)
 	go func() {
