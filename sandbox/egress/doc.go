@@ -67,5 +67,7 @@
 //
 // Policy.Events receives an Event for every DNS query, connection attempt
 // and close, and for dropped packets; Sandbox names the sandbox (its
-// Link.ID). The CLI (examples/corral) writes them as JSON lines.
+// Link.ID). Only "packet" events are coalesced: a sandbox that floods DNS
+// queries or connection attempts makes an event for each. The CLI
+// (examples/corral) writes them as JSON lines.
 package egress
