@@ -96,7 +96,8 @@ const (
 )
 
 // HostMAC is the stack's hardware address on the link: the gateway's and the
-// DNS server's.
+// DNS server's (02:00:00:00:00:02, as the egress contract fixes it;
+// sandbox.Link carries only the sandbox's MAC).
 var HostMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
 
 const nicID tcpip.NICID = 1
