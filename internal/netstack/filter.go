@@ -32,6 +32,7 @@ func newFilter(child stack.LinkEndpoint, s *Stack) *filter {
 func (f *filter) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
 	if proto, addr, reason := f.refuse(protocol, pkt); reason != "" {
 		f.s.events.packet(proto, addr, reason)
+		f.s.dropped.Add(1) // after: a count seen here is in the events
 		return
 	}
 	f.Endpoint.DeliverNetworkPacket(protocol, pkt)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -87,7 +88,7 @@ const (
 	DefaultMaxNames = 16384
 	// BufferMax is the largest a connection's gVisor receive or send
 	// buffer grows.
-	BufferMax = 4 << 20
+	BufferMax = 2 << 20
 	// CopyBuffer is the size of each of a connection's two copy buffers.
 	CopyBuffer = 256 << 10
 	// NameTTL is the TTL of the synthetic addresses DNS hands out.
@@ -95,20 +96,22 @@ const (
 )
 
 // HostMAC is the stack's hardware address on the link: the gateway's and the
-// DNS server's.
+// DNS server's (02:00:00:00:00:02, as the egress contract fixes it;
+// sandbox.Link carries only the sandbox's MAC).
 var HostMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
 
 const nicID tcpip.NICID = 1
 
 // Stack serves one sandbox's link.
 type Stack struct {
-	cfg    Config
-	st     *stack.Stack
-	names  *names
-	events *coalescer
-	ctx    context.Context
-	cancel context.CancelFunc
-	dnsUDP *gonet.UDPConn
+	cfg     Config
+	st      *stack.Stack
+	names   *names
+	events  *coalescer
+	ctx     context.Context
+	cancel  context.CancelFunc
+	dnsUDP  *gonet.UDPConn
+	dropped atomic.Uint64
 	// stopFDs are fdbased's eventfds, closed after the link stops.
 	stopFDs []int
 
@@ -252,6 +255,10 @@ func (s *Stack) Recheck() {
 		c.close("revoked")
 	}
 }
+
+// Dropped returns how many frames the stack dropped and reported as
+// "packet" events.
+func (s *Stack) Dropped() uint64 { return s.dropped.Load() }
 
 // Conns returns how many TCP connections are live.
 func (s *Stack) Conns() int {

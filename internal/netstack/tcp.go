@@ -93,8 +93,7 @@ func (s *Stack) handleTCP(r *tcp.ForwarderRequest) {
 	dnsPort := netip.AddrPortFrom(s.cfg.DNS, 53)
 	isDNS := dst == dnsPort
 	switch a := dst.Addr(); {
-	case isDNS:
-		ev.Allowed, ev.Reason = true, "the DNS server"
+	case isDNS: // served here, reported per query
 	case a == s.cfg.Gateway || a == s.cfg.DNS:
 		refuse("the host's end accepts only DNS at " + dnsPort.String())
 		return
@@ -173,8 +172,8 @@ func (s *Stack) handleTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	s.report(ev)
-	if ok, reason := s.cfg.Policy.AllowConn(ev.Name, dst); !ok {
-		c.close(reason) // revoked while dialing
+	if ok, _ := s.cfg.Policy.AllowConn(ev.Name, dst); !ok {
+		c.close("revoked") // while dialing
 	}
 	if s.cfg.CheckSNI && ev.Name != "" {
 		if reason := s.checkSNI(c, inner, outer); reason != "" {

@@ -53,18 +53,21 @@
 // # Memory per sandbox
 //
 // The stack's memory per attachment is bounded: at most Policy.MaxConns
-// (default 512) live TCP connections, each with gVisor receive and send
-// buffers of at most 4 MiB (they start at 1 MiB and grow only as the
-// transfer needs) and two 256 KiB copy buffers, so at most 4.5 GiB in the
-// worst case that every connection fills both its buffers, and typically
-// a few MiB; at most 16384 names in the DNS table (about 2 MiB); at most
-// 256 connections being dialed at once; one 64 KiB DNS buffer. Connections
-// beyond the cap are refused with an event. The kernel's socket buffers of
+// (default 512) live TCP connections, each with a gVisor receive and a send
+// buffer of at most 2 MiB (they start at 1 MiB; receive buffers are
+// auto-tuned, so they grow only as a transfer needs) and two 256 KiB copy
+// buffers: 4.5 MiB a connection, 2.25 GiB in the worst case that all 512
+// fill every buffer, a few MiB typically. Besides: at most 16384 names in
+// the DNS table (about 2 MiB), at most 256 handshakes being dialed at once,
+// one 64 KiB DNS buffer. Connections beyond the cap are refused with an
+// event; lower Policy.MaxConns for a tighter bound. The kernel's buffers of
 // the host's own connections are charged as any socket's.
 //
 // # Events
 //
 // Policy.Events receives an Event for every DNS query, connection attempt
 // and close, and for dropped packets; Sandbox names the sandbox (its
-// Link.ID). The CLI (examples/corral) writes them as JSON lines.
+// Link.ID). Only "packet" events are coalesced: a sandbox that floods DNS
+// queries or connection attempts makes an event for each. The CLI
+// (examples/corral) writes them as JSON lines.
 package egress

@@ -22,7 +22,7 @@ import (
 // env is one sandbox's network under test: a Policy attached to the host's
 // end of a socket pair, the sandbox played by a second gVisor stack.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	p      *Policy
 	att    sandbox.Attachment
 	peer   *netstacktest.Peer
@@ -33,10 +33,10 @@ type env struct {
 	servers map[string]string
 }
 
-// newEnv attaches p (with a Dial that maps env.servers, unless p.Dial or
-// keepDial) and checks, when the test ends, that closing it leaves no
+// newEnv attaches p (with a Dial that maps env.servers, unless keepDial:
+// then p.Dial as it is, the default Dial if nil) and checks, when the test ends, that closing it leaves no
 // goroutine or fd behind.
-func newEnv(t *testing.T, p *Policy, defaultDial bool) *env {
+func newEnv(t testing.TB, p *Policy, keepDial bool) *env {
 	t.Helper()
 	e := &env{t: t, p: p, servers: make(map[string]string)}
 	goroutines, fds := runtime.NumGoroutine(), countFDs(t)
@@ -45,7 +45,7 @@ func newEnv(t *testing.T, p *Policy, defaultDial bool) *env {
 		e.events = append(e.events, ev)
 		e.mu.Unlock()
 	}
-	if !defaultDial {
+	if !keepDial {
 		p.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
 			e.mu.Lock()
 			to, ok := e.servers[address]
@@ -92,7 +92,7 @@ func (e *env) serve(address string, handle func(net.Conn)) string {
 
 // listen starts a test server on a random port of 127.0.0.1, closed when
 // the test ends (after the env's leak check, which runs first).
-func listen(t *testing.T, handle func(net.Conn)) string {
+func listen(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,7 +191,7 @@ func (e *env) mustEcho(dst netip.AddrPort) {
 	roundTrip(e.t, c, "hello "+dst.String())
 }
 
-func roundTrip(t *testing.T, c net.Conn, msg string) {
+func roundTrip(t testing.TB, c net.Conn, msg string) {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, msg); err != nil {
@@ -256,7 +256,7 @@ func (e *env) eventsOf(kind string) []Event {
 	return out
 }
 
-func countFDs(t *testing.T) int {
+func countFDs(t testing.TB) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -267,7 +267,7 @@ func countFDs(t *testing.T) int {
 
 // checkLeaks waits for the goroutines and fds to come back to what they
 // were (they wind down asynchronously) and fails if they do not.
-func checkLeaks(t *testing.T, goroutines, fds int) {
+func checkLeaks(t testing.TB, goroutines, fds int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -290,7 +290,7 @@ func checkLeaks(t *testing.T, goroutines, fds int) {
 	}
 }
 
-func mustRule(t *testing.T, s string) Rule {
+func mustRule(t testing.TB, s string) Rule {
 	t.Helper()
 	r, err := ParseRule(s)
 	if err != nil {

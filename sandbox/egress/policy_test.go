@@ -215,3 +215,41 @@ func TestAttachBadLink(t *testing.T) {
 		t.Errorf("Attach(nil): %v", err)
 	}
 }
+
+func TestRevokeWhileDialing(t *testing.T) {
+	r := mustRule(t, "slow.test:80")
+	srv := listen(t, echo)
+	dialing, release := make(chan struct{}), make(chan struct{})
+	p := NewPolicy(r)
+	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		close(dialing)
+		<-release
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv)
+	}
+	e := newEnv(t, p, true) // keeps p.Dial
+	dst := netip.AddrPortFrom(e.resolve("slow.test"), 80)
+	result := make(chan error, 1)
+	go func() {
+		c, err := e.dial(dst)
+		if err != nil {
+			result <- err
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte("x"))
+		_, err = io.ReadFull(c, make([]byte, 1))
+		result <- err
+	}()
+	<-dialing
+	e.p.Revoke(r)
+	close(release)
+	if err := <-result; err == nil {
+		t.Fatal("a connection revoked while its dial was in progress echoed")
+	}
+	ev := e.waitEvent("close", func(ev Event) bool { return ev.Kind == "close" })
+	if ev.Reason != "revoked" || ev.BytesIn != 0 {
+		t.Errorf("close event: %+v", ev)
+	}
+}

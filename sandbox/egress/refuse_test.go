@@ -173,6 +173,13 @@ func TestUDPOnlyToDNS(t *testing.T) {
 	}
 	// Every dropped datagram is counted, in the events of its window or
 	// in the last one, on Close.
+	st := e.att.(*attachment).st
+	for deadline := time.Now().Add(10 * time.Second); st.Dropped() < uint64(len(dsts)); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack dropped %d datagrams, want %d", st.Dropped(), len(dsts))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	e.att.Close()
 	total := 0
 	for _, ev := range e.eventsOf("packet") {
@@ -240,6 +247,13 @@ func TestPacketEventsCoalesced(t *testing.T) {
 	}
 	c.Close()
 	e.waitEvent("packet udp", func(ev Event) bool { return ev.Kind == "packet" })
+	st := e.att.(*attachment).st
+	for deadline := time.Now().Add(10 * time.Second); st.Dropped() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack dropped %d datagrams, want %d", st.Dropped(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Close flushes what was counted since the last event.
 	e.att.Close()
 	total := 0
@@ -255,7 +269,7 @@ func TestPacketEventsCoalesced(t *testing.T) {
 func netipDNS() netip.Addr     { return netip.MustParseAddr("10.0.2.3") }
 func netipGateway() netip.Addr { return netip.MustParseAddr("10.0.2.2") }
 
-func dnsQuery(t *testing.T, name string) []byte {
+func dnsQuery(t testing.TB, name string) []byte {
 	t.Helper()
 	m := dnsmessage.Message{Header: dnsmessage.Header{ID: 7, RecursionDesired: true},
 		Questions: []dnsmessage.Question{{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}}}

@@ -153,3 +153,75 @@ func TestDialContextReachesTheSandbox(t *testing.T) {
 }
 
 var _ = net.Dial
+
+// TestCloseWithLiveConnections closes an attachment in the middle of a
+// transfer, with a DNS-over-TCP connection open and a dial in progress:
+// Close returns, the sandbox's connections end, and the leak check (in
+// newEnv's cleanup) finds nothing left.
+func TestCloseWithLiveConnections(t *testing.T) {
+	srv := listen(t, echo)
+	dialing := make(chan struct{}, 1)
+	p := NewPolicy(mustRule(t, "live.test:80"), mustRule(t, "hang.test:80"))
+	p.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		if address == "hang.test:80" {
+			dialing <- struct{}{}
+			<-ctx.Done() // until Close cancels it
+			return nil, ctx.Err()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv)
+	}
+	e := newEnv(t, p, true)
+	live, err := e.dial(netip.AddrPortFrom(e.resolve("live.test"), 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	roundTrip(t, live, "before")
+	dnsConn, err := e.dial(netip.MustParseAddrPort("10.0.2.3:53"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsConn.Close()
+	hangDst := netip.AddrPortFrom(e.resolve("hang.test"), 80)
+	hung := make(chan error, 1)
+	go func() {
+		c, err := e.dial(hangDst)
+		if err == nil {
+			c.Close()
+		}
+		hung <- err
+	}()
+	<-dialing
+	writing := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			if _, err := live.Write(buf); err != nil {
+				writing <- err
+				return
+			}
+		}
+	}()
+	if err := e.att.Close(); err != nil {
+		t.Fatal(err)
+	}
+	live.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := <-writing; err == nil {
+		t.Fatal("writing after Close: no error")
+	}
+	if err := <-hung; err == nil {
+		t.Fatal("a dial in progress at Close connected")
+	}
+	dnsConn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := dnsConn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the DNS-over-TCP connection still reads after Close")
+	}
+	var reasons []string
+	for _, ev := range e.eventsOf("close") {
+		reasons = append(reasons, ev.Reason)
+	}
+	if len(reasons) != 1 || reasons[0] != "attachment closed" {
+		t.Errorf("close events' reasons %q, want one, \"attachment closed\"", reasons)
+	}
+}
