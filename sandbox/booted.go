@@ -74,6 +74,10 @@ type booted struct {
 	lastRun   int                   // the last run id given out (attach)
 	readySent bool                  // the init has sent Ready, and (unless live) no command has ended since
 	readErr   error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
+	denials   *denials              // answers and reports the filter's refusals (Options.Denials), from the first Ready
+	reaped    bool                  // reap has begun: no more host files are put to use
+
+	hostFilesTaken bool // read only: the files sent before the first Ready have been received
 }
 
 func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
@@ -103,6 +107,12 @@ func (b *booted) read() {
 			b.mu.Unlock()
 			close(b.answers)
 			return
+		}
+		if m.Ready != nil && !b.hostFilesTaken {
+			b.hostFilesTaken = true
+			if err := b.takeHostFiles(); err != nil {
+				m = protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}}
+			}
 		}
 		b.route(m)
 	}
@@ -281,8 +291,46 @@ func (b *booted) reap() error {
 		b.sock.Close()
 		b.files.Close()
 		b.closeTerminals()
+		b.mu.Lock()
+		b.reaped = true
+		d := b.denials
+		b.mu.Unlock()
+		if d != nil {
+			d.stop()
+		}
 	})
 	return b.waitErr
+}
+
+// takeHostFiles receives the files the init sent before its first Ready
+// (protocol.SendHostFiles), in the spec's order, and puts them to use: the
+// filter's listener (Spec.Notify) goes to a denials. When the sandbox is
+// being reaped already, they are closed instead.
+func (b *booted) takeHostFiles() error {
+	var names []string
+	if b.sb.spec.Notify {
+		names = append(names, "corral-seccomp-listener")
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	files, err := protocol.RecvHostFiles(b.files, names...)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.reaped {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil
+	}
+	if b.sb.spec.Notify {
+		b.sb.filter() // compiled long since: the spec held it; this orders its answers before their use
+		b.denials = startDenials(files[len(files)-1], b.sb.answers, b.sb.opts.Denials)
+	}
+	return nil
 }
 
 // fail kills the init, reaps it and returns err.

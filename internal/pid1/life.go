@@ -58,6 +58,9 @@ func life(marker string) int {
 	}
 
 	// Any thread.
+	if err := s.sendHostFiles(s.hostFiles()); err != nil { // before the first Ready
+		return s.fail("files", err)
+	}
 	if err := s.recordBuilt(); err != nil { // Reuse only
 		return s.fail("", err)
 	}
@@ -134,6 +137,7 @@ type state struct {
 	src      *isolate.Sources // the mounts' sources, opened (openSources)
 	staging  string           // where the new root is built (buildRoot)
 	launcher *launcher
+	listener int          // the filter's listener (Spec.Notify; installFilter), until sent to the host
 	built    *builtState  // what a reset returns the sandbox to (Reuse)
 	running  atomic.Int64 // the command's pid, for signals, 0 between runs
 	live     *liveRuns    // a live sandbox's running commands (Spec.Live), else nil

@@ -164,3 +164,23 @@ func BenchmarkAnswersErrno(b *testing.B) {
 		}
 	}
 }
+
+func TestName(t *testing.T) {
+	for _, tc := range []struct {
+		arch      uint32
+		nr        int32
+		abi, call string
+	}{
+		{unix.AUDIT_ARCH_X86_64, 165, "x86_64", "mount"},
+		{unix.AUDIT_ARCH_X86_64, 250, "x86_64", "keyctl"},
+		{unix.AUDIT_ARCH_X86_64, 1000, "x86_64", "syscall_1000"},
+		{unix.AUDIT_ARCH_I386, 21, "x86", "mount"},
+		{unix.AUDIT_ARCH_AARCH64, 40, "aarch64", "mount"},
+		{unix.AUDIT_ARCH_X86_64, abiBit | 165, "x32", "mount"},
+		{0x1234, 1, "arch_0x1234", "syscall_1"},
+	} {
+		if abi, call := Name(tc.arch, tc.nr); abi != tc.abi || call != tc.call {
+			t.Errorf("Name(%#x, %d) = %q, %q; want %q, %q", tc.arch, tc.nr, abi, call, tc.abi, tc.call)
+		}
+	}
+}
