@@ -55,15 +55,37 @@ func notifValid(fd uintptr, id uint64) bool {
 	return ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_ID_VALID, unsafe.Pointer(&id)) == nil
 }
 
+// notifSyncWakeUp asks the kernel to wake the caller and the listener's
+// waiter on the CPU that answers or notifies, where it can
+// (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, Linux 6.6).
+func notifSyncWakeUp(fd uintptr) error {
+	return ioctlInt(fd, unix.SECCOMP_IOCTL_NOTIF_SET_FLAGS, unix.SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+}
+
+// ioctl makes ioctl req on fd with the pointer arg, again after EINTR.
 func ioctl(fd, req uintptr, arg unsafe.Pointer) error {
 	for {
+		// The conversion stays in the call: arg is kept alive, and in place.
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(arg))
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
+		if e != unix.EINTR {
+			return errnoErr(e)
 		}
-		return e
 	}
+}
+
+// ioctlInt makes ioctl req on fd with the integer arg, again after EINTR.
+func ioctlInt(fd, req, arg uintptr) error {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, req, arg)
+		if e != unix.EINTR {
+			return errnoErr(e)
+		}
+	}
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
 }
