@@ -74,6 +74,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var caps listFlag
 	fl.Var(&caps, "cap", "keep capability `NAME` (e.g. NET_BIND_SERVICE; repeatable); default none")
 	landlockFlag := fl.String("landlock", "auto", "Landlock layer: auto, off or required")
+	denials := fl.Bool("log-denials", false, "print each system call the filter refuses to stderr, one line each: the call, its raw arguments, the errno it got and the caller's pid")
 	tty := fl.Bool("t", false, "give the command a terminal of the sandbox's own, driven by corral's (stdin must be a terminal; --stdio does not apply)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
@@ -157,6 +158,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitSetup
 		}
 		opts.Seccomp = sc
+	}
+	if *denials {
+		if opts.Seccomp.Disabled {
+			fmt.Fprintln(stderr, "corral: --log-denials reports the filter's refusals, and --seccomp off leaves no filter: drop one of the two")
+			return exitSetup
+		}
+		lw := &lockedWriter{w: stderr}
+		stderr, opts.Denials = lw, logDenials(lw)
 	}
 	for _, m := range mounts {
 		switch m.kind {
