@@ -74,10 +74,13 @@ type booted struct {
 	lastRun   int                   // the last run id given out (attach)
 	readySent bool                  // the init has sent Ready, and (unless live) no command has ended since
 	readErr   error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
-	denials   *denials              // answers and reports the filter's refusals (Options.Denials), from the first Ready
+	denials   *denials              // answers and reports the filter's refusals (Options.Denials), once received
 	reaped    bool                  // reap has begun: no more host files are put to use
 
-	hostFilesTaken bool // read only: the files sent before the first Ready have been received
+	// hostFiles has takeHostFiles's result, nil when the spec asks the init
+	// for no files; read takes it at the first Ready (hostFilesTaken).
+	hostFiles      chan error
+	hostFilesTaken bool
 }
 
 func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
@@ -108,9 +111,10 @@ func (b *booted) read() {
 			close(b.answers)
 			return
 		}
-		if m.Ready != nil && !b.hostFilesTaken {
+		if m.Ready != nil && b.hostFiles != nil && !b.hostFilesTaken {
+			// Sent before Ready: their receiver is done or about to be.
 			b.hostFilesTaken = true
-			if err := b.takeHostFiles(); err != nil {
+			if err := <-b.hostFiles; err != nil {
 				m = protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}}
 			}
 		}
@@ -302,17 +306,29 @@ func (b *booted) reap() error {
 	return b.waitErr
 }
 
-// takeHostFiles receives the files the init sent before its first Ready
+// startHostFiles starts receiving the files the spec asks the init for
+// (takeHostFiles), before the init has sent them: they are put to use as
+// soon as they come, not at Ready. (A call the filter refuses between the
+// filter's installation and Ready, the launcher's, waits for the host's
+// answer: the listener must be served by then.) The fd socket carries
+// nothing else from the init until a command has started (terminals).
+func (b *booted) startHostFiles() {
+	if !b.sb.spec.Notify {
+		return
+	}
+	b.hostFiles = make(chan error, 1)
+	go func() { b.hostFiles <- b.takeHostFiles() }()
+}
+
+// takeHostFiles receives the files the init sends before its first Ready
 // (protocol.SendHostFiles), in the spec's order, and puts them to use: the
 // filter's listener (Spec.Notify) goes to a denials. When the sandbox is
-// being reaped already, they are closed instead.
+// being reaped already, they are closed instead. An init that ends
+// before it sends them makes it fail (the end of the socket).
 func (b *booted) takeHostFiles() error {
 	var names []string
 	if b.sb.spec.Notify {
 		names = append(names, "corral-seccomp-listener")
-	}
-	if len(names) == 0 {
-		return nil
 	}
 	files, err := protocol.RecvHostFiles(b.files, names...)
 	if err != nil {

@@ -483,3 +483,37 @@ func TestDenialsValidation(t *testing.T) {
 		t.Errorf("Denials with the filter: %v", res)
 	}
 }
+
+// TestDenialsLauncher: a caller's rule that refuses a call the init's
+// launcher thread makes under the filter before the sandbox is ready
+// (rt_sigprocmask, as it blocks signals) fails the set-up with the same
+// error with Denials as without (the control), and is reported, from pid
+// 1: the host serves the listener from the moment the filter is in place.
+func TestDenialsLauncher(t *testing.T) {
+	requireSandbox(t)
+	rules := seccomp.Profile{Rules: []seccomp.Rule{{Syscalls: []string{"rt_sigprocmask"}, Action: seccomp.Errno(unix.EPERM)}}}
+	setup := func(opts sandbox.Options) error {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		p, err := sandbox.New(opts).RunContext(ctx, sandbox.Command("/bin/true"))
+		if err == nil {
+			_, err = p.Wait()
+		}
+		return err
+	}
+	var log denialLog
+	with := setup(sandbox.Options{Seccomp: rules, Denials: log.add})
+	without := setup(sandbox.Options{Seccomp: rules})
+	var se *sandbox.SetupError
+	if !errors.As(without, &se) || !errors.Is(without, unix.EPERM) {
+		t.Fatalf("without Denials: %v, want a SetupError with EPERM", without)
+	}
+	if with == nil || with.Error() != without.Error() {
+		t.Errorf("with Denials: %v; without: %v", with, without)
+	}
+	got := log.take()
+	if len(got) == 0 || got[0].Syscall != "rt_sigprocmask" || got[0].Pid != 1 || got[0].Errno != unix.EPERM {
+		t.Errorf("denials %+v, want rt_sigprocmask = EPERM from pid 1 first", got)
+	}
+}

@@ -133,8 +133,9 @@ func (s *state) openLandlockRules() error {
 //
 // With Spec.Notify the filter's refusals are user notifications, which
 // the host answers: installed with a listener, which goes to the host
-// (sendHostFiles) before the first Ready. Until the host has it, a refused
-// call of the launcher would wait; it makes none before Ready.
+// (sendHostFiles) before the launcher makes another call (life): a call
+// the filter refuses waits for the host's answer, and would wait for ever
+// while the init held the listener.
 func (s *state) installFilter() error {
 	switch {
 	case s.spec.Filter == nil && s.spec.Notify:

@@ -52,15 +52,20 @@ func life(marker string) int {
 		s.landlockScopes,
 		s.openLandlockRules,
 		s.installFilter,
-		blockSignals,
 	); err != nil {
+		return s.fail("", err)
+	}
+	// Any thread: the files the host asked for, before the first Ready,
+	// the filter's listener among them. From now on the host answers the
+	// calls the filter refuses (Spec.Notify), the launcher's too.
+	if err := s.sendHostFiles(s.hostFiles()); err != nil {
+		return s.fail("files", err)
+	}
+	if err := s.launcher.do(blockSignals); err != nil {
 		return s.fail("", err)
 	}
 
 	// Any thread.
-	if err := s.sendHostFiles(s.hostFiles()); err != nil { // before the first Ready
-		return s.fail("files", err)
-	}
 	if err := s.recordBuilt(); err != nil { // Reuse only
 		return s.fail("", err)
 	}
