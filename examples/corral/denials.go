@@ -25,12 +25,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// logDenials returns an Options.Denials that writes each refusal to w as
-// one line (formatDenial).
-func logDenials(w io.Writer) func(sandbox.Denial) {
-	return func(d sandbox.Denial) {
+// logDenials sets opts.Denials to write each refusal to *stderr as one
+// line (formatDenial), and makes *stderr, which the command's stderr
+// shares, safe for both. It reports false, having said why on *stderr,
+// when opts has no filter.
+func logDenials(opts *sandbox.Options, stderr *io.Writer) bool {
+	if opts.Seccomp.Disabled {
+		fmt.Fprintln(*stderr, "corral: --log-denials reports the filter's refusals, and --seccomp off leaves no filter: drop one of the two")
+		return false
+	}
+	w := &lockedWriter{w: *stderr}
+	*stderr = w
+	opts.Denials = func(d sandbox.Denial) {
 		io.WriteString(w, formatDenial(d)+"\n")
 	}
+	return true
 }
 
 // formatDenial says what was refused, in the manner of strace: the call

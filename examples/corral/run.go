@@ -159,13 +159,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		opts.Seccomp = sc
 	}
-	if *denials {
-		if opts.Seccomp.Disabled {
-			fmt.Fprintln(stderr, "corral: --log-denials reports the filter's refusals, and --seccomp off leaves no filter: drop one of the two")
-			return exitSetup
-		}
-		lw := &lockedWriter{w: stderr}
-		stderr, opts.Denials = lw, logDenials(lw)
+	if *denials && !logDenials(&opts, &stderr) {
+		return exitSetup
 	}
 	for _, m := range mounts {
 		switch m.kind {
