@@ -7,9 +7,9 @@ package sandbox
 // every refusal (an errno: the rules', the default action's, the ENOSYS of
 // calls newer than the compiler) made a seccomp user notification
 // (internal/seccomp's Notify); kills stay kills. The init installs it with
-// a listener and sends the listener here before its first Ready (one per
-// booted sandbox: every run of a pooled, reused or live sandbox shares
-// it). One goroutine per booted sandbox receives the notifications,
+// a listener and sends the listener here at once, before its first Ready
+// (one per booted sandbox: every run of a pooled, reused or live sandbox
+// shares it). One goroutine per booted sandbox receives the notifications,
 // answers each with the errno the profile gives that very call (the
 // compiled profile run on it, by Answers), and then reports it. It ends
 // when the sandbox does (reap).
@@ -63,18 +63,21 @@ func startDenials(listener *os.File, answers *filter.Answers, report func(Denial
 }
 
 // stop waits for serve to end, which it does once the sandbox's processes
-// are gone (reap calls it after the init's Wait), and closes the listener:
-// no more Denials calls come from d after it.
+// are gone (reap calls it after the init's Wait): no more Denials calls
+// come from d after it.
 func (d *denials) stop() {
 	<-d.done
-	d.f.Close()
 }
 
 // serve answers the notifications on fd until the filter has no users
 // left; each answered one is reported after its answer, so that the caller
-// does not wait for the report. fd stays open until serve returns (stop).
+// does not wait for the report. It closes the listener as it returns: if
+// it ever stopped early (an error the kernel does not document), the
+// refused calls would fail with ENOSYS, the kernel's answer without a
+// listener, rather than wait for ever.
 func (d *denials) serve(fd uintptr) {
 	defer close(d.done)
+	defer d.f.Close()
 	for {
 		if err := awaitNotif(fd); err != nil {
 			return // io.EOF: no users left
