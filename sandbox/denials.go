@@ -10,8 +10,8 @@ package sandbox
 // a listener and sends the listener here at once, before its first Ready
 // (one per booted sandbox: every run of a pooled, reused or live sandbox
 // shares it). One goroutine per booted sandbox receives the notifications,
-// answers each with the errno the profile gives that very call (the
-// compiled profile run on it, by Answers), and then reports it. It ends
+// reports each and answers it with the errno the profile gives that very
+// call (the compiled profile run on it, by Answers). It ends
 // when the sandbox does (reap).
 //
 // The goroutine waits for notifications in blocking system calls, on a
@@ -70,11 +70,10 @@ func (d *denials) stop() {
 }
 
 // serve answers the notifications on fd until the filter has no users
-// left; each answered one is reported after its answer, so that the caller
-// does not wait for the report. It closes the listener as it returns: if
-// it ever stopped early (an error the kernel does not document), the
-// refused calls would fail with ENOSYS, the kernel's answer without a
-// listener, rather than wait for ever.
+// left. It closes the listener as it returns: if it ever stopped early (an
+// error the kernel does not document), the refused calls would fail with
+// ENOSYS, the kernel's answer without a listener, rather than wait for
+// ever.
 func (d *denials) serve(fd uintptr) {
 	defer close(d.done)
 	defer d.f.Close()
@@ -82,15 +81,7 @@ func (d *denials) serve(fd uintptr) {
 		if err := awaitNotif(fd); err != nil {
 			return // io.EOF: no users left
 		}
-		den, err := d.answer(fd)
-		switch {
-		case err == nil:
-			d.report(den)
-		case errors.Is(err, unix.ENOENT):
-			// A call withdrawn before it was answered (its caller was
-			// interrupted: it will be notified again after the signal
-			// handler, or it was killed): nothing to report.
-		default:
+		if err := d.answer(fd); err != nil && !errors.Is(err, unix.ENOENT) {
 			return
 		}
 	}
@@ -115,12 +106,19 @@ func awaitNotif(fd uintptr) error {
 	}
 }
 
-// answer receives the pending notification on fd, answers it with the
-// profile's errno and returns its Denial. ENOENT: the call was withdrawn.
-func (d *denials) answer(fd uintptr) (Denial, error) {
+// answer receives the pending notification on fd, reports it and answers
+// it with the profile's errno. It reports before it answers, so that a
+// refusal is reported before the refused call returns: by the time the
+// run that made it has ended (Wait), and whether its sandbox is torn down
+// then or goes back to a pool. ENOENT: the call was withdrawn before it
+// was received (its caller was interrupted, and will call again after the
+// signal handler, or was killed), or before it was answered (killed;
+// before Linux 5.19 also interrupted, and reported again as it calls
+// again).
+func (d *denials) answer(fd uintptr) error {
 	var n notif
 	if err := notifRecv(fd, &n); err != nil {
-		return Denial{}, err
+		return err
 	}
 	now := time.Now()
 	errno, ok := d.answers.Errno(n.data)
@@ -129,13 +127,10 @@ func (d *denials) answer(fd uintptr) (Denial, error) {
 		// it is refused all the same.
 		errno = unix.EPERM
 	}
-	pid := d.sandboxPid(fd, &n, now)
-	if err := notifSend(fd, n.id, errno); err != nil {
-		return Denial{}, err // ENOENT: the caller was interrupted, or killed
-	}
-	den := Denial{Time: now, Pid: pid, Nr: int(n.data.Nr), Args: n.data.Args, Errno: errno}
+	den := Denial{Time: now, Pid: d.sandboxPid(fd, &n, now), Nr: int(n.data.Nr), Args: n.data.Args, Errno: errno}
 	den.Arch, den.Syscall = filter.Name(n.data.Arch, n.data.Nr)
-	return den, nil
+	d.report(den)
+	return notifSend(fd, n.id, errno)
 }
 
 // pidReuse bounds how long sandboxPid trusts what it read last: the host

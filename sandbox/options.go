@@ -164,13 +164,14 @@ type Options struct {
 	// waiting for its answer can be interrupted only by a fatal signal.
 	// Each booted sandbox (pooled, reused or a Box: all its runs) has a
 	// goroutine that answers them, which holds a thread while it waits,
-	// and ends when the sandbox does; after Wait (Box.Stop, Sandbox.Close)
-	// has torn a sandbox down, no more calls come from it. Denials is
-	// called on that goroutine after the answer, one call at a time for
-	// a sandbox and concurrently for several: it must not block, nor wait
-	// for the sandbox. A program inside cannot install a filter with a
-	// listener of its own (EBUSY). Requires the filter (not
-	// Seccomp.Disabled).
+	// and ends when the sandbox does. Denials is called on that goroutine
+	// before the refused call returns: when a run's Wait returns, each of
+	// its refusals has been reported, and once Wait (Box.Stop,
+	// Sandbox.Close) has torn a sandbox down no more calls come from it.
+	// One call at a time for a sandbox, concurrently for several; the
+	// refused call waits for it, so it must not block, nor wait for the
+	// sandbox. A program inside cannot install a filter with a listener
+	// of its own (EBUSY). Requires the filter (not Seccomp.Disabled).
 	Denials func(Denial)
 }
 
