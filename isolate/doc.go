@@ -22,7 +22,8 @@
 //	DropPrivileges     capabilities, securebits, no_new_privs
 //	Landlock           the Landlock scopes (signals), with no rules
 //	NewRuleset         the Landlock rules, opened; not applied to the thread
-//	InstallFilter      the seccomp filter
+//	InstallFilter      the seccomp filter (InstallFilterListener: with a
+//	                   listener, for a supervisor outside)
 //	                   (and every signal blocked)
 //	then, for each command, on that thread:
 //	LookPath

@@ -67,8 +67,7 @@ type booted struct {
 
 	live bool // a Box's: runs at once, none ends the sandbox (Spec.Live)
 
-	hostFilesTaken bool      // the files sent before the first Ready were taken (takeHostFiles); as readyTaken
-	net            egressNet // NetworkEgress: the network, which ends with the sandbox (reap)
+	net egressNet // NetworkEgress: the network, which ends with the sandbox (reap)
 
 	// Filled by read and route:
 	answers   chan protocol.Message // Ready or Failed for the spec or a reset (room for answersMax); closed when reading ends
@@ -77,6 +76,13 @@ type booted struct {
 	lastRun   int                   // the last run id given out (attach)
 	readySent bool                  // the init has sent Ready, and (unless live) no command has ended since
 	readErr   error                 // why reading ended (io.EOF: the init closed its socket), nil while it goes on
+	denials   *denials              // answers and reports the filter's refusals (Options.Denials), once received
+	reaped    bool                  // reap has begun: no more host files are put to use
+
+	// hostFiles has takeHostFiles's result, nil when the spec asks the init
+	// for no files; read takes it at the first Ready (hostFilesTaken).
+	hostFiles      chan error
+	hostFilesTaken bool
 }
 
 func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
@@ -106,6 +112,13 @@ func (b *booted) read() {
 			b.mu.Unlock()
 			close(b.answers)
 			return
+		}
+		if m.Ready != nil && b.hostFiles != nil && !b.hostFilesTaken {
+			// Sent before Ready: their receiver is done or about to be.
+			b.hostFilesTaken = true
+			if err := <-b.hostFiles; err != nil {
+				m = protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}}
+			}
 		}
 		b.route(m)
 	}
@@ -224,10 +237,6 @@ func (b *booted) awaitReady() error {
 		return b.fail(fmt.Errorf("sandbox: init answered the spec with an unexpected message"))
 	}
 	b.readyTaken = true
-	if !b.hostFilesTaken {
-		b.hostFilesTaken = true
-		return b.takeHostFiles() // egress_link.go
-	}
 	return nil
 }
 
@@ -293,8 +302,69 @@ func (b *booted) reap() error {
 		b.sock.Close()
 		b.files.Close()
 		b.closeTerminals()
+		b.mu.Lock()
+		b.reaped = true
+		d := b.denials
+		b.mu.Unlock()
+		if d != nil {
+			d.stop()
+		}
 	})
 	return b.waitErr
+}
+
+// startHostFiles starts receiving the files the spec asks the init for
+// (takeHostFiles), before the init has sent them: they are put to use as
+// soon as they come, not at Ready. (A call the filter refuses between the
+// filter's installation and Ready, the launcher's, waits for the host's
+// answer: the listener must be served by then.) The fd socket carries
+// nothing else from the init until a command has started (terminals).
+func (b *booted) startHostFiles() {
+	if len(b.sb.hostFileNames()) == 0 {
+		return
+	}
+	b.hostFiles = make(chan error, 1)
+	go func() { b.hostFiles <- b.takeHostFiles() }()
+}
+
+// takeHostFiles receives the files the init sends before its first Ready
+// (protocol.SendHostFiles), in the spec's order, and puts them to use: the
+// TAP (Spec.Link) goes to Options.Egress (attachEgress), the filter's
+// listener (Spec.Notify) to a denials. When the sandbox is being reaped
+// already, they are closed instead. An init that ends before it sends
+// them makes it fail (the end of the socket).
+func (b *booted) takeHostFiles() error {
+	names := b.sb.hostFileNames()
+	b.termMu.Lock() // the one receiver on the fd socket (terminals come after Ready)
+	files, err := protocol.RecvHostFiles(b.files, names...)
+	b.termMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	byName := map[string]*os.File{}
+	for i, n := range names {
+		byName[n] = files[i]
+	}
+	if tap := byName[tapName]; tap != nil {
+		delete(byName, tapName) // attachEgress owns it
+		if err := b.attachEgress(tap); err != nil {
+			for _, f := range byName {
+				f.Close()
+			}
+			return err
+		}
+	}
+	if l := byName[listenerName]; l != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.reaped {
+			l.Close()
+			return nil
+		}
+		b.sb.filter() // compiled long since: the spec held it; this orders its answers before their use
+		b.denials = startDenials(l, b.sb.answers, b.sb.opts.Denials)
+	}
+	return nil
 }
 
 // fail kills the init, reaps it and returns err.

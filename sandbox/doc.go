@@ -83,6 +83,12 @@
 // LandlockMode); the command has no capabilities unless Options.Capabilities lists some, and
 // no_new_privs is always set. Options.Seccomp.Rules adds rules over the
 // default profile; seccomp.ParseProfile reads them from a file.
+// Options.Denials reports each call the filter refuses, so that a program
+// that fails inside says what it was refused:
+//
+//	opts := sandbox.Options{Denials: func(d sandbox.Denial) {
+//		log.Printf("refused %s(%#x, ...) = %v in pid %d", d.Syscall, d.Args[0], d.Errno, d.Pid)
+//	}}
 //
 // # Processes
 //

@@ -56,7 +56,8 @@ type Attachment interface {
 // Denial is a system call the filter refused (Options.Denials).
 type Denial struct {
 	Time time.Time
-	// Pid is the calling process's pid inside the sandbox.
+	// Pid is the calling process's pid inside the sandbox, or 0 when it
+	// could not be learnt (it was killed meanwhile).
 	Pid int
 	// Syscall is the call's name ("mount"), or "syscall_N" when the
 	// filter's architecture does not name it.
@@ -65,7 +66,8 @@ type Denial struct {
 	Nr int
 	// Arch is the calling ABI: "x86_64", "x86" (i386), "x32", "aarch64", ...
 	Arch string
-	// Args are the call's six raw arguments.
+	// Args are the call's six raw arguments (pointers into the caller's
+	// memory are not followed).
 	Args [6]uint64
 	// Errno is what the call returned: the profile's answer.
 	Errno syscall.Errno

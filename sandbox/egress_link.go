@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/corral-dev/corral/internal/protocol"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
@@ -43,9 +42,12 @@ var (
 // linkIDs numbers the links of this process's sandboxes (Link.ID).
 var linkIDs atomic.Int64
 
-// tapName names the TAP among the files the init sends before its first
-// Ready.
-const tapName = "corral-tap"
+// The names of the files the init sends before its first Ready: the TAP,
+// and the filter's listener.
+const (
+	tapName      = "corral-tap"
+	listenerName = "corral-seccomp-listener"
+)
 
 // hostFileNames are the files the init sends before its first Ready
 // (protocol.SendHostFiles), in the order it sends them: the TAP of
@@ -55,51 +57,24 @@ func (s *Sandbox) hostFileNames() []string {
 	if s.spec.Link != nil {
 		names = append(names, tapName)
 	}
+	if s.spec.Notify {
+		names = append(names, listenerName)
+	}
 	return names
 }
 
-// takeHostFiles receives the files the init sent before its first Ready,
-// and hands each to its user: the TAP to Options.Egress. On an error the
-// sandbox is gone, and so are the files.
-func (b *booted) takeHostFiles() error {
-	names := b.sb.hostFileNames()
-	if len(names) == 0 {
-		return nil
-	}
-	b.termMu.Lock() // the one receiver on the fd socket
-	files, err := protocol.RecvHostFiles(b.files, names...)
-	b.termMu.Unlock()
-	if err != nil {
-		return b.fail(fmt.Errorf("sandbox: %w", err))
-	}
-	byName := map[string]*os.File{}
-	for i, n := range names {
-		byName[n] = files[i]
-	}
-	if tap := byName[tapName]; tap != nil {
-		delete(byName, tapName) // attachEgress owns it
-		if err := b.attachEgress(tap); err != nil {
-			for _, f := range byName {
-				f.Close()
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// attachEgress attaches tap, the sandbox's eth0, to Options.Egress. On an
-// error the sandbox is gone.
+// attachEgress attaches tap, the sandbox's eth0, to Options.Egress. An
+// error fails the sandbox's set-up (takeHostFiles's caller).
 func (b *booted) attachEgress(tap *os.File) error {
 	link := &Link{File: tap, MTU: egressLink.MTU, MAC: append(net.HardwareAddr(nil), egressLink.MAC...),
 		Addr: egressLink.Addr, Gateway: egressLink.Gateway, DNS: egressDNS,
 		ID: "sb-" + strconv.FormatInt(linkIDs.Add(1), 10)}
 	att, err := b.sb.opts.Egress.Attach(link) // it owns tap now
 	if err != nil {
-		return b.fail(fmt.Errorf("sandbox: Options.Egress: attaching sandbox %s: %w", link.ID, err))
+		return fmt.Errorf("sandbox: Options.Egress: attaching sandbox %s: %w", link.ID, err)
 	}
 	if !b.net.set(att) {
-		return b.fail(errors.New("sandbox: the sandbox ended while its network was attached"))
+		return errors.New("sandbox: the sandbox ended while its network was attached")
 	}
 	return nil
 }

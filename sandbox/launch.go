@@ -88,6 +88,7 @@ func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	}
 	b := newBooted(s, init, hostEnd, hostFiles, res)
 	b.live = live
+	b.startHostFiles()
 	go b.read()
 	// The spec goes while the init starts (it reads it as soon as its
 	// runtime is up); waiting for the filter only now lets a first Run's

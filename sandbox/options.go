@@ -153,10 +153,25 @@ type Options struct {
 	// Denials, when set, is called with each system call the filter
 	// (Options.Seccomp) refuses, so that a program failing inside shows
 	// what was refused instead of leaving its user to guess. The call
-	// still fails as the profile says. The refusals travel as seccomp user
-	// notifications, answered by this process: a refused call costs a
-	// round trip to it. Called from a goroutine of the sandbox's; it must
-	// not block.
+	// still fails as the profile says, with the same errno: the rules',
+	// the default EPERM, and ENOSYS for calls newer than the filter's
+	// compiler (which libraries probe for, and fall back from). Calls the
+	// profile kills (other ABIs, Kill rules) are not reported.
+	//
+	// The refusals travel as seccomp user notifications, answered by this
+	// process: a refused call costs a round trip to it (tens of
+	// microseconds, against about one without Denials), and a caller
+	// waiting for its answer can be interrupted only by a fatal signal.
+	// Each booted sandbox (pooled, reused or a Box: all its runs) has a
+	// goroutine that answers them, which holds a thread while it waits,
+	// and ends when the sandbox does. Denials is called on that goroutine
+	// before the refused call returns: when a run's Wait returns, each of
+	// its refusals has been reported, and once Wait (Box.Stop,
+	// Sandbox.Close) has torn a sandbox down no more calls come from it.
+	// One call at a time for a sandbox, concurrently for several; the
+	// refused call waits for it, so it must not block, nor wait for the
+	// sandbox. A program inside cannot install a filter with a listener
+	// of its own (EBUSY). Requires the filter (not Seccomp.Disabled).
 	Denials func(Denial)
 }
 

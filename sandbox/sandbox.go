@@ -11,6 +11,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/paths"
 	"github.com/corral-dev/corral/internal/protocol"
+	filter "github.com/corral-dev/corral/internal/seccomp"
 	"github.com/corral-dev/corral/isolate"
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,7 @@ type Sandbox struct {
 	opts          Options
 	mounts        []isolate.Mount
 	filter        func() ([]byte, error) // the compiled seccomp filter (nil bytes when disabled), compiling since New
+	answers       *filter.Answers        // with Options.Denials: the errnos of the filter's refusals, set by filter
 	compiled      chan struct{}          // closed when filter has its result
 	initQuery     func() error           // Options.Init's answer to the protocol question (validateInit), or nil
 	caps          []int                  // capabilities the command keeps
@@ -68,6 +70,12 @@ func New(opts Options) *Sandbox {
 		f, err := s.opts.Seccomp.Compile(s.capNames)
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: Options.Seccomp: %w", err)
+		}
+		if s.spec.Notify {
+			// Its refusals notify, and are answered here (denials.go).
+			if f, s.answers, err = filter.Notify(f); err != nil {
+				return nil, fmt.Errorf("sandbox: Options.Denials: %w", err)
+			}
 		}
 		return f, nil
 	})
@@ -184,6 +192,7 @@ func (s *Sandbox) newSpec() protocol.Spec {
 		// Seccomp.Disabled leaves no filter to refuse anything.
 		RulesetElsewhere: s.landlockRules != nil && !s.opts.Seccomp.Disabled && refusesRuleset(s.opts.Seccomp),
 		Reuse:            s.opts.Reuse,
+		Notify:           s.opts.Denials != nil && !s.opts.Seccomp.Disabled,
 		UserCounts:       protocol.WireUserCounts(userCounts()),
 	}
 }

@@ -35,6 +35,9 @@ func (o *Options) validate() error {
 	if err := o.validateEgress(); err != nil {
 		return err
 	}
+	if o.Denials != nil && o.Seccomp.Disabled {
+		return &OptionError{"Options.Denials", fmt.Sprintf("%T", o.Denials), "needs the seccomp filter, whose refusals it reports: Options.Seccomp.Disabled leaves none; drop one of the two"}
+	}
 	if o.Hostname != "" {
 		if err := checkHostname(o.Hostname); err != "" {
 			return &OptionError{"Options.Hostname", o.Hostname, err}

@@ -76,6 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var caps listFlag
 	fl.Var(&caps, "cap", "keep capability `NAME` (e.g. NET_BIND_SERVICE; repeatable); default none")
 	landlockFlag := fl.String("landlock", "auto", "Landlock layer: auto, off or required")
+	denials := fl.Bool("log-denials", false, "print each system call the filter refuses to stderr, one line each: the call, its raw arguments, the errno it got and the caller's pid")
 	tty := fl.Bool("t", false, "give the command a terminal of the sandbox's own, driven by corral's (stdin must be a terminal; --stdio does not apply)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
@@ -156,6 +157,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return exitSetup
 		}
 		opts.Seccomp = sc
+	}
+	if *denials && !logDenials(&opts, &stderr) {
+		return exitSetup
 	}
 	for _, m := range mounts {
 		switch m.kind {

@@ -4,6 +4,7 @@ package pid1
 // sandbox's commands, one or (Spec.Reuse) one per run.
 
 import (
+	"errors"
 	"runtime"
 
 	"github.com/corral-dev/corral/isolate"
@@ -129,9 +130,25 @@ func (s *state) openLandlockRules() error {
 // makes no call the default profile refuses (openat2, prlimit on another
 // process), and asks another thread where a caller's rule may refuse one
 // (getcwd).
+//
+// With Spec.Notify the filter's refusals are user notifications, which
+// the host answers: installed with a listener, which goes to the host
+// (sendHostFiles) before the launcher makes another call (life): a call
+// the filter refuses waits for the host's answer, and would wait for ever
+// while the init held the listener.
 func (s *state) installFilter() error {
-	if s.spec.Filter == nil {
+	switch {
+	case s.spec.Filter == nil && s.spec.Notify:
+		return errors.New("pid1: the spec asks for the filter's notifications, but has no filter")
+	case s.spec.Filter == nil:
 		return nil
+	case !s.spec.Notify:
+		return isolate.InstallFilter(s.spec.Filter)
 	}
-	return isolate.InstallFilter(s.spec.Filter)
+	fd, err := isolate.InstallFilterListener(s.spec.Filter)
+	if err != nil {
+		return err
+	}
+	s.hostFiles = append(s.hostFiles, fd) // after the TAP (linkUp)
+	return nil
 }

@@ -53,8 +53,17 @@ func life(marker string) int {
 		s.landlockScopes,
 		s.openLandlockRules,
 		s.installFilter,
-		blockSignals,
 	); err != nil {
+		return s.fail("", err)
+	}
+	// Any thread: the files the host asked for, before the first Ready,
+	// the filter's listener among them. From now on the host answers the
+	// calls the filter refuses (Spec.Notify), the launcher's too.
+	if err := s.sendHostFiles(s.hostFiles); err != nil { // link.go
+		return s.fail("files", err)
+	}
+	s.hostFiles = nil
+	if err := s.launcher.do(blockSignals); err != nil {
 		return s.fail("", err)
 	}
 
@@ -62,10 +71,6 @@ func life(marker string) int {
 	if err := s.recordBuilt(); err != nil { // Reuse only
 		return s.fail("", err)
 	}
-	if err := s.sendHostFiles(s.hostFiles); err != nil { // link.go: right before the first Ready, once
-		return s.fail("files", err)
-	}
-	s.hostFiles = nil
 	if s.spec.Live {
 		s.live = newLiveRuns() // before the host's signals, which name its runs
 	}
@@ -145,7 +150,8 @@ type state struct {
 
 	// hostFiles are the fds the host asked for, in the order it reads
 	// them (protocol.SendHostFiles): the TAP of Spec.Link (linkUp), then
-	// the listener of Spec.Notify. Sent and closed before the first Ready.
+	// the listener of Spec.Notify (installFilter). Sent and closed once
+	// the filter is in place, before the first Ready.
 	hostFiles []int
 
 	// The launcher thread's own.
