@@ -15,6 +15,9 @@ import (
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
+// copyBufferStart is a copy buffer's size before a transfer fills it.
+const copyBufferStart = 16 << 10
+
 // dialTimeout bounds the host's dial for a sandbox's connection.
 const dialTimeout = 30 * time.Second
 
@@ -207,9 +210,10 @@ func (s *Stack) pipe(c *conn, inner, outer net.Conn) {
 }
 
 // copyHalf copies src to dst with its own buffer, counting into n, then
-// half-closes dst.
+// half-closes dst. The buffer starts small and grows to CopyBuffer while reads fill it, so
+// idle connections hold little.
 func copyHalf(dst, src net.Conn, n *atomic.Int64) error {
-	buf := make([]byte, CopyBuffer)
+	buf := make([]byte, copyBufferStart)
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
@@ -218,6 +222,9 @@ func copyHalf(dst, src net.Conn, n *atomic.Int64) error {
 			if werr != nil {
 				return werr
 			}
+		}
+		if nr == len(buf) && len(buf) < CopyBuffer {
+			buf = make([]byte, min(4*len(buf), CopyBuffer))
 		}
 		if rerr == io.EOF {
 			if cw, ok := dst.(interface{ CloseWrite() error }); ok {

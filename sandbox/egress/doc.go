@@ -55,8 +55,9 @@
 // The stack's memory per attachment is bounded: at most Policy.MaxConns
 // (default 512) live TCP connections, each with a gVisor receive and a send
 // buffer of at most 2 MiB (they start at 1 MiB; receive buffers are
-// auto-tuned, so they grow only as a transfer needs) and two 256 KiB copy
-// buffers: 4.5 MiB a connection, 2.25 GiB in the worst case that all 512
+// auto-tuned, so they grow only as a transfer needs) and two copy buffers
+// (16 KiB, growing to 256 KiB while a transfer fills them): 4.5 MiB a
+// connection, 2.25 GiB in the worst case that all 512
 // fill every buffer, a few MiB typically. Besides: at most 16384 names in
 // the DNS table (about 2 MiB), at most 256 handshakes being dialed at once,
 // one 64 KiB DNS buffer. Connections beyond the cap are refused with an
