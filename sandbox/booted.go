@@ -83,6 +83,7 @@ type booted struct {
 	// for no files; read takes it at the first Ready (hostFilesTaken).
 	hostFiles      chan error
 	hostFilesTaken bool
+	hostFilesErr   error // takeHostFiles's error, set before its Failed is routed
 }
 
 func newBooted(sb *Sandbox, init *exec.Cmd, sock, files *os.File, res *resources) *booted {
@@ -117,6 +118,7 @@ func (b *booted) read() {
 			// Sent before Ready: their receiver is done or about to be.
 			b.hostFilesTaken = true
 			if err := <-b.hostFiles; err != nil {
+				b.hostFilesErr = err // answer returns it as it is, for errors.Is
 				m = protocol.Message{Failed: &protocol.Failed{Step: "files", Message: err.Error()}}
 			}
 		}
@@ -259,6 +261,9 @@ func (b *booted) answer(m protocol.Message, ok bool) error {
 			b.init.ProcessState.String() + "); is sandbox.Main called first in main?"}
 	}
 	if f := m.Failed; f != nil {
+		if f.Step == "files" && b.hostFilesErr != nil { // set before m was sent on answers
+			return b.fail(b.hostFilesErr)
+		}
 		msg := f.Message
 		if f.Step == "link" && msg == "" {
 			msg = linkHint(f.Path, syscall.Errno(f.Errno))
