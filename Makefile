@@ -91,6 +91,7 @@ bench: deps
 
 bench-smoke: deps
 	$(GO) run ./internal/bench -smoke
+	$(GO) run ./internal/netbench -bytes 67108864 -rounds 1 -rr 20
 
 .PHONY: bench-net
 # The egress network's throughput and latency, side by side with the host's

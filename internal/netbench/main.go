@@ -123,6 +123,11 @@ func bench(size int64, rounds int, rr int64, want []string) error {
 		rows = append(rows, r)
 	}
 	report(rows)
+	for _, r := range rows {
+		if r.err != nil {
+			return fmt.Errorf("%s failed: %w", r.name, r.err)
+		}
+	}
 	return nil
 }
 
