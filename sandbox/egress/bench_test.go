@@ -14,7 +14,6 @@ import (
 // "down" host to sandbox. Both stacks and the copies share the CPUs, so the
 // figure is not a real TAP's (there the sandbox's side is its kernel's).
 func BenchmarkBulkTCP(b *testing.B) {
-	const chunk = 1 << 20
 	for _, dir := range []string{"up", "down"} {
 		b.Run(dir, func(b *testing.B) {
 			e := newEnv(b, NewPolicy(Rule{Host: "bulk.test", Port: 80}), false)
@@ -35,22 +34,32 @@ func BenchmarkBulkTCP(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			buf := make([]byte, chunk)
-			b.SetBytes(chunk)
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				if dir == "up" {
-					_, err = c.Write(buf)
-				} else {
-					_, err = io.ReadFull(c, buf)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)*chunk*8/time.Since(start).Seconds()/1e9, "Gbit/s")
+			measureBulk(b, c, dir)
 		})
 	}
 }
+
+// measureBulk moves chunks over c, written ("up") or read ("down"), b.N
+// times, and reports the rate in Gbit/s.
+func measureBulk(b *testing.B, c net.Conn, dir string) {
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		var err error
+		if dir == "up" {
+			_, err = c.Write(buf)
+		} else {
+			_, err = io.ReadFull(c, buf)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)*chunk*8/time.Since(start).Seconds()/1e9, "Gbit/s")
+}
+
+// chunk is the benchmarks' unit of transfer.
+const chunk = 1 << 20

@@ -34,7 +34,6 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 			b.Skipf("needs %s: %v", tool, err)
 		}
 	}
-	const chunk = 1 << 20
 	for _, dir := range []string{"up", "down"} {
 		b.Run(dir, func(b *testing.B) {
 			done := make(chan struct{})
@@ -146,22 +145,7 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			buf := make([]byte, chunk)
-			b.SetBytes(chunk)
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				if dir == "up" {
-					_, err = c.Write(buf)
-				} else {
-					_, err = io.ReadFull(c, buf)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)*chunk*8/time.Since(start).Seconds()/1e9, "Gbit/s")
+			measureBulk(b, c, dir)
 		})
 	}
 }
