@@ -103,11 +103,13 @@ func configureLink(tun int, l Link) error {
 	return nil
 }
 
-// disableIPv6 turns IPv6 off in the current network namespace: for every
-// interface there (all), any made later (default), and name. A kernel
-// without IPv6 has none of these files, and nothing to turn off.
+// disableIPv6 turns IPv6 off on the interface name, and on any made
+// later (default): the host's end serves IPv4 alone. Not on every
+// interface (all): the loopback keeps ::1, as a NetworkNone sandbox's
+// does, for servers that listen there and for "localhost" resolving to it.
+// A kernel without IPv6 has none of these files, and nothing to turn off.
 func disableIPv6(name string) error {
-	for _, c := range []string{"all", "default", name} {
+	for _, c := range []string{"default", name} {
 		p := "/proc/sys/net/ipv6/conf/" + c + "/disable_ipv6"
 		err := os.WriteFile(p, []byte("1\n"), 0)
 		if errors.Is(err, os.ErrNotExist) {

@@ -91,12 +91,16 @@ func TestEgressLink(t *testing.T) {
 	}
 	t.Logf("inside:\n%s", out)
 	want := map[string]string{"mtu": "65520", "mac": "02:00:00:00:00:64", "up": "true", "addr": "10.0.2.100/24",
-		"disable_ipv6 all": "1 <nil>", "disable_ipv6 default": "1 <nil>", "disable_ipv6 eth0": "1 <nil>",
-		"if_inet6": `""`, "resolv.conf": `"nameserver 10.0.2.3\noptions edns0 trust-ad\n" <nil>`}
+		"disable_ipv6 all": "0 <nil>", "disable_ipv6 lo": "0 <nil>", "disable_ipv6 default": "1 <nil>", "disable_ipv6 eth0": "1 <nil>",
+		"resolv.conf": `"nameserver 10.0.2.3\noptions edns0 trust-ad\n" <nil>`}
 	for k, v := range want {
 		if got := lines(out, k); len(got) != 1 || got[0] != v {
 			t.Errorf("%s: got %q, want %q", k, got, v)
 		}
+	}
+	// IPv6 addresses: lo's ::1, as in a NetworkNone sandbox; none on eth0.
+	if v6 := lines(out, "if_inet6"); len(v6) != 1 || !strings.Contains(v6[0], "00000000000000000000000000000001") || strings.Contains(v6[0], "eth0") {
+		t.Errorf("if_inet6: %q, want lo's ::1 alone", v6)
 	}
 	// /proc/net/route: hex, little-endian. The default route via
 	// 10.0.2.2 (0202000A), and the subnet's (0002000A/00FFFFFF).
