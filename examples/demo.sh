@@ -73,6 +73,16 @@ check "host listener unreachable" eval '! has REACHED'
 echo "   with --net host the sandbox shares the host's network:"
 sb --net host "$connect"
 check "reachable with --net host" has REACHED
+
+step "Egress by name (--allow-net): only the names you list resolve; the rest is refused, and logged (--net-log)"
+sb --allow-net example.com:443 --net-log "$tmp/net.jsonl" "getent ahostsv4 example.com | head -n 1
+getent hosts example.org || echo 'example.org: no such name'
+curl -sS -m 5 -o /dev/null http://10.0.2.2:${port:-1}/ 2>&1 && echo REACHED || echo 'the host via 10.0.2.2: refused'"
+check "an allowed name resolves (to an address of its own, 198.18.x.y)" has '^198\.1[89]\.[0-9]+\.[0-9]+ '
+check "an unlisted name does not" has '^example.org: no such name$'
+check "the host's listener stays out of reach" eval '! has REACHED'
+check "--net-log recorded the query and the refusals" eval \
+	'grep -q "\"name\":\"example.org\".*\"allowed\":false" "$tmp/net.jsonl" && grep -q "\"kind\":\"connect\".*\"allowed\":false" "$tmp/net.jsonl"'
 kill "$listener" && wait "$listener" 2>/dev/null
 listener=
 
