@@ -9,10 +9,10 @@
 // allows. No helper binary, no privileges, no proxy variables a program can
 // ignore.
 //
-//	p := egress.NewPolicy(
+//	p, err := egress.NewPolicy(
 //		egress.Rule{Host: "pypi.org", Port: 443},
 //		egress.Rule{Host: "*.pythonhosted.org", Port: 443},
-//	)
+//	) // err: a rule Rule.Validate refuses
 //	p.Events = func(e egress.Event) { log.Printf("%+v", e) }
 //	sb, err := sandbox.New(sandbox.Options{Network: sandbox.NetworkEgress, Egress: p})
 //

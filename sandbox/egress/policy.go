@@ -51,16 +51,25 @@ type Policy struct {
 	atts  map[*attachment]struct{}
 }
 
-// NewPolicy returns a Policy that allows rules and nothing else.
-func NewPolicy(rules ...Rule) *Policy {
+// NewPolicy returns a Policy that allows rules and nothing else, or the
+// first rule's error from Rule.Validate.
+func NewPolicy(rules ...Rule) (*Policy, error) {
 	p := &Policy{}
-	p.Allow(rules...)
-	return p
+	if err := p.Allow(rules...); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Allow adds rules. It is safe while sandboxes run: their next DNS queries
-// and connections see them.
-func (p *Policy) Allow(rules ...Rule) {
+// and connections see them. It validates every rule first (Rule.Validate)
+// and, if one is wrong, returns its error and adds none.
+func (p *Policy) Allow(rules ...Rule) error {
+	for _, r := range rules {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range rules {
@@ -69,6 +78,7 @@ func (p *Policy) Allow(rules ...Rule) {
 			p.rules = append(p.rules, r)
 		}
 	}
+	return nil
 }
 
 // Revoke removes rules (each equal to one Allow added), and closes the live

@@ -13,13 +13,13 @@ import (
 )
 
 func TestDefaultDialRefusesHostNetworks(t *testing.T) {
-	e := newEnv(t, NewPolicy(), true)
+	e := newEnv(t, mustPolicy(t), true)
 	srv := listen(t, echo)
 	_, portStr, _ := net.SplitHostPort(srv)
 	port, _ := strconv.Atoi(portStr)
 	// "localhost" resolves (on the host, /etc/hosts) to 127.0.0.1: a name
 	// the sandbox may use must not lead to the host's loopback.
-	e.p.Allow(Rule{Host: "localhost", Port: uint16(port)})
+	mustAllow(t, e.p, Rule{Host: "localhost", Port: uint16(port)})
 	dst := netip.AddrPortFrom(e.resolve("localhost"), uint16(port))
 	e.mustRefuse(dst)
 	ev := e.waitEvent("connect localhost", func(ev Event) bool { return ev.Kind == "connect" && ev.Name == "localhost" })
@@ -27,7 +27,7 @@ func TestDefaultDialRefusesHostNetworks(t *testing.T) {
 		t.Errorf("event: %+v", ev)
 	}
 	// Control: a Prefix rule for the loopback lets the default Dial through.
-	e.p.Allow(mustRule(t, "127.0.0.0/8:"+portStr))
+	mustAllow(t, e.p, mustRule(t, "127.0.0.0/8:"+portStr))
 	e.mustEcho(dst)
 }
 
@@ -52,7 +52,7 @@ func TestHostNetwork(t *testing.T) {
 
 func TestRevoke(t *testing.T) {
 	keep, gone := mustRule(t, "keep.test:80"), mustRule(t, "gone.test:80")
-	e := newEnv(t, NewPolicy(keep, gone), false)
+	e := newEnv(t, mustPolicy(t, keep, gone), false)
 	e.serve("keep.test:80", echo)
 	e.serve("gone.test:80", echo)
 	ka, ga := netip.AddrPortFrom(e.resolve("keep.test"), 80), netip.AddrPortFrom(e.resolve("gone.test"), 80)
@@ -95,7 +95,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestConnectionCap(t *testing.T) {
-	p := NewPolicy(mustRule(t, "cap.test:80"))
+	p := mustPolicy(t, mustRule(t, "cap.test:80"))
 	p.MaxConns = 3
 	e := newEnv(t, p, false)
 	e.serve("cap.test:80", echo)
@@ -124,7 +124,7 @@ func TestConnectionCap(t *testing.T) {
 }
 
 func TestCheckSNI(t *testing.T) {
-	p := NewPolicy(mustRule(t, "tls.test:443"))
+	p := mustPolicy(t, mustRule(t, "tls.test:443"))
 	p.CheckSNI = true
 	e := newEnv(t, p, false)
 	first := make(chan byte, 4)
@@ -182,7 +182,7 @@ func TestWildcardMatching(t *testing.T) {
 		{"example.com:*", "example.com", true},
 		{"10.0.0.0/8:443", "example.com", false},
 	} {
-		p := NewPolicy(mustRule(t, tc.rule))
+		p := mustPolicy(t, mustRule(t, tc.rule))
 		_, got := p.allowName(tc.name)
 		if got != tc.want {
 			t.Errorf("rule %s, name %s: allowed %v, want %v", tc.rule, tc.name, got, tc.want)
@@ -191,8 +191,8 @@ func TestWildcardMatching(t *testing.T) {
 }
 
 func TestAllowDeduplicatesAndNormalizes(t *testing.T) {
-	p := NewPolicy(Rule{Host: "Pypi.ORG.", Port: 443}, mustRule(t, "pypi.org:443"))
-	p.Allow(Rule{Prefix: netip.MustParsePrefix("10.1.2.3/8"), Port: 5432}, mustRule(t, "10.0.0.0/8:5432"))
+	p := mustPolicy(t, Rule{Host: "Pypi.ORG.", Port: 443}, mustRule(t, "pypi.org:443"))
+	mustAllow(t, p, Rule{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Port: 5432}, mustRule(t, "10.0.0.0/8:5432"))
 	want := []string{"pypi.org:443", "10.0.0.0/8:5432"}
 	got := p.Rules()
 	if len(got) != len(want) {
@@ -210,7 +210,7 @@ func TestAllowDeduplicatesAndNormalizes(t *testing.T) {
 }
 
 func TestAttachBadLink(t *testing.T) {
-	p := NewPolicy()
+	p := mustPolicy(t)
 	if _, err := p.Attach(nil); err == nil || !strings.Contains(err.Error(), "link is nil") {
 		t.Errorf("Attach(nil): %v", err)
 	}
@@ -220,7 +220,7 @@ func TestRevokeWhileDialing(t *testing.T) {
 	r := mustRule(t, "slow.test:80")
 	srv := listen(t, echo)
 	dialing, release := make(chan struct{}), make(chan struct{})
-	p := NewPolicy(r)
+	p := mustPolicy(t, r)
 	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		close(dialing)
 		<-release
