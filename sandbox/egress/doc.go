@@ -29,9 +29,11 @@
 //     name, and only a Prefix rule allows an address;
 //   - no confusion when a CDN serves allowed and other names from one IP;
 //   - the host resolves the name when it dials, with its own resolver, and
-//     the default Dial checks the address it connects to, so a name that
-//     resolves to the host's loopback or private networks (DNS rebinding)
-//     is refused unless a Prefix rule lists that address.
+//     the default Dial (IPv4 only) checks the address it connects to, so
+//     a name that resolves to the host's loopback, private, CGNAT or
+//     link-local networks (DNS rebinding) is refused unless a Prefix rule
+//     inside that network lists the address: a wide rule such as
+//     0.0.0.0/0 does not open them, 10.0.0.0/8 or 127.0.0.1 does.
 //
 // An unlisted name gets NXDOMAIN. AAAA and other types for an allowed name
 // get an empty NOERROR answer (the sandbox has only IPv4). Malformed

@@ -26,26 +26,58 @@ func TestDefaultDialRefusesHostNetworks(t *testing.T) {
 	if ev.Allowed || !strings.Contains(ev.Reason, "host's own networks") {
 		t.Errorf("event: %+v", ev)
 	}
+	// A Prefix rule for every address does not name the loopback.
+	mustAllow(t, e.p, mustRule(t, "0.0.0.0/0:"+portStr))
+	e.mustRefuse(dst)
 	// Control: a Prefix rule for the loopback lets the default Dial through.
 	mustAllow(t, e.p, mustRule(t, "127.0.0.0/8:"+portStr))
 	e.mustEcho(dst)
 }
 
-func TestHostNetwork(t *testing.T) {
+func TestDefaultDialControl(t *testing.T) {
 	for _, tc := range []struct {
-		addr string
-		want bool
+		rules []string
+		addr  string
+		ok    bool
 	}{
-		{"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
-		{"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true}, {"::ffff:192.168.1.1", true},
-		{"100.64.0.1", true}, {"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true},
-		{"224.0.0.1", true}, {"ff02::1", true}, {"0.0.0.0", true}, {"0.1.2.3", true}, {"::", true},
-		{"255.255.255.255", true},
-		{"8.8.8.8", false}, {"151.101.0.223", false}, {"100.128.0.1", false}, {"2606:4700::1111", false},
-		{"172.32.0.1", false},
+		{nil, "8.8.8.8:443", true},
+		{nil, "151.101.0.223:443", true},
+		{nil, "100.128.0.1:443", true},
+		{nil, "172.32.0.1:443", true},
+		{nil, "127.0.0.1:443", false},
+		{nil, "255.255.255.255:443", false},
+		// A Prefix rule wider than a host network does not open it.
+		{[]string{"0.0.0.0/0:443"}, "127.0.0.1:443", false},
+		{[]string{"0.0.0.0/0:443"}, "10.1.2.3:443", false},
+		{[]string{"0.0.0.0/0:443"}, "169.254.169.254:443", false},
+		{[]string{"0.0.0.0/0:443"}, "100.64.0.1:443", false},
+		{[]string{"0.0.0.0/0:*"}, "192.168.1.1:22", false},
+		{[]string{"0.0.0.0/1:443"}, "10.1.2.3:443", false},
+		{[]string{"0.0.0.0/0:443"}, "8.8.8.8:443", true},
+		// One inside it does, for its addresses and port only.
+		{[]string{"127.0.0.0/8:443"}, "127.0.0.1:443", true},
+		{[]string{"127.0.0.0/8:443"}, "127.0.0.1:80", false},
+		{[]string{"10.0.0.0/8:5432"}, "10.1.2.3:5432", true},
+		{[]string{"10.1.2.3:5432"}, "10.1.2.3:5432", true},
+		{[]string{"10.1.2.3:5432"}, "10.1.2.4:5432", false},
+		{[]string{"169.254.169.254:80"}, "169.254.169.254:80", true},
+		{[]string{"0.0.0.0/0:443", "192.168.0.0/16:443"}, "192.168.1.1:443", true},
+		// IPv6 never, whatever the rules (NAT64, 6to4, IPv4-compatible, mapped).
+		{[]string{"0.0.0.0/0:*"}, "[2606:4700::1111]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[64:ff9b::a01:203]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[2002:a01:203::1]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::a01:203]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::ffff:8.8.8.8]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::1]:443", false},
 	} {
-		if got := hostNetwork(netip.MustParseAddr(tc.addr)); got != tc.want {
-			t.Errorf("hostNetwork(%s) = %v, want %v", tc.addr, got, tc.want)
+		var rules []Rule
+		for _, s := range tc.rules {
+			rules = append(rules, mustRule(t, s))
+		}
+		p := mustPolicy(t, rules...)
+		err := p.control("tcp4", tc.addr, nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("rules %v, control(%s) = %v; want ok %v", tc.rules, tc.addr, err, tc.ok)
 		}
 	}
 }

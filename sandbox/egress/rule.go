@@ -17,7 +17,10 @@ type Rule struct {
 	// for a Prefix rule.
 	Host string
 	// Prefix is an IPv4 CIDR (a bare IP is a /32), reached by address; the
-	// zero Prefix for a Host rule.
+	// zero Prefix for a Host rule. With the default Policy.Dial, an address
+	// in the host's own networks (loopback, private, CGNAT, link-local, ...)
+	// is reached only by a Prefix inside that network: 0.0.0.0/0 does not
+	// open 127.0.0.1 or 10.0.0.1; 127.0.0.0/8 or 10.0.0.0/8 does.
 	Prefix netip.Prefix
 	// Port is the allowed port; 0 means any port.
 	Port uint16
