@@ -35,7 +35,11 @@
 //     inside that network lists the address: a wide rule such as
 //     0.0.0.0/0 does not open them, 10.0.0.0/8 or 127.0.0.1 does.
 //
-// An unlisted name gets NXDOMAIN. AAAA and other types for an allowed name
+// A query name that is not a host name (letters, digits, '-' and '_',
+// labels of 1 to 63, at most 253 in all: no NUL, space, ':', '/', non-ASCII
+// ...) gets REFUSED without a look-up, and its event's Name is the name
+// quoted (strconv.QuoteToASCII), never raw bytes. An unlisted name gets
+// NXDOMAIN. AAAA and other types for an allowed name
 // get an empty NOERROR answer (the sandbox has only IPv4). Malformed
 // queries get FORMERR or no answer.
 //
