@@ -285,3 +285,31 @@ func TestRevokeWhileDialing(t *testing.T) {
 		t.Errorf("close event: %+v", ev)
 	}
 }
+
+func TestDefaultDialIPv4Only(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// Control: the listener is reachable by a plain dial.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	p := mustPolicy(t, mustRule(t, "0.0.0.0/0:*"))
+	if c, err := p.defaultDial(context.Background(), ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatalf("the default Dial connected to %v", ln.Addr())
+	}
+}
