@@ -48,7 +48,7 @@ type Event struct {
 	Allowed bool
 	Reason  string
 	QType   string        // dns: the query's type ("A", "AAAA", ...)
-	Count   int           // packet: how many packets this event stands for
+	Count   int           // packet, refused dns and connect: how many this event stands for
 	Out     int64         // close: bytes from the sandbox
 	In      int64         // close: bytes to the sandbox
 	Elapsed time.Duration // close: how long the connection lived
@@ -270,6 +270,10 @@ func (s *Stack) Conns() int {
 func (s *Stack) report(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	if !e.Allowed && (e.Kind == "dns" || e.Kind == "connect") {
+		s.events.refused(e)
+		return
 	}
 	s.cfg.Policy.Report(e)
 }

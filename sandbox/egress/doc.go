@@ -76,7 +76,9 @@
 //
 // Policy.Events receives an Event for every DNS query, connection attempt
 // and close, and for dropped packets; Sandbox names the sandbox (its
-// Link.ID). Only "packet" events are coalesced: a sandbox that floods DNS
-// queries or connection attempts makes an event for each. The CLI
+// Link.ID). Allowed events are one each; dropped packets and refused DNS
+// queries and connections are coalesced (at most one event a second per
+// protocol, or per kind, name and reason, with a Count), so a sandbox
+// that loops on a refused name cannot flood the log. The CLI
 // (examples/corral) writes them as JSON lines.
 package egress

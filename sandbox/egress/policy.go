@@ -37,7 +37,8 @@ type Policy struct {
 	// net.DefaultResolver.
 	Resolver *net.Resolver
 	// Events receives every DNS query and connection, allowed or refused,
-	// and the dropped packets (coalesced: see Event.Count). It is called
+	// and the dropped packets (refusals and packets coalesced: see
+	// Event.Count). It is called
 	// from the network's goroutines, concurrently: it must be safe for
 	// that and must not block for long. nil means none.
 	Events func(Event)
