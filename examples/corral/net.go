@@ -78,7 +78,10 @@ func (n *netFlags) apply(fl *flag.FlagSet, opts *sandbox.Options, errOut io.Writ
 		}
 		rules = append(rules, r)
 	}
-	p := egress.NewPolicy(rules...)
+	p, err := egress.NewPolicy(rules...)
+	if err != nil {
+		return fmt.Errorf("--allow-net: %w", err)
+	}
 	if *n.log != "" {
 		w := errOut
 		if *n.log != "-" {

@@ -72,7 +72,11 @@ func newWorld(t *testing.T, defaultDial bool, rules ...string) *world {
 		}
 		rs = append(rs, r)
 	}
-	w.p = egress.NewPolicy(rs...)
+	p, err := egress.NewPolicy(rs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.p = p
 	w.p.Events = func(e egress.Event) {
 		w.mu.Lock()
 		w.events = append(w.events, e)

@@ -30,7 +30,10 @@ func corralEgress(ctx context.Context, port int, mode string, n int64) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	p := egress.NewPolicy(rule)
+	p, err := egress.NewPolicy(rule)
+	if err != nil {
+		return nil, err
+	}
 	var d net.Dialer
 	p.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address != benchName+":80" {

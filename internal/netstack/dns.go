@@ -36,17 +36,26 @@ func (s *Stack) Answer(q []byte, proto string) []byte {
 		return build(rh, nil, nil)
 	}
 	question := qs[0]
-	name := strings.TrimSuffix(strings.ToLower(question.Name.String()), ".")
-	ev := Event{Kind: "dns", Proto: proto, Name: name, Addr: netip.AddrPortFrom(s.cfg.DNS, 53).String(),
+	raw := question.Name.String()
+	ev := Event{Kind: "dns", Proto: proto, Addr: netip.AddrPortFrom(s.cfg.DNS, 53).String(),
 		QType: strings.TrimPrefix(question.Type.String(), "Type")}
 	var answer *netip.Addr
 	ok, reason := false, "not a name"
-	if name != "" && question.Class == dnsmessage.ClassINET {
+	name, err := checkQueryName(raw)
+	switch {
+	case raw == "" || raw == ".":
+	case err != nil:
+		// Not a host name: no lookup, and the event quotes it.
+		ev.Name, reason = quoteName(raw), "not a host name: "+err.Error()
+		rh.RCode = dnsmessage.RCodeRefused
+	case question.Class != dnsmessage.ClassINET:
+		ev.Name, reason = name, "only class IN is answered"
+	default:
+		ev.Name = name
 		ok, reason = s.cfg.Policy.AllowName(name)
-	} else if question.Class != dnsmessage.ClassINET {
-		reason = "only class IN is answered"
 	}
 	switch {
+	case rh.RCode != dnsmessage.RCodeSuccess:
 	case !ok:
 		rh.RCode = dnsmessage.RCodeNameError
 	case question.Type == dnsmessage.TypeA:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func dnsOnly(max int, names ...string) (*Stack, *fakePolicy) {
 	for _, n := range names {
 		f.allow[n] = true
 	}
-	return &Stack{cfg: Config{Policy: f, DNS: netip.MustParseAddr("10.0.2.3")}, names: newNames(max)}, f
+	return &Stack{cfg: Config{Policy: f, DNS: netip.MustParseAddr("10.0.2.3")}, names: newNames(max), events: newCoalescer(f.Report)}, f
 }
 
 func query(t *testing.T, h dnsmessage.Header, qs ...dnsmessage.Question) []byte {
@@ -116,13 +117,17 @@ func TestAnswer(t *testing.T) {
 			t.Errorf("%s: answers %v, want %q", tc.name, m.Answers, tc.a)
 		}
 	}
+	last := f.events[len(f.events)-1]
+	s.events.flush() // "unlisted AAAA" was coalesced with "unlisted"
 	var dns, refused int
 	for _, e := range f.events {
 		if e.Kind == "dns" {
-			dns++
+			n := 1
 			if !e.Allowed {
-				refused++
+				n = e.Count
+				refused += n
 			}
+			dns += n
 		}
 	}
 	// One event per question answered; "two questions", "no question",
@@ -130,8 +135,8 @@ func TestAnswer(t *testing.T) {
 	if dns != 10 || refused != 5 {
 		t.Errorf("%d dns events, %d refused; want 10 and 5: %+v", dns, refused, f.events)
 	}
-	if e := f.events[len(f.events)-1]; !strings.HasPrefix(e.Reason, "only class IN") {
-		t.Errorf("last event %+v", e)
+	if !strings.HasPrefix(last.Reason, "only class IN") {
+		t.Errorf("last event %+v", last)
 	}
 }
 
@@ -172,4 +177,62 @@ func mustPack(h dnsmessage.Header, qs ...dnsmessage.Question) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestAnswerRefusesNonHostNames(t *testing.T) {
+	bad := []string{"a\x00b.test", "a\r\nb.test", "a b.test", "a:80.test", "a/b.test", "u@a.test",
+		"caf\xc3\xa9.test", "\xff.test", "*.test", "-a.test", "a-.test"}
+	// The policy would allow each of them: the stack must not ask it.
+	s, f := dnsOnly(64, append([]string{"ok.test", "o_k-1.test"}, bad...)...)
+	for i, name := range bad {
+		r := s.Answer(query(t, dnsmessage.Header{ID: uint16(i)}, q(name+".", dnsmessage.TypeA)), "udp")
+		var m dnsmessage.Message
+		if err := m.Unpack(r); err != nil {
+			t.Fatalf("%q: the answer does not parse: %v", name, err)
+		}
+		if m.RCode != dnsmessage.RCodeRefused || len(m.Answers) != 0 {
+			t.Errorf("%q: %v with %d answers, want REFUSED and none", name, m.RCode, len(m.Answers))
+		}
+		e := f.events[len(f.events)-1]
+		if e.Allowed || !strings.HasPrefix(e.Reason, "not a host name") {
+			t.Errorf("%q: event %+v, want refused, not a host name", name, e)
+		}
+		if want := strconv.QuoteToASCII(name + "."); e.Name != want {
+			t.Errorf("%q: event Name %s, want %s", name, e.Name, want)
+		}
+		for _, c := range []byte(e.Name) {
+			if c < 0x20 || c >= 0x7f {
+				t.Errorf("%q: event Name %q has byte %#x", name, e.Name, c)
+			}
+		}
+	}
+	// Control: host names, in any case, are looked up and answered.
+	for i, name := range []string{"ok.test", "OK.Test", "o_k-1.test"} {
+		r := s.Answer(query(t, dnsmessage.Header{ID: uint16(100 + i)}, q(name+".", dnsmessage.TypeA)), "udp")
+		var m dnsmessage.Message
+		if err := m.Unpack(r); err != nil {
+			t.Fatal(err)
+		}
+		if m.RCode != dnsmessage.RCodeSuccess || len(m.Answers) != 1 {
+			t.Errorf("%q: %v with %d answers, want one", name, m.RCode, len(m.Answers))
+		}
+		if e := f.events[len(f.events)-1]; !e.Allowed || e.Name != strings.ToLower(name) {
+			t.Errorf("%q: event %+v", name, e)
+		}
+	}
+}
+
+func TestCheckQueryName(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string // want "" for an error
+	}{
+		{"Pypi.ORG.", "pypi.org"}, {"a_b-c.d", "a_b-c.d"}, {strings.Repeat("a", 63) + ".test", strings.Repeat("a", 63) + ".test"},
+		{strings.Repeat("a", 64) + ".test", ""}, {strings.Repeat("abcdefg.", 31) + "testab", ""},
+		{"a..b", ""}, {"a\x00", ""}, {"xn--caf-dma.test", "xn--caf-dma.test"}, {"café.test", ""}, {"", ""},
+	} {
+		got, err := checkQueryName(tc.raw)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("checkQueryName(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
+		}
+	}
 }

@@ -3,8 +3,6 @@ package netstack
 import (
 	"fmt"
 	"net/netip"
-	"sync"
-	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -87,76 +85,5 @@ func (f *filter) refuse(protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketB
 		return "udp", ap.String(), "UDP goes only to the DNS server " + netip.AddrPortFrom(f.s.cfg.DNS, 53).String()
 	default:
 		return fmt.Sprintf("ip-proto-%d", ip.Protocol()), dst.String(), "only TCP, UDP to DNS and ICMP to the gateway are served"
-	}
-}
-
-// packetWindow is how often a kind of dropped packet is reported at most:
-// the first at once, the rest counted into the next event.
-const packetWindow = time.Second
-
-// coalescer rate-limits "packet" events: per protocol, at most one per
-// packetWindow, whose Count says how many packets it stands for.
-type coalescer struct {
-	report func(Event)
-	mu     sync.Mutex
-	byKind map[string]*pending
-}
-
-type pending struct {
-	last  time.Time
-	count int
-	ev    Event
-}
-
-func newCoalescer(report func(Event)) *coalescer {
-	return &coalescer{report: report, byKind: make(map[string]*pending)}
-}
-
-func (c *coalescer) packet(proto, addr, reason string) {
-	now := time.Now()
-	ev := Event{Time: now, Kind: "packet", Proto: proto, Addr: addr, Reason: reason}
-	c.mu.Lock()
-	p := c.byKind[proto]
-	if p == nil {
-		if len(c.byKind) >= 64 { // protocols are few; ethertypes could be many
-			proto = "other"
-			ev.Proto = proto
-			if p = c.byKind[proto]; p == nil {
-				p = &pending{}
-				c.byKind[proto] = p
-			}
-		} else {
-			p = &pending{}
-			c.byKind[proto] = p
-		}
-	}
-	p.count++
-	p.ev = ev
-	if now.Sub(p.last) < packetWindow {
-		c.mu.Unlock()
-		return
-	}
-	ev.Count = p.count
-	p.count = 0
-	p.last = now
-	c.mu.Unlock()
-	c.report(ev)
-}
-
-// flush reports the packets counted since their kind's last event.
-func (c *coalescer) flush() {
-	c.mu.Lock()
-	var evs []Event
-	for _, p := range c.byKind {
-		if p.count > 0 {
-			ev := p.ev
-			ev.Count = p.count
-			p.count = 0
-			evs = append(evs, ev)
-		}
-	}
-	c.mu.Unlock()
-	for _, ev := range evs {
-		c.report(ev)
 	}
 }

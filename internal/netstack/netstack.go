@@ -48,7 +48,7 @@ type Event struct {
 	Allowed bool
 	Reason  string
 	QType   string        // dns: the query's type ("A", "AAAA", ...)
-	Count   int           // packet: how many packets this event stands for
+	Count   int           // packet, refused dns and connect: how many this event stands for
 	Out     int64         // close: bytes from the sandbox
 	In      int64         // close: bytes to the sandbox
 	Elapsed time.Duration // close: how long the connection lived
@@ -183,9 +183,10 @@ func New(cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// Close stops serving: it ends every connection, stops the stack, closes
-// the file and waits for the stack's goroutines. It is safe to call more
-// than once.
+// Close stops serving: it ends every connection, stops the stack (which
+// aborts the handshakes in progress, so a sandbox that never ACKs cannot
+// hold it), waits for the stack's goroutines and closes the file. It is
+// safe to call more than once.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -202,9 +203,14 @@ func (s *Stack) Close() error {
 		for _, c := range conns {
 			c.close("attachment closed")
 		}
-		s.wg.Wait()
+		// Closing the stack first aborts the handshakes in progress: a
+		// handler blocks in CreateEndpoint until the sandbox ACKs the
+		// SYN-ACK or its retries run out (minutes).
 		if s.st != nil {
 			s.st.Close()
+		}
+		s.wg.Wait()
+		if s.st != nil {
 			s.st.Wait()
 		}
 		CloseFDs(s.stopFDs)
@@ -270,6 +276,10 @@ func (s *Stack) Conns() int {
 func (s *Stack) report(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	if !e.Allowed && (e.Kind == "dns" || e.Kind == "connect") {
+		s.events.refused(e)
+		return
 	}
 	s.cfg.Policy.Report(e)
 }

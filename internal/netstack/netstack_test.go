@@ -94,7 +94,7 @@ func TestCoalescer(t *testing.T) {
 	for i := range 200 {
 		c.packet("ethertype-"+string(rune('a'+i%26))+string(rune('a'+i/26)), "", "no")
 	}
-	if n := len(c.byKind); n > 65 {
+	if n := len(c.byKey); n > 65 {
 		t.Fatalf("%d kinds kept", n)
 	}
 }

@@ -16,7 +16,7 @@ import (
 func BenchmarkBulkTCP(b *testing.B) {
 	for _, dir := range []string{"up", "down"} {
 		b.Run(dir, func(b *testing.B) {
-			e := newEnv(b, NewPolicy(Rule{Host: "bulk.test", Port: 80}), false)
+			e := newEnv(b, mustPolicy(b, Rule{Host: "bulk.test", Port: 80}), false)
 			e.serve("bulk.test:80", func(c net.Conn) {
 				if dir == "up" {
 					io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, chunk))

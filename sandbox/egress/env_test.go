@@ -300,3 +300,19 @@ func mustRule(t testing.TB, s string) Rule {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func mustPolicy(t testing.TB, rules ...Rule) *Policy {
+	t.Helper()
+	p, err := NewPolicy(rules...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustAllow(t testing.TB, p *Policy, rules ...Rule) {
+	t.Helper()
+	if err := p.Allow(rules...); err != nil {
+		t.Fatal(err)
+	}
+}

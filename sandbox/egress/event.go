@@ -35,10 +35,14 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 	// QType is a "dns" event's query type: "A", "AAAA", "MX", ...
 	QType string `json:"qtype,omitempty"`
-	// Count is how many dropped packets a "packet" event stands for: per
-	// protocol, at most one event a second is reported; the packets
-	// between are counted into the next one (and into a last one when the
-	// attachment closes).
+	// Count is how many dropped packets a "packet" event, or refusals a
+	// refused "dns" or "connect" event, stands for: per protocol (packets)
+	// or per kind, name (the address when there is none) and reason
+	// (refusals), at most one event a second
+	// is reported; the ones between are counted into the next one (and
+	// into a last one when the attachment closes). Allowed events are one
+	// each, with Count 0. Past 1024 distinct refusals within a second, the
+	// new ones of a kind share one event (the last one's, with their Count).
 	Count int `json:"count,omitempty"`
 	// BytesOut and BytesIn are a "close" event's bytes from and to the
 	// sandbox.

@@ -18,7 +18,11 @@ func Example() {
 		}
 		rules = append(rules, r)
 	}
-	p := egress.NewPolicy(rules...)
+	p, err := egress.NewPolicy(rules...)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	p.Events = func(e egress.Event) {
 		if !e.Allowed {
 			fmt.Println("refused:", e.Kind, e.Name, e.Addr, e.Reason)

@@ -13,10 +13,14 @@ import (
 // A Box whose commands reach pypi.org and files.pythonhosted.org on port
 // 443 and nothing else, with its web server published on the host.
 func Example_forward() {
-	policy := egress.NewPolicy(
+	policy, err := egress.NewPolicy(
 		egress.Rule{Host: "pypi.org", Port: 443},
 		egress.Rule{Host: "files.pythonhosted.org", Port: 443},
 	)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	policy.Events = func(e egress.Event) {
 		if !e.Allowed {
 			fmt.Println("refused:", e.Kind, e.Name, e.Addr, e.Reason)

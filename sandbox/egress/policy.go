@@ -23,18 +23,22 @@ type Policy struct {
 	// Dial makes the host's connections for allowed ones. The address is
 	// "name:port" for a Host rule (the name the sandbox resolved), and
 	// "ip:port" for a Prefix rule. nil means a net.Dialer using Resolver
-	// whose Control refuses loopback, private (RFC 1918, CGNAT 100.64/10,
-	// fc00::/7), link-local, multicast, unspecified and "this network"
-	// addresses (IPv4-mapped ones too) unless a Prefix rule covers the
-	// address and port: so a name cannot lead to the host's own network
-	// (DNS rebinding included, as the check is on the address dialed).
-	// A set Dial is trusted as is.
+	// that dials IPv4 only ("tcp4") and whose Control refuses every IPv6
+	// address, and the host's own networks (loopback 127/8, private 10/8,
+	// 172.16/12 and 192.168/16, CGNAT 100.64/10, link-local 169.254/16,
+	// multicast, broadcast and "this network" 0/8) unless a Prefix rule
+	// that covers the address and port lies inside that network: the user
+	// named it. So 10.0.0.0/8:5432 opens 10.1.2.3:5432, but 0.0.0.0/0:443
+	// opens neither 127.0.0.1:443 nor 169.254.169.254:443, and a name cannot
+	// lead to the host's own network (DNS rebinding included, as the check
+	// is on the address dialed). A set Dial is trusted as is.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Resolver resolves names for the default Dial; nil means
 	// net.DefaultResolver.
 	Resolver *net.Resolver
 	// Events receives every DNS query and connection, allowed or refused,
-	// and the dropped packets (coalesced: see Event.Count). It is called
+	// and the dropped packets (refusals and packets coalesced: see
+	// Event.Count). It is called
 	// from the network's goroutines, concurrently: it must be safe for
 	// that and must not block for long. nil means none.
 	Events func(Event)
@@ -51,16 +55,25 @@ type Policy struct {
 	atts  map[*attachment]struct{}
 }
 
-// NewPolicy returns a Policy that allows rules and nothing else.
-func NewPolicy(rules ...Rule) *Policy {
+// NewPolicy returns a Policy that allows rules and nothing else, or the
+// first rule's error from Rule.Validate.
+func NewPolicy(rules ...Rule) (*Policy, error) {
 	p := &Policy{}
-	p.Allow(rules...)
-	return p
+	if err := p.Allow(rules...); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Allow adds rules. It is safe while sandboxes run: their next DNS queries
-// and connections see them.
-func (p *Policy) Allow(rules ...Rule) {
+// and connections see them. It validates every rule first (Rule.Validate)
+// and, if one is wrong, returns its error and adds none.
+func (p *Policy) Allow(rules ...Rule) error {
+	for _, r := range rules {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range rules {
@@ -69,6 +82,7 @@ func (p *Policy) Allow(rules ...Rule) {
 			p.rules = append(p.rules, r)
 		}
 	}
+	return nil
 }
 
 // Revoke removes rules (each equal to one Allow added), and closes the live

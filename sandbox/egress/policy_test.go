@@ -13,46 +13,78 @@ import (
 )
 
 func TestDefaultDialRefusesHostNetworks(t *testing.T) {
-	e := newEnv(t, NewPolicy(), true)
+	e := newEnv(t, mustPolicy(t), true)
 	srv := listen(t, echo)
 	_, portStr, _ := net.SplitHostPort(srv)
 	port, _ := strconv.Atoi(portStr)
 	// "localhost" resolves (on the host, /etc/hosts) to 127.0.0.1: a name
 	// the sandbox may use must not lead to the host's loopback.
-	e.p.Allow(Rule{Host: "localhost", Port: uint16(port)})
+	mustAllow(t, e.p, Rule{Host: "localhost", Port: uint16(port)})
 	dst := netip.AddrPortFrom(e.resolve("localhost"), uint16(port))
 	e.mustRefuse(dst)
 	ev := e.waitEvent("connect localhost", func(ev Event) bool { return ev.Kind == "connect" && ev.Name == "localhost" })
 	if ev.Allowed || !strings.Contains(ev.Reason, "host's own networks") {
 		t.Errorf("event: %+v", ev)
 	}
+	// A Prefix rule for every address does not name the loopback.
+	mustAllow(t, e.p, mustRule(t, "0.0.0.0/0:"+portStr))
+	e.mustRefuse(dst)
 	// Control: a Prefix rule for the loopback lets the default Dial through.
-	e.p.Allow(mustRule(t, "127.0.0.0/8:"+portStr))
+	mustAllow(t, e.p, mustRule(t, "127.0.0.0/8:"+portStr))
 	e.mustEcho(dst)
 }
 
-func TestHostNetwork(t *testing.T) {
+func TestDefaultDialControl(t *testing.T) {
 	for _, tc := range []struct {
-		addr string
-		want bool
+		rules []string
+		addr  string
+		ok    bool
 	}{
-		{"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
-		{"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true}, {"::ffff:192.168.1.1", true},
-		{"100.64.0.1", true}, {"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true},
-		{"224.0.0.1", true}, {"ff02::1", true}, {"0.0.0.0", true}, {"0.1.2.3", true}, {"::", true},
-		{"255.255.255.255", true},
-		{"8.8.8.8", false}, {"151.101.0.223", false}, {"100.128.0.1", false}, {"2606:4700::1111", false},
-		{"172.32.0.1", false},
+		{nil, "8.8.8.8:443", true},
+		{nil, "151.101.0.223:443", true},
+		{nil, "100.128.0.1:443", true},
+		{nil, "172.32.0.1:443", true},
+		{nil, "127.0.0.1:443", false},
+		{nil, "255.255.255.255:443", false},
+		// A Prefix rule wider than a host network does not open it.
+		{[]string{"0.0.0.0/0:443"}, "127.0.0.1:443", false},
+		{[]string{"0.0.0.0/0:443"}, "10.1.2.3:443", false},
+		{[]string{"0.0.0.0/0:443"}, "169.254.169.254:443", false},
+		{[]string{"0.0.0.0/0:443"}, "100.64.0.1:443", false},
+		{[]string{"0.0.0.0/0:*"}, "192.168.1.1:22", false},
+		{[]string{"0.0.0.0/1:443"}, "10.1.2.3:443", false},
+		{[]string{"0.0.0.0/0:443"}, "8.8.8.8:443", true},
+		// One inside it does, for its addresses and port only.
+		{[]string{"127.0.0.0/8:443"}, "127.0.0.1:443", true},
+		{[]string{"127.0.0.0/8:443"}, "127.0.0.1:80", false},
+		{[]string{"10.0.0.0/8:5432"}, "10.1.2.3:5432", true},
+		{[]string{"10.1.2.3:5432"}, "10.1.2.3:5432", true},
+		{[]string{"10.1.2.3:5432"}, "10.1.2.4:5432", false},
+		{[]string{"169.254.169.254:80"}, "169.254.169.254:80", true},
+		{[]string{"0.0.0.0/0:443", "192.168.0.0/16:443"}, "192.168.1.1:443", true},
+		// IPv6 never, whatever the rules (NAT64, 6to4, IPv4-compatible, mapped).
+		{[]string{"0.0.0.0/0:*"}, "[2606:4700::1111]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[64:ff9b::a01:203]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[2002:a01:203::1]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::a01:203]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::ffff:8.8.8.8]:443", false},
+		{[]string{"0.0.0.0/0:*"}, "[::1]:443", false},
 	} {
-		if got := hostNetwork(netip.MustParseAddr(tc.addr)); got != tc.want {
-			t.Errorf("hostNetwork(%s) = %v, want %v", tc.addr, got, tc.want)
+		var rules []Rule
+		for _, s := range tc.rules {
+			rules = append(rules, mustRule(t, s))
+		}
+		p := mustPolicy(t, rules...)
+		err := p.control("tcp4", tc.addr, nil)
+		if (err == nil) != tc.ok {
+			t.Errorf("rules %v, control(%s) = %v; want ok %v", tc.rules, tc.addr, err, tc.ok)
 		}
 	}
 }
 
 func TestRevoke(t *testing.T) {
 	keep, gone := mustRule(t, "keep.test:80"), mustRule(t, "gone.test:80")
-	e := newEnv(t, NewPolicy(keep, gone), false)
+	e := newEnv(t, mustPolicy(t, keep, gone), false)
 	e.serve("keep.test:80", echo)
 	e.serve("gone.test:80", echo)
 	ka, ga := netip.AddrPortFrom(e.resolve("keep.test"), 80), netip.AddrPortFrom(e.resolve("gone.test"), 80)
@@ -95,7 +127,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestConnectionCap(t *testing.T) {
-	p := NewPolicy(mustRule(t, "cap.test:80"))
+	p := mustPolicy(t, mustRule(t, "cap.test:80"))
 	p.MaxConns = 3
 	e := newEnv(t, p, false)
 	e.serve("cap.test:80", echo)
@@ -124,7 +156,7 @@ func TestConnectionCap(t *testing.T) {
 }
 
 func TestCheckSNI(t *testing.T) {
-	p := NewPolicy(mustRule(t, "tls.test:443"))
+	p := mustPolicy(t, mustRule(t, "tls.test:443"))
 	p.CheckSNI = true
 	e := newEnv(t, p, false)
 	first := make(chan byte, 4)
@@ -182,7 +214,7 @@ func TestWildcardMatching(t *testing.T) {
 		{"example.com:*", "example.com", true},
 		{"10.0.0.0/8:443", "example.com", false},
 	} {
-		p := NewPolicy(mustRule(t, tc.rule))
+		p := mustPolicy(t, mustRule(t, tc.rule))
 		_, got := p.allowName(tc.name)
 		if got != tc.want {
 			t.Errorf("rule %s, name %s: allowed %v, want %v", tc.rule, tc.name, got, tc.want)
@@ -191,8 +223,8 @@ func TestWildcardMatching(t *testing.T) {
 }
 
 func TestAllowDeduplicatesAndNormalizes(t *testing.T) {
-	p := NewPolicy(Rule{Host: "Pypi.ORG.", Port: 443}, mustRule(t, "pypi.org:443"))
-	p.Allow(Rule{Prefix: netip.MustParsePrefix("10.1.2.3/8"), Port: 5432}, mustRule(t, "10.0.0.0/8:5432"))
+	p := mustPolicy(t, Rule{Host: "Pypi.ORG.", Port: 443}, mustRule(t, "pypi.org:443"))
+	mustAllow(t, p, Rule{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Port: 5432}, mustRule(t, "10.0.0.0/8:5432"))
 	want := []string{"pypi.org:443", "10.0.0.0/8:5432"}
 	got := p.Rules()
 	if len(got) != len(want) {
@@ -210,7 +242,7 @@ func TestAllowDeduplicatesAndNormalizes(t *testing.T) {
 }
 
 func TestAttachBadLink(t *testing.T) {
-	p := NewPolicy()
+	p := mustPolicy(t)
 	if _, err := p.Attach(nil); err == nil || !strings.Contains(err.Error(), "link is nil") {
 		t.Errorf("Attach(nil): %v", err)
 	}
@@ -220,7 +252,7 @@ func TestRevokeWhileDialing(t *testing.T) {
 	r := mustRule(t, "slow.test:80")
 	srv := listen(t, echo)
 	dialing, release := make(chan struct{}), make(chan struct{})
-	p := NewPolicy(r)
+	p := mustPolicy(t, r)
 	p.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
 		close(dialing)
 		<-release
@@ -251,5 +283,33 @@ func TestRevokeWhileDialing(t *testing.T) {
 	ev := e.waitEvent("close", func(ev Event) bool { return ev.Kind == "close" })
 	if ev.Reason != "revoked" || ev.BytesIn != 0 {
 		t.Errorf("close event: %+v", ev)
+	}
+}
+
+func TestDefaultDialIPv4Only(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// Control: the listener is reachable by a plain dial.
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	p := mustPolicy(t, mustRule(t, "0.0.0.0/0:*"))
+	if c, err := p.defaultDial(context.Background(), ln.Addr().String()); err == nil {
+		c.Close()
+		t.Fatalf("the default Dial connected to %v", ln.Addr())
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRawAddressNeedsPrefixRule(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:80")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:80")), false)
 	raw := netip.MustParseAddrPort("203.0.113.7:80")
 	e.serve(raw.String(), echo)
 	e.mustRefuse(raw)
@@ -21,7 +21,7 @@ func TestRawAddressNeedsPrefixRule(t *testing.T) {
 		t.Errorf("refused connect event: %+v", ev)
 	}
 	// Control: with a Prefix rule the same address connects.
-	e.p.Allow(mustRule(t, "203.0.113.0/24:80"))
+	mustAllow(t, e.p, mustRule(t, "203.0.113.0/24:80"))
 	e.mustEcho(raw)
 	ev = e.waitEvent("connect allowed", func(ev Event) bool { return ev.Kind == "connect" && ev.Allowed })
 	if ev.Reason != "rule 203.0.113.0/24:80" || ev.Addr != raw.String() {
@@ -32,7 +32,7 @@ func TestRawAddressNeedsPrefixRule(t *testing.T) {
 }
 
 func TestOtherPortRefused(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:80")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:80")), false)
 	e.serve("allowed.test:80", echo)
 	e.serve("allowed.test:81", echo)
 	a := e.resolve("allowed.test")
@@ -43,7 +43,7 @@ func TestOtherPortRefused(t *testing.T) {
 	}
 	e.mustEcho(netip.AddrPortFrom(a, 80)) // control
 	// A rule with any port allows it.
-	e.p.Allow(mustRule(t, "allowed.test:*"))
+	mustAllow(t, e.p, mustRule(t, "allowed.test:*"))
 	e.mustEcho(netip.AddrPortFrom(a, 81))
 	// An address in the synthetic range that DNS never handed out maps to
 	// no name.
@@ -51,7 +51,7 @@ func TestOtherPortRefused(t *testing.T) {
 }
 
 func TestDNSAnswers(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:443"), mustRule(t, "*.wild.test:443")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:443"), mustRule(t, "*.wild.test:443")), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, tc := range []struct {
@@ -105,7 +105,7 @@ func TestDNSAnswers(t *testing.T) {
 }
 
 func TestDNSOverTCPOnlyAtTheStack(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:443")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:443")), false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Control: DNS over TCP at the stack's address works.
@@ -122,7 +122,7 @@ func TestDNSOverTCPOnlyAtTheStack(t *testing.T) {
 }
 
 func TestStackAddressesAcceptOnlyDNS(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "0.0.0.0/0:*")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "0.0.0.0/0:*")), false)
 	e.serve("10.0.2.2:80", echo) // were the gateway reachable, this would answer
 	for _, dst := range []string{"10.0.2.2:80", "10.0.2.2:53", "10.0.2.2:22", "10.0.2.3:80"} {
 		e.mustRefuse(netip.MustParseAddrPort(dst))
@@ -140,7 +140,7 @@ func TestStackAddressesAcceptOnlyDNS(t *testing.T) {
 }
 
 func TestUDPOnlyToDNS(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:443")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:443")), false)
 	q := dnsQuery(t, "allowed.test.")
 	dsts := []string{"8.8.8.8:53", "10.0.2.2:53", "10.0.2.3:5353", "198.18.0.1:443"}
 	for _, dst := range dsts {
@@ -191,7 +191,7 @@ func TestUDPOnlyToDNS(t *testing.T) {
 }
 
 func TestICMPOnlyToTheGateway(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "0.0.0.0/0:*")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "0.0.0.0/0:*")), false)
 	for _, dst := range []string{"8.8.8.8", "127.0.0.1", "10.0.2.5"} {
 		ok, err := e.peer.Ping(netip.MustParseAddr(dst), 300*time.Millisecond)
 		if err != nil {
@@ -213,7 +213,7 @@ func TestICMPOnlyToTheGateway(t *testing.T) {
 }
 
 func TestIPv6Dropped(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "0.0.0.0/0:*")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "0.0.0.0/0:*")), false)
 	gw6, err := e.peer.EnableIPv6()
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +236,7 @@ func TestIPv6Dropped(t *testing.T) {
 }
 
 func TestPacketEventsCoalesced(t *testing.T) {
-	e := newEnv(t, NewPolicy(), false)
+	e := newEnv(t, mustPolicy(t), false)
 	c, err := e.peer.DialUDP(netip.MustParseAddrPort("8.8.8.8:53"))
 	if err != nil {
 		t.Fatal(err)

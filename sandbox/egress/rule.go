@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -16,7 +17,10 @@ type Rule struct {
 	// for a Prefix rule.
 	Host string
 	// Prefix is an IPv4 CIDR (a bare IP is a /32), reached by address; the
-	// zero Prefix for a Host rule.
+	// zero Prefix for a Host rule. With the default Policy.Dial, an address
+	// in the host's own networks (loopback, private, CGNAT, link-local, ...)
+	// is reached only by a Prefix inside that network: 0.0.0.0/0 does not
+	// open 127.0.0.1 or 10.0.0.1; 127.0.0.0/8 or 10.0.0.0/8 does.
 	Prefix netip.Prefix
 	// Port is the allowed port; 0 means any port.
 	Port uint16
@@ -123,14 +127,45 @@ func (r Rule) String() string {
 	return "<empty rule>:" + port
 }
 
+// Validate reports what is wrong with r, a Rule built by hand, by the
+// same checks as ParseRule: exactly one of Host and Prefix; Host a name or
+// *.domain (letters, digits, '-', '_', labels of 1 to 63, at most 253 in
+// all; case and a trailing dot do not matter); Prefix an IPv4 CIDR with no
+// bits set past its length.
+func (r Rule) Validate() error {
+	switch {
+	case r.Host != "" && r.Prefix.IsValid():
+		return fmt.Errorf("egress: rule %q has both Host and Prefix: set one (a name, or an IPv4 CIDR), and make two rules for both", r.Host+" "+r.Prefix.String())
+	case r.Host == "" && !r.Prefix.IsValid():
+		return errors.New("egress: rule has neither Host nor Prefix: set Host to a name (or *.domain) or Prefix to an IPv4 CIDR")
+	case r.Prefix.IsValid() && !r.Prefix.Addr().Is4():
+		return fmt.Errorf("egress: rule Prefix %v: IPv6 is not served (the sandbox has only IPv4): use an IPv4 CIDR", r.Prefix)
+	case r.Prefix.IsValid() && r.Prefix.Masked() != r.Prefix:
+		return fmt.Errorf("egress: rule Prefix %v has bits set past its /%d: write %v", r.Prefix, r.Prefix.Bits(), r.Prefix.Masked())
+	case r.Host != "":
+		if _, err := netip.ParseAddr(r.Host); err == nil {
+			return fmt.Errorf("egress: rule Host %q is an address: set Prefix (netip.PrefixFrom(addr, 32)) instead", r.Host)
+		}
+		if _, err := checkName(r.Host); err != nil {
+			return fmt.Errorf("egress: rule Host: %w", err)
+		}
+	}
+	return nil
+}
+
 // matchName reports whether r, a Host rule, covers name (lower case, no
-// trailing dot).
+// trailing dot). A wildcard is only ever "*.domain" (Validate sees to it);
+// anything else with a '*' matches nothing.
 func (r Rule) matchName(name string) bool {
 	if r.Host == "" || name == "" {
 		return false
 	}
-	if suffix, ok := strings.CutPrefix(r.Host, "*"); ok {
-		return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
+	if suffix, ok := strings.CutPrefix(r.Host, "*."); ok {
+		return suffix != "" && !strings.Contains(suffix, "*") &&
+			len(name) > len(suffix)+1 && strings.HasSuffix(name, "."+suffix)
+	}
+	if strings.Contains(r.Host, "*") {
+		return false
 	}
 	return name == r.Host
 }

@@ -103,3 +103,86 @@ func FuzzParseRule(f *testing.F) {
 		}
 	})
 }
+
+func TestRuleValidate(t *testing.T) {
+	for _, tc := range []struct {
+		r    Rule
+		want string // "" for valid
+	}{
+		{Rule{Host: "pypi.org", Port: 443}, ""},
+		{Rule{Host: "Pypi.ORG."}, ""},
+		{Rule{Host: "*.example.com", Port: 443}, ""},
+		{Rule{Prefix: netip.MustParsePrefix("10.0.0.0/8")}, ""},
+		{Rule{Host: "*example.com", Port: 443}, "wildcard may only be the first label"},
+		{Rule{Host: "*"}, "would allow every name"},
+		{Rule{Host: "*."}, "would allow every name"},
+		{Rule{Host: "a.*.com"}, "wildcard may only be the first label"},
+		{Rule{Host: "ex ample.com"}, "which no host name has"},
+		{Rule{Host: "-a.com"}, "starts or ends with '-'"},
+		{Rule{Host: "a..com"}, "empty or over-long"},
+		{Rule{Host: strings.Repeat("a", 64) + ".com"}, "empty or over-long"},
+		{Rule{Host: "1.2.3.4"}, "is an address: set Prefix"},
+		{Rule{}, "neither Host nor Prefix"},
+		{Rule{Port: 80}, "neither Host nor Prefix"},
+		{Rule{Host: "a.com", Prefix: netip.MustParsePrefix("10.0.0.0/8")}, "both Host and Prefix"},
+		{Rule{Prefix: netip.MustParsePrefix("10.1.2.3/8")}, "bits set past its /8: write 10.0.0.0/8"},
+		{Rule{Prefix: netip.MustParsePrefix("::/0")}, "IPv6 is not served"},
+	} {
+		err := tc.r.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: Validate: %v, want nil", tc.r, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: Validate: %v, want an error with %q", tc.r, err, tc.want)
+		}
+	}
+}
+
+func TestNewPolicyValidates(t *testing.T) {
+	for _, bad := range []Rule{{Host: "*example.com", Port: 443}, {Host: "*"}} {
+		if p, err := NewPolicy(Rule{Host: "ok.test"}, bad); err == nil || p != nil {
+			t.Errorf("NewPolicy(ok, %+v) = %v, %v; want nil and an error", bad, p, err)
+		}
+	}
+	p, err := NewPolicy(Rule{Host: "ok.test", Port: 443}) // control
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Allow(Rule{Host: "new.test"}, Rule{Host: "*example.com"}); err == nil {
+		t.Error("Allow(good, *example.com) = nil; want an error")
+	}
+	if got := p.Rules(); len(got) != 1 || got[0].String() != "ok.test:443" {
+		t.Errorf("after a failed Allow, Rules = %v; want only ok.test:443 (all or nothing)", got)
+	}
+	if _, ok := p.allowName("attackerexample.com"); ok {
+		t.Error("attackerexample.com allowed")
+	}
+	if err := p.Allow(Rule{Host: "new.test"}); err != nil { // control
+		t.Fatal(err)
+	}
+	if _, ok := p.allowName("new.test"); !ok {
+		t.Error("new.test not allowed after Allow")
+	}
+}
+
+func TestMatchNameNeedsStarDot(t *testing.T) {
+	for _, tc := range []struct {
+		host, name string
+		want       bool
+	}{
+		{"*.example.com", "a.example.com", true},
+		{"*.example.com", "a.b.example.com", true},
+		{"*.example.com", "example.com", false},
+		{"*.example.com", "attackerexample.com", false},
+		{"*example.com", "attackerexample.com", false}, // unvalidated, still refused
+		{"*example.com", "a.example.com", false},
+		{"*", "anything.com", false},
+		{"*.", "anything.com", false},
+		{"a.*.com", "a.b.com", false},
+		{"pypi.org", "pypi.org", true},
+	} {
+		if got := (Rule{Host: tc.host}).matchName(tc.name); got != tc.want {
+			t.Errorf("Rule{Host: %q}.matchName(%q) = %v, want %v", tc.host, tc.name, got, tc.want)
+		}
+	}
+}

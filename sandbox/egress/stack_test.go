@@ -13,7 +13,7 @@ import (
 )
 
 func TestAllowedNameConnects(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "allowed.test:80")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "allowed.test:80")), false)
 	e.serve("allowed.test:80", echo)
 	a := e.resolve("allowed.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -43,7 +43,7 @@ func TestAllowedNameConnects(t *testing.T) {
 }
 
 func TestLargePayload(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "bulk.test:443")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "bulk.test:443")), false)
 	e.serve("bulk.test:443", echo)
 	c, err := e.dial(netip.AddrPortFrom(e.resolve("bulk.test"), 443))
 	if err != nil {
@@ -74,7 +74,7 @@ func TestLargePayload(t *testing.T) {
 }
 
 func TestParallelConnections(t *testing.T) {
-	e := newEnv(t, NewPolicy(mustRule(t, "many.test:8000")), false)
+	e := newEnv(t, mustPolicy(t, mustRule(t, "many.test:8000")), false)
 	e.serve("many.test:8000", echo)
 	dst := netip.AddrPortFrom(e.resolve("many.test"), 8000)
 	const n, size = 50, 1 << 20
@@ -117,7 +117,7 @@ func TestParallelConnections(t *testing.T) {
 }
 
 func TestDialContextReachesTheSandbox(t *testing.T) {
-	e := newEnv(t, NewPolicy(), false)
+	e := newEnv(t, mustPolicy(t), false)
 	l, err := e.peer.Listen(8080)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ var _ = net.Dial
 func TestCloseWithLiveConnections(t *testing.T) {
 	srv := listen(t, echo)
 	dialing := make(chan struct{}, 1)
-	p := NewPolicy(mustRule(t, "live.test:80"), mustRule(t, "hang.test:80"))
+	p := mustPolicy(t, mustRule(t, "live.test:80"), mustRule(t, "hang.test:80"))
 	p.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address == "hang.test:80" {
 			dialing <- struct{}{}

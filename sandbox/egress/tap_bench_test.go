@@ -102,7 +102,7 @@ func BenchmarkBulkTCPRealTAP(b *testing.B) {
 			if s.err != nil {
 				b.Fatal(s.err)
 			}
-			p := NewPolicy(mustRule(b, "203.0.113.7:80"), mustRule(b, "bulk.test:80"))
+			p := mustPolicy(b, mustRule(b, "203.0.113.7:80"), mustRule(b, "bulk.test:80"))
 			sink := listen(b, func(c net.Conn) {
 				if dir == "up" {
 					io.CopyBuffer(io.Discard, struct{ io.Reader }{c}, make([]byte, chunk))
