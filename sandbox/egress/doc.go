@@ -14,7 +14,7 @@
 //		egress.Rule{Host: "*.pythonhosted.org", Port: 443},
 //	) // err: a rule Rule.Validate refuses
 //	p.Events = func(e egress.Event) { log.Printf("%+v", e) }
-//	sb, err := sandbox.New(sandbox.Options{Network: sandbox.NetworkEgress, Egress: p})
+//	sb := sandbox.New(sandbox.Options{Network: sandbox.NetworkEgress, Egress: p})
 //
 // # Names, not addresses
 //
