@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,17 +31,6 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-// mountFlags collects the mount flags in command-line order: a mount must
-// follow any mount that contains it.
-type mountFlags []struct{ kind, spec string }
-
-func (m *mountFlags) add(kind string) func(string) error {
-	return func(spec string) error {
-		*m = append(*m, struct{ kind, spec string }{kind, spec})
-		return nil
-	}
-}
 
 // run parses the flags of "corral run", runs the command and returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -161,23 +148,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *denials && !logDenials(&opts, &stderr) {
 		return exitSetup
 	}
-	for _, m := range mounts {
-		switch m.kind {
-		case "ro":
-			src, dst := splitBind(m.spec)
-			opts.Mounts = append(opts.Mounts, sandbox.Bind(src, dst))
-		case "rw":
-			src, dst := splitBind(m.spec)
-			opts.Mounts = append(opts.Mounts, sandbox.BindWritable(src, dst))
-		case "tmpfs":
-			dst, size, _ := strings.Cut(m.spec, ":")
-			n, err := parseSize(size)
-			if err != nil {
-				fmt.Fprintf(stderr, "corral: --tmpfs %q: %v\n", m.spec, err)
-				return exitSetup
-			}
-			opts.Mounts = append(opts.Mounts, sandbox.Tmpfs(dst, n))
-		}
+	if err := mounts.apply(&opts); err != nil {
+		fmt.Fprintln(stderr, "corral:", err)
+		return exitSetup
 	}
 
 	cmd := sandbox.Command(fl.Arg(0), fl.Args()[1:]...)
@@ -190,10 +163,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 
+	var ht *hostTerminal // nil without -t
+	if *tty {
+		var err error
+		if ht, err = rawTerminal(stdin.(*os.File)); err != nil {
+			fmt.Fprintln(stderr, "corral: -t:", err)
+			return exitSetup
+		}
+		defer ht.restore()
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	p, err := sandbox.New(opts).RunContext(ctx, cmd)
 	if err != nil {
+		ht.restore() // the message, in the terminal's own modes
 		fmt.Fprintln(stderr, "corral:", err)
 		switch {
 		case isExec(err) && errors.Is(err, fs.ErrNotExist):
@@ -203,19 +186,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitSetup
 	}
-	if *tty {
-		restore, err := driveTerminal(p, stdin.(*os.File))
-		if err != nil {
-			p.Kill()
-			p.Wait()
-			fmt.Fprintln(stderr, "corral: -t:", err)
-			return exitSetup
-		}
-		defer restore()
+	if ht != nil {
+		ht.forward(p)
 	}
 	if err := netf.start(p); err != nil {
 		p.Kill()
 		p.Wait()
+		ht.restore()
 		fmt.Fprintln(stderr, "corral:", err)
 		return exitSetup
 	}
@@ -368,40 +345,4 @@ func readSeccompProfile(file string) (seccomp.Profile, error) {
 		return seccomp.Profile{}, fmt.Errorf("%s: %w", file, err)
 	}
 	return sc, nil
-}
-
-// splitBind splits SRC[:DST]; DST defaults to SRC.
-func splitBind(spec string) (src, dst string) {
-	src, dst, ok := strings.Cut(spec, ":")
-	if !ok {
-		dst = src
-	}
-	return src, dst
-}
-
-// parseSize parses a size such as 4096, 64K, 16M or 1G ("" is 0, the default).
-func parseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1 << 10
-	case "M":
-		mult = 1 << 20
-	case "G":
-		mult = 1 << 30
-	}
-	if mult > 1 {
-		s = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q: want a number of bytes with an optional K, M or G suffix", s)
-	}
-	if n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("bad size %q: too large", s)
-	}
-	return n * mult, nil
 }

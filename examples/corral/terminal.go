@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,36 +34,63 @@ func terminalCmd(cmd *sandbox.Cmd, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// driveTerminal puts corral's terminal, stdin, in raw mode, so that every
+// hostTerminal is corral's own terminal during a -t run: in raw mode from
+// before the sandbox starts (so that nothing the command prints, nor a
+// key typed early, meets the cooked mode) until restore.
+type hostTerminal struct {
+	fd    int
+	old   *term.State
+	winch chan os.Signal
+	done  chan struct{}
+	once  sync.Once
+}
+
+// rawTerminal puts corral's terminal, stdin, in raw mode, so that every
 // key reaches the sandbox's terminal as it is (Ctrl-C too: its line
-// discipline sends SIGINT to the foreground job there), and passes on the
-// changes of its size (SIGWINCH) until the run ends. The returned func
-// restores the terminal's modes and stops the resizes; call it before
-// corral exits, in every case.
-func driveTerminal(p *sandbox.Process, stdin *os.File) (restore func(), err error) {
+// discipline sends SIGINT to the foreground job there). Changes of its
+// size (SIGWINCH) are queued from now on and passed on once forward has
+// the run. Call restore before corral exits, in every case.
+func rawTerminal(stdin *os.File) (*hostTerminal, error) {
 	fd := int(stdin.Fd())
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return nil, err
 	}
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	done := make(chan struct{})
+	h := &hostTerminal{fd: fd, old: old, winch: make(chan os.Signal, 1), done: make(chan struct{})}
+	signal.Notify(h.winch, syscall.SIGWINCH)
+	return h, nil
+}
+
+// forward passes the terminal's size to p now and on each SIGWINCH,
+// until restore.
+func (h *hostTerminal) forward(p *sandbox.Process) {
+	resize := func() {
+		if ws, err := unix.IoctlGetWinsize(h.fd, unix.TIOCGWINSZ); err == nil {
+			p.Resize(ws.Row, ws.Col)
+		}
+	}
+	resize() // a change between Start and now
 	go func() {
 		for {
 			select {
-			case <-winch:
-				if ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); err == nil {
-					p.Resize(ws.Row, ws.Col)
-				}
-			case <-done:
+			case <-h.winch:
+				resize()
+			case <-h.done:
 				return
 			}
 		}
 	}()
-	return func() {
-		signal.Stop(winch)
-		close(done)
-		term.Restore(fd, old)
-	}, nil
+}
+
+// restore gives the terminal its modes back and stops the resizes; it
+// may be called more than once, and on nil.
+func (h *hostTerminal) restore() {
+	if h == nil {
+		return
+	}
+	h.once.Do(func() {
+		signal.Stop(h.winch)
+		close(h.done)
+		term.Restore(h.fd, h.old)
+	})
 }
