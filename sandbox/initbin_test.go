@@ -177,6 +177,12 @@ func selfExe(t testing.TB) string {
 // three: an init alone would count its binary's text as private, which a
 // pool's inits share (the self re-exec's shares it with the host).
 func TestSmallInitPooledMemory(t *testing.T) {
+	if os.Getenv("CORRAL_VM") != "" {
+		// Seen there: self re-exec 3.8 to 5.1 MiB, small init 2.9 to 4.3
+		// from one run to the next, as the emulated CPUs shift the GC's
+		// timing; the host's lanes measure it.
+		t.Skip("under the VM lane's emulated CPUs an idle init's heap varies by more than the difference measured; the host lanes run this test")
+	}
 	init := smallInit(t, "")
 	requireSandbox(t)
 	const poolSize = 3
