@@ -22,6 +22,18 @@ type Options struct {
 	// that Root lacks are created in it.
 	Root string
 
+	// Image names a container image to use as the root filesystem, in
+	// place of the default root (it cannot be combined with Root):
+	// a registry reference ("python:3.12-slim", "registry/name@sha256:..."),
+	// a local OCI image layout directory or a docker save archive, as
+	// Images understands them. Images resolves it; package sandbox/image's
+	// Store is the usual ImageSource. See ImageSource and Cmd for how the
+	// image's configuration applies.
+	Image string
+
+	// Images resolves Image. Required with Image.
+	Images ImageSource
+
 	// Mounts are applied in order after the defaults, so a mount must be
 	// listed after any mount that contains it (Run refuses the other order,
 	// which would hide the inner mount). A mount at or above a default
