@@ -23,10 +23,11 @@ deps:
 
 build:
 	$(GO) build -o bin/corral ./examples/corral
+	$(GO) build -o bin/registry ./examples/registry
 
 # A guided tour of the default sandbox; fails if any property does not hold.
 demo: deps build
-	@bash examples/demo.sh bin/corral
+	@bash examples/demo.sh bin/corral bin/registry
 
 # A go-plugin host with its key-value plugin sandboxed (examples/pluginhost).
 plugin-demo: deps
