@@ -9,9 +9,10 @@ set -u
 corral=$(realpath "${1:-bin/corral}")
 if [[ ! -x $corral ]]; then echo "no corral binary: run make build" >&2; exit 2; fi
 
-tmp=$(mktemp -d) listener='' fails=0
+tmp=$(mktemp -d) listener='' reg='' fails=0
 cleanup() {
 	[[ -n $listener ]] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
+	[[ -n $reg ]] && kill "$reg" 2>/dev/null && wait "$reg" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -164,6 +165,7 @@ else
 	check "the image is listed with its size" eval 'has "demo/hello" && has "[0-9.]+ ?[kMG]i?B"'
 fi
 kill "$reg" 2>/dev/null && wait "$reg" 2>/dev/null
+reg=
 
 step "corral check: what this host supports"
 out=$("$corral" check 2>&1)
