@@ -175,8 +175,10 @@ var applyCases = []applyCase{
 	}}, want: []string{"ünïcode ☃ file 0644 pax"}},
 }
 
-func TestApply(t *testing.T) {
-	for _, tc := range applyCases {
+func TestApply(t *testing.T) { runApplyCases(t, applyCases) }
+
+func runApplyCases(t *testing.T, cases []applyCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSandbox(t)
 			layers := make([][]byte, len(tc.layers))
