@@ -143,7 +143,7 @@ func (l *layer) hardlink(name string, h *tar.Header) error {
 	case err != nil:
 		return fmt.Errorf("its hard link target %q: %w", h.Linkname, rootErr(err))
 	case !fi.Mode().IsRegular():
-		return fmt.Errorf("its hard link target %q is a %v, not a regular file: %w", h.Linkname, fi.Mode().Type(), ErrUnsafe)
+		return fmt.Errorf("its hard link target %q is a %s, not a regular file: %w", h.Linkname, kind(fi), ErrUnsafe)
 	}
 	if err := l.count(fi.Size()); err != nil {
 		return err

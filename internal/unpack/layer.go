@@ -142,7 +142,7 @@ func (l *layer) prepareDir(dir string, create bool) (bool, error) {
 		if !create {
 			return false, nil
 		}
-		return false, fmt.Errorf("%s is not a directory (a %v)", dir, fi.Mode().Type())
+		return false, fmt.Errorf("reaching directory %s: it is a %s", dir, kind(fi))
 	case err == nil:
 		if perm := fi.Mode() & (os.ModePerm | os.ModeSticky); perm&0o700 != 0o700 {
 			if err := l.root.Chmod(dir, perm|0o700); err != nil {
@@ -266,6 +266,20 @@ func (l *layer) setDir(name string, a dirAttr) error {
 		}
 	}
 	return nil
+}
+
+// kind names the type of file fi describes, for errors.
+func kind(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "regular file"
+	case t == fs.ModeDir:
+		return "directory"
+	case t == fs.ModeSymlink:
+		return "symbolic link"
+	default:
+		return "special file (" + t.String() + ")"
+	}
 }
 
 // fileID identifies a file: its device and inode numbers.
