@@ -62,13 +62,14 @@ func layerOf(t testing.TB, ents ...ent) []byte {
 		if e.size != 0 {
 			h.Size = e.size
 		}
+		body := e.body
 		if h.Typeflag != tar.TypeReg {
-			h.Size = 0
+			h.Size, body = 0, ""
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatalf("crafting entry %q: %v", e.name, err)
 		}
-		if _, err := tw.Write([]byte(e.body)); err != nil {
+		if _, err := tw.Write([]byte(body)); err != nil {
 			t.Fatalf("crafting entry %q: %v", e.name, err)
 		}
 	}
