@@ -49,10 +49,11 @@ func (l *layer) file(name string, h *tar.Header, r io.Reader) error {
 	if err := l.parent(name); err != nil {
 		return err
 	}
-	if _, err := l.clear(name, false); err != nil {
+	var f *os.File
+	err := l.replace(name, func() (err error) {
+		f, err = l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		return err
-	}
-	f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	})
 	if err != nil {
 		return fmt.Errorf("creating the file: %w", rootErr(err))
 	}
@@ -73,6 +74,21 @@ func (l *layer) file(name string, h *tar.Header, r io.Reader) error {
 	}
 	l.st.Files++
 	return nil
+}
+
+// replace runs create, which creates name and fails with an error
+// matching fs.ErrExist if something is there already: then that is
+// removed and create runs again. (Trying first saves a lookup for each
+// new name, most of a layer's.) name's parent must be prepared.
+func (l *layer) replace(name string, create func() error) error {
+	err := create()
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, err := l.clear(name, false); err != nil {
+		return err
+	}
+	return create()
 }
 
 // count adds size to Stats.Bytes, or reports an error matching ErrTooBig
@@ -117,10 +133,7 @@ func (l *layer) symlink(name string, h *tar.Header) error {
 	if err := l.parent(name); err != nil {
 		return err
 	}
-	if _, err := l.clear(name, false); err != nil {
-		return err
-	}
-	if err := l.root.Symlink(h.Linkname, name); err != nil {
+	if err := l.replace(name, func() error { return l.root.Symlink(h.Linkname, name) }); err != nil {
 		return fmt.Errorf("creating the symbolic link: %w", rootErr(err))
 	}
 	l.add(name)
@@ -155,10 +168,7 @@ func (l *layer) hardlink(name string, h *tar.Header) error {
 	if err := l.parent(name); err != nil {
 		return err
 	}
-	if _, err := l.clear(name, false); err != nil {
-		return err
-	}
-	if err := l.root.Link(target, name); err != nil {
+	if err := l.replace(name, func() error { return l.root.Link(target, name) }); err != nil {
 		return fmt.Errorf("creating the hard link to %q: %w", h.Linkname, rootErr(err))
 	}
 	l.add(name)

@@ -85,7 +85,7 @@ var escapes = sync.OnceValue(func() error {
 // rootErr returns err, from an os.Root method, made to match ErrUnsafe
 // when os.Root refused a name leading out of the root.
 func rootErr(err error) error {
-	if esc := escapes(); esc != nil && errors.Is(err, esc) {
+	if esc := escapes(); esc != nil && errors.Is(err, esc) && !errors.Is(err, ErrUnsafe) {
 		return fmt.Errorf("a symbolic link on its path leads out of the root (%w): %w", err, ErrUnsafe)
 	}
 	return err
