@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 )
 
 // dirMode is the mode of a directory entry: permission bits and the
@@ -147,6 +148,9 @@ func (l *layer) hardlink(name string, h *tar.Header) error {
 	target, err := cleanName(h.Linkname, "its hard link target")
 	if err != nil {
 		return err
+	}
+	if _, err := l.prepareDir(path.Dir(target), false); err != nil { // searchable, if read-only
+		return fmt.Errorf("its hard link target %q: %w", h.Linkname, err)
 	}
 	fi, err := l.root.Lstat(target)
 	switch {

@@ -167,8 +167,11 @@ func tree(t testing.TB, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if p == dir {
+		if p == dir || err != nil && (d == nil || !d.IsDir()) {
 			return err
+		}
+		if err != nil {
+			return fs.SkipDir // a directory described already, that cannot be read
 		}
 		rel, _ := filepath.Rel(dir, p)
 		fi, lerr := os.Lstat(p)
@@ -182,9 +185,6 @@ func tree(t testing.TB, dir string) []string {
 				mode += "+t"
 			}
 			out = append(out, fmt.Sprintf("%s dir %s", rel, mode))
-			if err != nil { // not readable: described, not entered
-				return fs.SkipDir
-			}
 		case fi.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {

@@ -13,7 +13,8 @@
 // never followed out of the directory while unpacking.
 //
 // The rest follows the OCI image layer specification, rootless:
-//   - device nodes and fifos are dropped (counted in [Stats].Dropped);
+//   - device nodes and fifos are dropped (counted in [Stats].Dropped),
+//     and their names keep what lower layers put there, if anything;
 //   - modes keep the permission bits only (set-user-ID and set-group-ID
 //     dropped; the sticky bit kept on directories); ownership and extended
 //     attributes are ignored;
@@ -74,7 +75,8 @@ type Stats struct {
 type Options struct {
 	// MaxBytes stops Apply with an error matching ErrTooBig at the first
 	// regular file or hard link that would bring Stats.Bytes past it,
-	// before that entry is written; 0 means no bound.
+	// before that entry is written; 0 means no bound. It bounds one call:
+	// to bound an image, pass each layer what the layers below left.
 	MaxBytes int64
 }
 

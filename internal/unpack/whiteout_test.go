@@ -2,6 +2,8 @@ package unpack
 
 import (
 	"archive/tar"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -121,3 +123,24 @@ func lowerDWith(add ...string) []string {
 }
 
 func TestWhiteouts(t *testing.T) { runApplyCases(t, whiteoutCases) }
+
+// TestHardLinksClosedDirs links to a file in a directory of a lower layer
+// that its owner may not read (mode 0311): it is searched and written as
+// needed, and keeps its mode.
+func TestHardLinksClosedDirs(t *testing.T) {
+	s := newSandbox(t)
+	_, err := s.apply(t, Options{},
+		layerOf(t, ent{name: "closed", typ: tar.TypeDir, mode: 0o311}, ent{name: "closed/f", body: "x"},
+			ent{name: "closed/none", typ: tar.TypeDir, mode: -1}),
+		layerOf(t, ent{name: "h", typ: tar.TypeLink, link: "closed/f"}, ent{name: "closed/h", typ: tar.TypeLink, link: "closed/f"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(s.root, "closed")); err != nil || fi.Mode().Perm() != 0o311 {
+		t.Errorf("closed: %v, %v; want its mode 0311 kept", fi.Mode(), err)
+	}
+	if err := os.Chmod(filepath.Join(s.root, "closed"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wantTree(t, s.root, "closed dir 0755", "closed/f file 0644 x", "closed/h file 0644 x", "closed/none dir 0", "h file 0644 x")
+}
