@@ -124,6 +124,26 @@ func lowerDWith(add ...string) []string {
 
 func TestWhiteouts(t *testing.T) { runApplyCases(t, whiteoutCases) }
 
+// aliasCases fill a read-only directory through a symbolic link to it and
+// give it a mode in the same layer: the layer's mode wins, whichever name
+// sorts first.
+var aliasCases = []applyCase{
+	{name: "link sorts before the dir", layers: [][]ent{
+		{{name: "usr/lib", typ: tar.TypeDir, mode: 0o555}, {name: "lib", typ: tar.TypeSymlink, link: "usr/lib"}},
+		{{name: "lib/x"}, {name: "usr/lib", typ: tar.TypeDir, mode: 0o750}},
+	}, want: []string{"usr dir 0755", "usr/lib dir 0750", "usr/lib/x file 0644 ", "lib link -> usr/lib"}},
+	{name: "link sorts after the dir", layers: [][]ent{
+		{{name: "a/lib", typ: tar.TypeDir, mode: 0o555}, {name: "z", typ: tar.TypeSymlink, link: "a/lib"}},
+		{{name: "z/x"}, {name: "a/lib", typ: tar.TypeDir, mode: 0o750}},
+	}, want: []string{"a dir 0755", "a/lib dir 0750", "a/lib/x file 0644 ", "z link -> a/lib"}},
+	{name: "filled through the link only: mode restored", layers: [][]ent{
+		{{name: "a/lib", typ: tar.TypeDir, mode: 0o555}, {name: "z", typ: tar.TypeSymlink, link: "a/lib"}},
+		{{name: "z/x"}},
+	}, want: []string{"a dir 0755", "a/lib dir 0555", "a/lib/x file 0644 ", "z link -> a/lib"}},
+}
+
+func TestAliases(t *testing.T) { runApplyCases(t, aliasCases) }
+
 // TestHardLinksClosedDirs links to a file in a directory of a lower layer
 // that its owner may not read (mode 0311): it is searched and written as
 // needed, and keeps its mode.
