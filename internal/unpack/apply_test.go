@@ -173,6 +173,9 @@ var applyCases = []applyCase{
 	{name: "PAX records", layers: [][]ent{{
 		{name: "ünïcode ☃", body: "pax", pax: map[string]string{"SCHILY.xattr.user.x": "ignored", "comment": "hi"}},
 	}}, want: []string{"ünïcode ☃ file 0644 pax"}},
+	{name: "PAX global header skipped", layers: [][]ent{{
+		{name: "global", typ: tar.TypeXGlobalHeader, pax: map[string]string{"comment": "for all"}}, {name: "f"},
+	}}, want: []string{"f file 0644 "}},
 }
 
 func TestApply(t *testing.T) { runApplyCases(t, applyCases) }

@@ -62,6 +62,9 @@ func layerOf(t testing.TB, ents ...ent) []byte {
 		if e.size != 0 {
 			h.Size = e.size
 		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			h = &tar.Header{Typeflag: h.Typeflag, PAXRecords: e.pax}
+		}
 		body := e.body
 		if h.Typeflag != tar.TypeReg {
 			h.Size, body = 0, ""
