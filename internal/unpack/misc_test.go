@@ -43,7 +43,8 @@ func TestMtimes(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	s := newSandbox(t)
-	st, err := s.apply(t, Options{}, layerOf(t, dirA, fileAB, ent{name: "old"}), layerOf(t,
+	global := ent{typ: tar.TypeXGlobalHeader, pax: map[string]string{"comment": "not an entry"}}
+	st, err := s.apply(t, Options{}, layerOf(t, global, dirA, fileAB, ent{name: "old"}), layerOf(t,
 		ent{name: "dir", typ: tar.TypeDir}, ent{name: "f", body: "12345"}, ent{name: "h", typ: tar.TypeLink, link: "a/b"},
 		ent{name: "s", typ: tar.TypeSymlink, link: "f"}, ent{name: "c", typ: tar.TypeChar}, ent{name: "p", typ: tar.TypeFifo},
 		ent{name: ".wh.old"}, ent{name: "a/.wh..wh..opq"}, ent{name: ".wh..wh.plnk"},
