@@ -29,6 +29,8 @@ type Registry struct {
 	requests atomic.Int64
 	user     string
 	password string
+	mu       sync.Mutex
+	swaps    map[string]string
 }
 
 // RegistryOption configures NewRegistry.
@@ -57,6 +59,13 @@ func NewRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 				return
 			}
 		}
+		r.mu.Lock()
+		for from, to := range r.swaps {
+			if p, ok := strings.CutSuffix(req.URL.Path, "/manifests/"+from); ok {
+				req.URL.Path = p + "/manifests/" + to
+			}
+		}
+		r.mu.Unlock()
 		h.ServeHTTP(w, req)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -111,6 +120,18 @@ func (r *Registry) PushIndex(t testing.TB, repo string, idx v1.ImageIndex) strin
 		t.Fatalf("imagetest: push %s: %v", repo, err)
 	}
 	return ref.Context().Digest(d.String()).String()
+}
+
+// Swap makes the registry answer requests for the manifest with digest
+// from with the manifest with digest to (in the same repository), as a
+// registry that lies would.
+func (r *Registry) Swap(from, to string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.swaps == nil {
+		r.swaps = map[string]string{}
+	}
+	r.swaps[from] = to
 }
 
 // Corrupt makes the registry serve blob h with one byte changed (at the

@@ -133,7 +133,16 @@ func (src *source) fromLayout() error {
 // host's platform (a lone image without a platform is taken as is).
 func (src *source) pickPlatform(idx v1.ImageIndex, descs []v1.Descriptor) error {
 	host := hostPlatform()
-	var have []string
+	var have, tags []string
+	for _, d := range descs {
+		if d.MediaType.IsImage() && d.Platform == nil {
+			tags = append(tags, fmt.Sprintf("%q", d.Annotations[refAnnotation]))
+		}
+	}
+	if len(tags) > 1 && len(tags) == len(descs) {
+		return fmt.Errorf("%w: %s holds %d images and none is for a platform: name one with :TAG (tags %s)",
+			ErrNotFound, src.ref.input, len(tags), strings.Join(tags, ", "))
+	}
 	for _, d := range descs {
 		if d.MediaType.IsIndex() {
 			child, err := idx.ImageIndex(d.Digest)
