@@ -207,7 +207,7 @@ func (s *Store) removeImage(h string) error {
 			os.Remove(s.path(dirRefs, refKey(e.Ref)))
 		}
 	}
-	if err := unpack.RemoveAll(trash); err != nil {
+	if err := removeTree(trash); err != nil {
 		return fmt.Errorf("image: removing sha256:%s: %w", h, err)
 	}
 	return errors.Join(pull.remove(), use.remove())
@@ -229,7 +229,30 @@ func (s *Store) cleanTmp() {
 		if err != nil {
 			continue
 		}
-		unpack.RemoveAll(s.path(dirTmp, ent.Name()))
+		removeTree(s.path(dirTmp, ent.Name()))
 		l.unlock()
+	}
+}
+
+// removeTree removes an unpacked tree with unpack.RemoveAll; should that
+// fail (a read-only directory its version cannot enter), it makes the
+// directories writable and tries again.
+func removeTree(dir string) error {
+	if err := unpack.RemoveAll(dir); err == nil {
+		return nil
+	}
+	makeWritable(dir)
+	return unpack.RemoveAll(dir)
+}
+
+func makeWritable(dir string) {
+	if os.Chmod(dir, 0o700) != nil {
+		return
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			makeWritable(filepath.Join(dir, e.Name()))
+		}
 	}
 }

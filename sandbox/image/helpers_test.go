@@ -1,6 +1,7 @@
 package image_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ func newStore(t *testing.T, opts image.Options) *image.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { // before TempDir's cleanup: images may hold read-only dirs
+		if _, err := s.Prune(true); err != nil {
+			t.Errorf("Prune(true): %v", err)
+		}
+	})
 	return s
 }
 
@@ -75,6 +81,8 @@ var baseFiles = []imagetest.File{
 	{Name: "usr/lib/gone.so", Body: "gone"},
 	{Name: "usr/lib/kept.so", Body: "kept"},
 	imagetest.Symlink("bin/sh", "/bin/busybox"),
+	{Name: "ro", Type: tar.TypeDir, Mode: 0o555},
+	{Name: "ro/file", Body: "in a read-only dir"},
 }
 
 // testImage is a three-layer image with whiteouts, an opaque dir, and a
@@ -103,7 +111,7 @@ func checkTestImage(t *testing.T, dir, mark string) {
 	t.Helper()
 	want := map[string]string{
 		"bin/hello": "#!/bin/sh\necho hello\n", "usr/lib/kept.so": "kept",
-		"etc/conf.d/new.conf": "new\n", "srv/mark": mark,
+		"etc/conf.d/new.conf": "new\n", "srv/mark": mark, "ro/file": "in a read-only dir",
 	}
 	for name, body := range want {
 		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != body {

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/corral-dev/corral/internal/unpack"
 	"github.com/corral-dev/corral/sandbox"
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +78,7 @@ func (s *Store) unpack(ctx context.Context, src *source) (meta, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			unpack.RemoveAll(tmp)
+			removeTree(tmp)
 		}
 	}()
 	if err := s.applyLayers(ctx, src, rootfs); err != nil {
