@@ -74,7 +74,7 @@ func randomName() string {
 // readRef reads the refs/ entry for key.
 func (s *Store) readRef(key string) (refEntry, bool) {
 	var e refEntry
-	b, err := os.ReadFile(s.path(dirRefs, refKey(key)))
+	b, err := readSmall(s.path(dirRefs, refKey(key)))
 	if err != nil || json.Unmarshal(b, &e) != nil || e.Ref != key || hexOf(e.Digest) == "" {
 		return e, false
 	}
@@ -159,7 +159,13 @@ func (s *Store) openRoot(id string) (*sandbox.ImageRoot, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := s.readMeta(h)
+	var m meta
+	b, err := readSmall(s.path(dirRoots, h, metaFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		err = errGone
+	} else if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
 	if err != nil {
 		l.unlock()
 		return nil, err
