@@ -172,4 +172,3 @@ func RandomFiles(dir string, n, size int64, seed uint64) []File {
 	}
 	return files
 }
-

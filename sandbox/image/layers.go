@@ -168,8 +168,8 @@ type storedLayer struct {
 }
 
 func (l storedLayer) Compressed() (io.ReadCloser, error) { return l.raw, nil }
-func (l storedLayer) Digest() (v1.Hash, error)          { return l.Layer.Digest() }
-func (l storedLayer) Size() (int64, error)              { return l.Layer.Size() }
+func (l storedLayer) Digest() (v1.Hash, error)           { return l.Layer.Digest() }
+func (l storedLayer) Size() (int64, error)               { return l.Layer.Size() }
 func (l storedLayer) MediaType() (types.MediaType, error) {
 	return l.Layer.MediaType()
 }
