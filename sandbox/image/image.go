@@ -178,7 +178,7 @@ func (s *Store) setup() error {
 	if s.opts.MaxBytes == 0 {
 		s.opts.MaxBytes = DefaultMaxBytes
 		if v := os.Getenv("CORRAL_IMAGES_MAX"); v != "" {
-			n, err := ParseSize(v)
+			n, err := parseSize(v)
 			if err != nil || n <= 0 {
 				return fmt.Errorf("image: $CORRAL_IMAGES_MAX=%q: want a positive size such as 8G or 512M", v)
 			}
@@ -194,9 +194,9 @@ func (s *Store) setup() error {
 	return nil
 }
 
-// ParseSize parses a size in bytes with an optional K, M, G or T suffix
+// parseSize parses a size in bytes with an optional K, M, G or T suffix
 // (powers of 1024), as CORRAL_IMAGES_MAX takes it.
-func ParseSize(v string) (int64, error) {
+func parseSize(v string) (int64, error) {
 	mult := int64(1)
 	if n := len(v); n > 0 {
 		switch v[n-1] {
@@ -253,6 +253,12 @@ func (s *Store) OpenImage(ctx context.Context, ref string) (*sandbox.ImageRoot, 
 	src, err := s.resolve(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if r.local() { // read afresh, and cached: no lock but the root's
+		root, err := s.openRoot(src.id.String())
+		if err == nil || !errors.Is(err, errGone) {
+			return root, err
+		}
 	}
 	_, root, err := s.ensure(ctx, src, true)
 	return root, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -50,6 +51,9 @@ func (s *Store) resolve(ctx context.Context, r reference) (*source, error) {
 		err = src.fromLayout()
 	case kindArchive:
 		src.compressed = false
+		if _, err := os.Stat(r.path); err != nil {
+			return nil, fmt.Errorf("%w: docker save archive: %w", ErrNotFound, err)
+		}
 		src.img, err = tarball.ImageFromPath(r.path, nil)
 		if err != nil {
 			err = fmt.Errorf("%w: reading docker save archive %s: %w", ErrUnsupported, r.path, err)
@@ -220,8 +224,8 @@ func (src *source) readConfig() error {
 	if err != nil {
 		return fmt.Errorf("%w: image %s: config: %w", ErrUnsupported, ref, err)
 	}
-	if os := src.cfg.OS; os != "" && os != "linux" {
-		return fmt.Errorf("%w: image %s is for %s/%s: Corral runs linux images", ErrUnsupported, ref, os, src.cfg.Architecture)
+	if goos := src.cfg.OS; goos != "" && goos != "linux" {
+		return fmt.Errorf("%w: image %s is for %s/%s: Corral runs linux images", ErrUnsupported, ref, goos, src.cfg.Architecture)
 	}
 	return nil
 }
