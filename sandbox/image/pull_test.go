@@ -1,7 +1,10 @@
 package image_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,7 +14,11 @@ import (
 
 	"github.com/corral-dev/corral/internal/imagetest"
 	"github.com/corral-dev/corral/sandbox/image"
+	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 var bg = context.Background()
@@ -275,5 +282,84 @@ func TestDiffIDMismatch(t *testing.T) {
 	expectEmpty(t, s)
 	if _, err := s.Pull(bg, reg.Ref("app:1")); err != nil { // control
 		t.Fatal(err)
+	}
+}
+
+func TestLayerCompressions(t *testing.T) {
+	b := imagetest.Tar(imagetest.File{Name: "z", Body: strings.Repeat("zstd ", 1000)})
+	zl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+		tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := static.NewLayer(imagetest.Tar(imagetest.File{Name: "u", Body: "uncompressed"}), types.OCIUncompressedLayer)
+	img := imagetest.Image(t, v1.Config{}, zl, raw, imagetest.Layer(t, imagetest.File{Name: "g", Body: "gzip"}))
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "mixed:1", img)
+	s := newStore(t, image.Options{})
+	root, err := s.OpenImage(bg, reg.Ref("mixed:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for name, want := range map[string]string{"z": strings.Repeat("zstd ", 1000), "u": "uncompressed", "g": "gzip"} {
+		if got, err := os.ReadFile(filepath.Join(root.Dir, name)); err != nil || string(got) != want {
+			t.Errorf("%s: %.20q, %v; want %.20q", name, got, err, want)
+		}
+	}
+}
+
+func TestCancelledPull(t *testing.T) {
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "app:1", testImage(t, "one"))
+	s := newStore(t, image.Options{})
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	if _, err := s.Pull(ctx, reg.Ref("app:1")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pull with a cancelled context: %v; want context.Canceled", err)
+	}
+	// Cancelled mid-pull, from the progress callback.
+	ctx, cancel = context.WithCancel(bg)
+	defer cancel()
+	s2 := newStore(t, image.Options{Progress: func(p image.Progress) {
+		if p.Phase == "download" && p.Layer == 1 {
+			cancel()
+		}
+	}})
+	if _, err := s2.Pull(ctx, reg.Ref("app:1")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Pull cancelled at layer 1: %v; want context.Canceled", err)
+	}
+	expectEmpty(t, s2)
+	if _, err := s2.Pull(bg, reg.Ref("app:1")); err != nil { // control
+		t.Fatal(err)
+	}
+}
+
+func TestDefaultStore(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CORRAL_IMAGES", dir)
+	if got := image.DefaultDir(); got != dir {
+		t.Errorf("DefaultDir() = %q; want $CORRAL_IMAGES %q", got, dir)
+	}
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "app:1", testImage(t, "one"))
+	s := image.Default()
+	root, err := s.OpenImage(bg, reg.Ref("app:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(root.Dir, dir+"/roots/") {
+		t.Errorf("Dir %s; want it in %s/roots", root.Dir, dir)
+	}
+	root.Close()
+	if _, err := s.Prune(true); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CORRAL_IMAGES_MAX", "-5")
+	if _, err := image.Open(image.Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "CORRAL_IMAGES_MAX") {
+		t.Errorf("Open with CORRAL_IMAGES_MAX=-5: %v; want an error naming it", err)
+	}
+	if _, err := image.Open(image.Options{Dir: dir, MaxBytes: -1}); err == nil || !strings.Contains(err.Error(), "MaxBytes") {
+		t.Errorf("Open with MaxBytes -1: %v; want an error naming it", err)
 	}
 }
