@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/corral-dev/corral/internal/imagetest"
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/internal/unpack"
 	"github.com/corral-dev/corral/sandbox/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	if ref := os.Getenv("IMAGE_TEST_CHILD_REF"); ref != "" {
 		os.Exit(child(ref))
 	}
-	os.Exit(m.Run())
+	os.Exit(testutil.RunChecked(m)) // no fd, process or temp dir left behind
 }
 
 func child(ref string) int {

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +58,15 @@ func (s *Store) ensure(ctx context.Context, src *source, open bool) (*Image, *sa
 	}
 	s.report(Progress{Ref: src.ref.input, Phase: "done", Layers: len(src.cfg.RootFS.DiffIDs)})
 	im := m.image(lastUsed)
+	if all, err := s.allRefs(); err == nil {
+		refs = refs[:0]
+		for _, e := range all {
+			if e.Digest == id && !strings.HasPrefix(e.Ref, "@") {
+				refs = append(refs, e.Ref)
+			}
+		}
+		slices.Sort(refs)
+	}
 	im.Refs = refs
 	return &im, root, nil
 }

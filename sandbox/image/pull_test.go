@@ -74,6 +74,9 @@ func TestPullByTagAndDigest(t *testing.T) {
 	if im.Size < int64(len("kept")) {
 		t.Errorf("Size = %d", im.Size)
 	}
+	if len(im.Refs) != 1 || im.Refs[0] != reg.Ref("app:1") {
+		t.Errorf("Pull(...).Refs = %q; want [%s]", im.Refs, reg.Ref("app:1"))
+	}
 	if got := refsOf(t, s); len(got) != 1 || !slices.Contains(got[0], reg.Ref("app:1")) {
 		t.Errorf("List refs = %q; want one image named %s", got, reg.Ref("app:1"))
 	}
@@ -215,9 +218,11 @@ func TestNotFound(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Bad Ref!") {
 		t.Errorf("bad reference: %v", err)
 	}
-	if _, err := s.OpenImage(bg, reg.Ref("app:1")); err != nil { // control
+	root, err := s.OpenImage(bg, reg.Ref("app:1")) // control
+	if err != nil {
 		t.Fatal(err)
 	}
+	root.Close()
 }
 
 func TestDigestMismatch(t *testing.T) {
@@ -258,9 +263,11 @@ func TestCorruptedLayer(t *testing.T) {
 	// Control: the same registry serves an image without a corrupt blob.
 	other := imagetest.Image(t, v1.Config{}, layers[0], layers[2])
 	reg.Push(t, "app:3", other)
-	if _, err := s.OpenImage(bg, reg.Ref("app:3")); err != nil {
+	root, err := s.OpenImage(bg, reg.Ref("app:3"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	root.Close()
 }
 
 func TestDiffIDMismatch(t *testing.T) {
