@@ -68,7 +68,16 @@ func NewRegistry(t testing.TB, opts ...RegistryOption) *Registry {
 		r.mu.Unlock()
 		h.ServeHTTP(w, req)
 	}))
-	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() {
+		r.srv.Close()
+		// The clients' idle keep-alive connections to it, closed now
+		// rather than when their read loops notice (leak checks count fds).
+		for _, rt := range []http.RoundTripper{remote.DefaultTransport, http.DefaultTransport} {
+			if tr, ok := rt.(interface{ CloseIdleConnections() }); ok {
+				tr.CloseIdleConnections()
+			}
+		}
+	})
 	r.Host = strings.TrimPrefix(r.srv.URL, "http://")
 	return r
 }

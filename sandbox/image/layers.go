@@ -107,11 +107,8 @@ func (s *Store) applyLayer(ctx context.Context, src *source, i int, l v1.Layer, 
 	if err != nil {
 		return 0, fmt.Errorf("image %s: layer %d: %w", ref, i, err)
 	}
-	st, err := unpack.Apply(dir, tarStream, unpack.Options{MaxBytes: budget})
-	if err == nil { // read both streams to their ends: the digests are then whole
-		_, err = io.Copy(io.Discard, tarStream)
-	}
-	if err == nil && src.compressed {
+	st, err := applyPiped(dir, tarStream, budget)
+	if err == nil && src.compressed { // read to its end: the digest is then whole
 		_, err = io.Copy(io.Discard, raw)
 	}
 	if src.compressed {
@@ -126,6 +123,27 @@ func (s *Store) applyLayer(ctx context.Context, src *source, i int, l v1.Layer, 
 			ErrDigestMismatch, ref, i, got, diffID)
 	}
 	return st.Bytes, nil
+}
+
+// applyPiped unpacks the tar stream r into dir with unpack.Apply, while
+// another goroutine reads r (download, decompression, hashing): the two
+// halves of a pull overlap. r is read to its end (the digests are then
+// whole) unless Apply fails; it is not used once applyPiped returns.
+func applyPiped(dir string, r io.Reader, budget int64) (unpack.Stats, error) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := io.CopyBuffer(pw, r, make([]byte, 256<<10))
+		pw.CloseWithError(err) // nil: EOF
+	}()
+	st, err := unpack.Apply(dir, pr, unpack.Options{MaxBytes: budget})
+	if err == nil {
+		_, err = io.Copy(io.Discard, pr) // the tar's padding, to the stream's end
+	}
+	pr.CloseWithError(errors.New("image: unpack stopped")) // unblocks the copier
+	<-done
+	return st, err
 }
 
 // layerError turns err, met reading layer i, into the error to return: a
