@@ -137,9 +137,10 @@ func checkTestImage(t *testing.T, dir, mark string) {
 // naive version on h/base does not; the unpack helper's does).
 func unpackWhiteouts(t *testing.T) bool {
 	dir := t.TempDir()
-	b := imagetest.Tar(imagetest.File{Name: "a", Body: "a"}, imagetest.Whiteout("a"))
-	if _, err := unpack.Apply(dir, bytes.NewReader(b), unpack.Options{}); err != nil {
-		return false
+	for _, b := range [][]byte{imagetest.Tar(imagetest.File{Name: "a", Body: "a"}), imagetest.Tar(imagetest.Whiteout("a"))} {
+		if _, err := unpack.Apply(dir, bytes.NewReader(b), unpack.Options{}); err != nil {
+			return false
+		}
 	}
 	_, err := os.Lstat(filepath.Join(dir, "a"))
 	return errors.Is(err, os.ErrNotExist)
