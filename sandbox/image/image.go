@@ -274,6 +274,7 @@ func (s *Store) Pull(ctx context.Context, ref string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.cleanTmp() // what crashed pulls left since Open
 	src, err := s.resolve(ctx, r)
 	if err != nil {
 		return nil, err
