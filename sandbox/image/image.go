@@ -76,8 +76,9 @@ type Options struct {
 	// MaxBytes bounds the cache's unpacked bytes; 0 means
 	// $CORRAL_IMAGES_MAX (a size such as 8G) if set, else DefaultMaxBytes.
 	MaxBytes int64
-	// Progress, if not nil, is called as pulls go, from the pulling
-	// goroutine.
+	// Progress, if not nil, is called as pulls go: one call at a time,
+	// but not always from the goroutine that called Pull or OpenImage
+	// (unpacking overlaps the download in a goroutine of its own).
 	Progress func(Progress)
 }
 

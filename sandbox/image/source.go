@@ -262,8 +262,9 @@ func classify(r reference, err error) error {
 			if r.registry != nil {
 				host = r.registry.Context().RegistryStr()
 			}
-			return fmt.Errorf("%w: image %s: %w (credentials come from ~/.docker/config.json or $DOCKER_CONFIG: try docker login %s)",
-				ErrUnauthorized, r.input, err, host)
+			return fmt.Errorf("%w: image %s: access denied: it does not exist, or it needs credentials "+
+				"(read from ~/.docker/config.json or $DOCKER_CONFIG: try docker login %s): %w",
+				ErrUnauthorized, r.input, host, err)
 		}
 	}
 	if errors.Is(err, remote.ErrSchema1) {
