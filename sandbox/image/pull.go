@@ -58,7 +58,7 @@ func (s *Store) ensure(ctx context.Context, src *source, open bool) (*Image, *sa
 	}
 	s.report(Progress{Ref: src.ref.input, Phase: "done", Layers: len(src.cfg.RootFS.DiffIDs)})
 	im := m.image(lastUsed)
-	if all, err := s.allRefs(); err == nil {
+	if all, err := s.allRefs(); err == nil && !open { // Pull's caller sees every name
 		refs = refs[:0]
 		for _, e := range all {
 			if e.Digest == id && !strings.HasPrefix(e.Ref, "@") {
