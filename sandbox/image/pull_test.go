@@ -1,10 +1,8 @@
 package image_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,11 +12,7 @@ import (
 
 	"github.com/corral-dev/corral/internal/imagetest"
 	"github.com/corral-dev/corral/sandbox/image"
-	"github.com/google/go-containerregistry/pkg/compression"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 var bg = context.Background()
@@ -137,46 +131,6 @@ func expectTmpEmpty(t *testing.T, s *image.Store) {
 	}
 }
 
-func TestLocalSources(t *testing.T) {
-	dir := t.TempDir()
-	img := testImage(t, "local")
-	lay := filepath.Join(dir, "layout")
-	imagetest.WriteLayout(t, lay, img, "v1")
-	imagetest.WriteLayout(t, lay, testImage(t, "other"), "v2")
-	single := filepath.Join(dir, "single")
-	imagetest.WriteLayout(t, single, img, "")
-	archive := filepath.Join(dir, "app.tar")
-	imagetest.WriteArchive(t, archive, "app:1", img)
-	want, _ := img.ConfigName()
-
-	s := newStore(t, image.Options{})
-	for _, ref := range []string{"oci:" + lay + ":v1", "oci-layout:" + single, single, "docker-archive:" + archive, archive} {
-		t.Run(strings.ReplaceAll(ref, "/", "_"), func(t *testing.T) {
-			root, err := s.OpenImage(bg, ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
-			if root.Digest != want.String() {
-				t.Errorf("Digest %s; want %s", root.Digest, want)
-			}
-			checkTestImage(t, root.Dir, "local")
-		})
-	}
-	if n := len(entries(t, s, "roots")); n != 1 {
-		t.Errorf("%d roots; want 1: the same image from five sources", n)
-	}
-	// A layout with two tagged images needs the tag.
-	_, err := s.OpenImage(bg, "oci:"+lay)
-	expectErr(t, err, image.ErrNotFound, ":TAG", `"v1"`, `"v2"`)
-	_, err = s.OpenImage(bg, "oci:"+lay+":v3")
-	expectErr(t, err, image.ErrNotFound, "v3", "v1", "v2")
-	_, err = s.OpenImage(bg, filepath.Join(dir, "nothing"))
-	expectErr(t, err, image.ErrNotFound, "nothing")
-	_, err = s.OpenImage(bg, dir) // a directory, not a layout
-	expectErr(t, err, image.ErrUnsupported, "oci-layout")
-}
-
 func TestIndexPlatforms(t *testing.T) {
 	other := "s390x"
 	if runtime.GOARCH == other {
@@ -289,30 +243,6 @@ func TestDiffIDMismatch(t *testing.T) {
 	expectEmpty(t, s)
 	if _, err := s.Pull(bg, reg.Ref("app:1")); err != nil { // control
 		t.Fatal(err)
-	}
-}
-
-func TestLayerCompressions(t *testing.T) {
-	b := imagetest.Tar(imagetest.File{Name: "z", Body: strings.Repeat("zstd ", 1000)})
-	zl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
-		tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := static.NewLayer(imagetest.Tar(imagetest.File{Name: "u", Body: "uncompressed"}), types.OCIUncompressedLayer)
-	img := imagetest.Image(t, v1.Config{}, zl, raw, imagetest.Layer(t, imagetest.File{Name: "g", Body: "gzip"}))
-	reg := imagetest.NewRegistry(t)
-	reg.Push(t, "mixed:1", img)
-	s := newStore(t, image.Options{})
-	root, err := s.OpenImage(bg, reg.Ref("mixed:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	for name, want := range map[string]string{"z": strings.Repeat("zstd ", 1000), "u": "uncompressed", "g": "gzip"} {
-		if got, err := os.ReadFile(filepath.Join(root.Dir, name)); err != nil || string(got) != want {
-			t.Errorf("%s: %.20q, %v; want %.20q", name, got, err, want)
-		}
 	}
 }
 
