@@ -213,10 +213,14 @@ func (s *Store) removeImage(h string) error {
 			os.Remove(s.path(dirRefs, refKey(e.Ref)))
 		}
 	}
+	// The root is gone from roots/: openers need not wait for the delete.
+	if err := use.remove(); err != nil {
+		return fmt.Errorf("image: removing sha256:%s: %w", h, err)
+	}
 	if err := removeTree(trash); err != nil {
 		return fmt.Errorf("image: removing sha256:%s: %w", h, err)
 	}
-	return errors.Join(pull.remove(), use.remove())
+	return pull.remove()
 }
 
 // cleanTmp removes what crashed unpacks and removals left in tmp/: the
