@@ -146,3 +146,13 @@ func TestRegistry(t *testing.T) {
 		t.Error("Requests() = 0")
 	}
 }
+
+func TestBusybox(t *testing.T) {
+	files := imagetest.Busybox(t)
+	if len(files) != 2+len(imagetest.BusyboxApplets) || files[1].Name != "bin/busybox" || len(files[1].Body) < 100000 {
+		t.Fatalf("Busybox: %d entries, %s of %d bytes", len(files), files[1].Name, len(files[1].Body))
+	}
+	if err := check(imagetest.Image(t, v1.Config{Entrypoint: []string{"/bin/sh"}}, imagetest.Layer(t, files...))); err != nil {
+		t.Fatal(err)
+	}
+}
