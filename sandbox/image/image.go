@@ -75,6 +75,10 @@ type Options struct {
 	Dir string
 	// MaxBytes bounds the cache's unpacked bytes; 0 means
 	// $CORRAL_IMAGES_MAX (a size such as 8G) if set, else DefaultMaxBytes.
+	// After each pull, the least recently used images are evicted until
+	// the cache fits; images in use are not, so while they are open the
+	// cache may stay above the bound. An image larger than the bound
+	// alone fails with ErrCacheFull.
 	MaxBytes int64
 	// Progress, if not nil, is called as pulls go: one call at a time,
 	// but not always from the goroutine that called Pull or OpenImage
