@@ -60,6 +60,23 @@ func WriteArchive(t testing.TB, file, tag string, img v1.Image) {
 	}
 }
 
+// WriteArchiveTags writes a docker save archive holding several images,
+// by tag (e.g. "app:1").
+func WriteArchiveTags(t testing.TB, file string, images map[string]v1.Image) {
+	t.Helper()
+	m := map[name.Tag]v1.Image{}
+	for tag, img := range images {
+		ref, err := name.NewTag(tag)
+		if err != nil {
+			t.Fatalf("imagetest: archive: %v", err)
+		}
+		m[ref] = img
+	}
+	if err := tarball.MultiWriteToFile(file, m); err != nil {
+		t.Fatalf("imagetest: archive %s: %v", file, err)
+	}
+}
+
 // CorruptLayoutBlob changes one byte (at the middle) of blob h in the OCI
 // layout dir.
 func CorruptLayoutBlob(t testing.TB, dir string, h v1.Hash) {

@@ -14,7 +14,8 @@
 //   - a registry reference, parsed as docker does: "busybox",
 //     "ghcr.io/org/app:1.2", "registry:5000/app@sha256:...";
 //   - "oci:DIR[:TAG]" (or "oci-layout:DIR[:TAG]"): an OCI image layout;
-//   - "docker-archive:FILE": a docker save archive holding one image;
+//   - "docker-archive:FILE[:TAG]": a docker save archive (TAG, e.g.
+//     app:1, picks one of its images);
 //   - a path (starting with "/", "./" or "../", or one that exists): an OCI
 //     layout directory or a docker save archive.
 //

@@ -27,7 +27,7 @@ type reference struct {
 	input    string         // as the caller wrote it
 	registry name.Reference // kindRegistry
 	path     string         // kindLayout, kindArchive: absolute
-	tag      string         // kindLayout: the ref.name annotation to pick, or ""
+	tag      string         // kindLayout: the ref.name annotation to pick; kindArchive: the image's tag; or ""
 }
 
 func (r reference) local() bool { return r.kind != kindRegistry }
@@ -41,6 +41,9 @@ func (r reference) canonical() string {
 		}
 		return "oci:" + r.path
 	case kindArchive:
+		if r.tag != "" {
+			return "docker-archive:" + r.path + ":" + r.tag
+		}
 		return "docker-archive:" + r.path
 	}
 	return r.registry.Name()
@@ -81,7 +84,16 @@ func parseRef(s string) (reference, error) {
 		}
 		return r.withPath(kindLayout, dir, tag)
 	case strings.HasPrefix(s, "docker-archive:"):
-		return r.withPath(kindArchive, strings.TrimPrefix(s, "docker-archive:"), "")
+		file, tag := strings.TrimPrefix(s, "docker-archive:"), ""
+		if _, err := os.Stat(file); err != nil { // FILE:TAG, where TAG may hold a colon (app:1)
+			for i := strings.IndexByte(file, ':'); i > 0; i = nextColon(file, i) {
+				if fi, err := os.Stat(file[:i]); err == nil && fi.Mode().IsRegular() {
+					file, tag = file[:i], file[i+1:]
+					break
+				}
+			}
+		}
+		return r.withPath(kindArchive, file, tag)
 	case strings.HasPrefix(s, "/"), strings.HasPrefix(s, "./"), strings.HasPrefix(s, "../"), s == ".", s == "..":
 		return r.withLocalPath(s)
 	}
@@ -124,4 +136,13 @@ func (r reference) withPath(kind refKind, p, tag string) (reference, error) {
 	}
 	r.kind, r.path, r.tag = kind, abs, tag
 	return r, nil
+}
+
+// nextColon returns the index of the first ':' in s after i, or -1.
+func nextColon(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], ':')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }

@@ -29,6 +29,8 @@ func TestParseRef(t *testing.T) {
 		{"oci-layout:lay:v2", kindLayout, "oci:" + lay + ":v2", ""},
 		{"oci:./lay", kindLayout, "oci:" + lay, ""},
 		{"docker-archive:" + tarFile, kindArchive, "docker-archive:" + tarFile, ""},
+		{"docker-archive:" + tarFile + ":app:1", kindArchive, "docker-archive:" + tarFile + ":app:1", ""},
+		{"docker-archive:img.tar:app", kindArchive, "docker-archive:" + tarFile + ":app", ""},
 		{lay, kindLayout, "oci:" + lay, ""},
 		{"./lay", kindLayout, "oci:" + lay, ""},
 		{"lay", kindLayout, "oci:" + lay, ""}, // exists: a path

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -54,9 +55,18 @@ func (s *Store) resolve(ctx context.Context, r reference) (*source, error) {
 		if _, err := os.Stat(r.path); err != nil {
 			return nil, fmt.Errorf("%w: docker save archive: %w", ErrNotFound, err)
 		}
-		src.img, err = tarball.ImageFromPath(r.path, nil)
+		var tag *name.Tag
+		if r.tag != "" {
+			t, err := name.NewTag(r.tag)
+			if err != nil {
+				return nil, fmt.Errorf("image: reference %q: bad tag %q: %w", r.input, r.tag, err)
+			}
+			tag = &t
+		}
+		src.img, err = tarball.ImageFromPath(r.path, tag)
 		if err != nil {
-			err = fmt.Errorf("%w: reading docker save archive %s: %w", ErrUnsupported, r.path, err)
+			err = fmt.Errorf("%w: reading docker save archive %s (one holding several images needs docker-archive:FILE:TAG): %w",
+				ErrUnsupported, r.path, err)
 		}
 	}
 	if err != nil {

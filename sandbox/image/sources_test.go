@@ -121,3 +121,26 @@ func TestArchiveUncompressed(t *testing.T) {
 	expectErr(t, err, image.ErrDigestMismatch, "layer 0", "diff_id", cf.RootFS.DiffIDs[0].String())
 	expectEmpty(t, s)
 }
+
+func TestArchiveTags(t *testing.T) {
+	archive := filepath.Join(t.TempDir(), "two.tar")
+	imagetest.WriteArchiveTags(t, archive, map[string]v1.Image{"app:1": testImage(t, "one"), "app:2": testImage(t, "two")})
+	s := newStore(t, image.Options{})
+	_, err := s.OpenImage(bg, archive)
+	expectErr(t, err, image.ErrUnsupported, "docker-archive:FILE:TAG")
+	for _, mark := range []string{"one", "two"} {
+		tag := map[string]string{"one": "app:1", "two": "app:2"}[mark]
+		root, err := s.OpenImage(bg, "docker-archive:"+archive+":"+tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(root.Dir, "srv/mark")); string(b) != mark {
+			t.Errorf("%s: mark %q; want %q", tag, b, mark)
+		}
+		root.Close()
+	}
+	_, err = s.OpenImage(bg, "docker-archive:"+archive+":app:3")
+	if err == nil || !strings.Contains(err.Error(), "app:3") {
+		t.Errorf("a tag the archive lacks: %v", err)
+	}
+}
