@@ -19,3 +19,10 @@ func SetHostEtc(dir string) (old string) {
 	old, hostEtc = hostEtc, dir
 	return old
 }
+
+// SetImageCopy makes the image roots of the sandboxes started from now on
+// tmpfs copies, overlayfs not tried (tests of the fallback).
+func SetImageCopy(on bool) (old bool) {
+	old, forceImageCopy = forceImageCopy, on
+	return old
+}

@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
+	"os/exec"
+	"strings"
 
 	"github.com/corral-dev/corral/internal/pid1"
 	"github.com/corral-dev/corral/internal/protocol"
@@ -29,5 +32,16 @@ func init() {
 			return nil // cannot re-exec safely; the sysctls have to do
 		}
 		return protocol.ProbeCommand().Run()
+	}
+	probeOverlay = func() error {
+		var stderr strings.Builder
+		c := protocol.OverlayProbeCommand()
+		c.Stderr = &stderr
+		err := c.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayRefused {
+			return errors.New(stderr.String())
+		}
+		return err
 	}
 }

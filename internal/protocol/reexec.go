@@ -47,6 +47,22 @@ func ProbeCommand() *exec.Cmd {
 	}
 }
 
+// ProbeOverlay is the value of EnvProbe that makes the probe mount an
+// overlay (isolate.ProbeOverlay) before it exits: 0 if it could, else
+// OverlayRefused with the reason on stderr.
+const ProbeOverlay = "overlay"
+
+// OverlayRefused is the exit code of an overlay probe the kernel refused.
+const OverlayRefused = 3
+
+// OverlayProbeCommand is ProbeCommand, asking the probe to mount an overlay
+// the way an image's root is (Check's "overlay").
+func OverlayProbeCommand() *exec.Cmd {
+	c := ProbeCommand()
+	c.Env = []string{EnvProbe + "=" + ProbeOverlay}
+	return c
+}
+
 // Marker is the environment entry that makes a re-executed binary the
 // sandbox's init: EnvMarker, naming the fds of the protocol socket (conn)
 // and of the fd socket (files) the init finds open.
