@@ -25,6 +25,8 @@ type fakeImages struct {
 	cfg sandbox.ImageConfig
 	err error // returned by every OpenImage, when set
 
+	min int // the fewest roots the test opens: checked, with the closes, when it ends
+
 	mu     sync.Mutex
 	refs   []string // the refs opened
 	opens  int
@@ -64,7 +66,8 @@ func (f *fakeImages) counts() (opens, closes int) {
 }
 
 // checkClosed fails t unless every root opened was closed exactly once,
-// and at least min were opened.
+// and at least min were opened. newImages calls it when the test ends, after
+// the sandboxes newSandbox made are closed.
 func (f *fakeImages) checkClosed(t *testing.T, min int) {
 	t.Helper()
 	opens, closes := f.counts()
@@ -165,6 +168,7 @@ func newImages(t *testing.T, cfg sandbox.ImageConfig) *fakeImages {
 	f := &fakeImages{dir: imageDir(t), cfg: cfg}
 	before := treeHash(t, f.dir)
 	t.Cleanup(func() {
+		f.checkClosed(t, f.min)
 		if after := treeHash(t, f.dir); after != before {
 			t.Errorf("the image directory changed: tree hash %s, was %s", after, before)
 		}
