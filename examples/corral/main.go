@@ -2,6 +2,7 @@
 // bubblewrap or nsjail, and shows what the library does.
 //
 //	corral run [flags] -- COMMAND [ARG...]
+//	corral run --image REF [--entrypoint PROG] [flags] [-- ARG...]
 //	corral check
 //
 // The command's stdin, stdout and stderr are pipes that corral copies from
@@ -28,6 +29,7 @@ import (
 
 const usage = `usage:
   corral run [flags] -- COMMAND [ARG...]   run COMMAND in a new sandbox
+  corral run --image REF [-- ARG...]       run the container image REF (docker run's way)
   corral check                             print what this host supports
 
 run 'corral run -h' for the flags
