@@ -270,6 +270,9 @@ func (b *booted) answer(m protocol.Message, ok bool) error {
 		if f.Step == "link" && msg == "" {
 			msg = linkHint(f.Path, syscall.Errno(f.Errno))
 		}
+		if f.Step == "copy image" && msg == "" && syscall.Errno(f.Errno) == syscall.ENOSPC {
+			msg = imageCopyHint
+		}
 		return b.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: msg})
 	}
 	return nil

@@ -26,3 +26,10 @@ func SetImageCopy(on bool) (old bool) {
 	old, forceImageCopy = forceImageCopy, on
 	return old
 }
+
+// SetImageRootSize sets the size of the tmpfs of the image roots of the
+// sandboxes started from now on (0: the default /tmp size).
+func SetImageRootSize(n int64) (old int64) {
+	old, imageRootSize = imageRootSize, n
+	return old
+}

@@ -20,8 +20,12 @@ import (
 )
 
 // forceImageCopy makes every image root a tmpfs copy, overlayfs not tried
-// (tests of the fallback).
-var forceImageCopy bool
+// (tests of the fallback); imageRootSize, when not 0, is the size of its
+// tmpfs (tests of an image too big for it).
+var (
+	forceImageCopy bool
+	imageRootSize  int64
+)
 
 // bootImage is the image a booted sandbox runs on: open from boot until
 // the booted sandbox is reaped.
@@ -65,6 +69,10 @@ func (s *Sandbox) openImage(ctx context.Context) (*bootImage, error) {
 	return im, nil
 }
 
+// imageCopyHint explains an image copy that ran out of room.
+const imageCopyHint = "the image does not fit in the tmpfs its copy goes to (overlayfs is refused here: see Check's \"overlay\"), " +
+	"whose size is the default /tmp size: raise Limits.Memory, or use a smaller image"
+
 // errImageSource is the cause of an "image" SetupError for an
 // ImageSource that broke its contract.
 var errImageSource = errors.New("sandbox: bad ImageRoot from Options.Images")
@@ -84,7 +92,11 @@ func (im *bootImage) close() error {
 
 // rootSpec is the spec's Root for a sandbox on im.
 func (s *Sandbox) rootSpec(im *bootImage) protocol.Root {
-	return protocol.WireRoot(isolate.Root{Dir: im.dir, Image: true, Size: s.opts.tmpSize(),
+	size := s.opts.tmpSize()
+	if imageRootSize != 0 {
+		size = imageRootSize
+	}
+	return protocol.WireRoot(isolate.Root{Dir: im.dir, Image: true, Size: size,
 		ReadOnly: s.opts.Reuse, Copy: forceImageCopy})
 }
 

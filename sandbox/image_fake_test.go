@@ -161,11 +161,17 @@ func treeHash(t *testing.T, dir string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// newImages returns a fake source over a new image directory, and the
-// directory's hash, which the test checks again when it ends.
-func newImages(t *testing.T, cfg sandbox.ImageConfig) *fakeImages {
+// newImages returns a fake source over a new image directory (which each
+// of prepare may add to first). When the test ends, it checks that the
+// directory is unchanged and that every root opened was closed.
+func newImages(t *testing.T, cfg sandbox.ImageConfig, prepare ...func(dir string) error) *fakeImages {
 	t.Helper()
 	f := &fakeImages{dir: imageDir(t), cfg: cfg}
+	for _, p := range prepare {
+		if err := p(f.dir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := treeHash(t, f.dir)
 	t.Cleanup(func() {
 		f.checkClosed(t, f.min)

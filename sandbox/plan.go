@@ -109,7 +109,7 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		dest := throughSymlinks(ms[:defaults], m.Destination)
 		// In the default root, a mount in /etc covers a symlink there (the
 		// host's /etc/localtime) instead of what it points to.
-		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && paths.Beneath(dest, "/etc")}
+		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && o.Image == "" && paths.Beneath(dest, "/etc")}
 		switch m.Type {
 		case BindMount:
 			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable
