@@ -60,9 +60,7 @@
 // registries, OCI layouts and docker save archives into a shared cache;
 // this package does not import it):
 //
-//	store, err := image.Default()
-//	...
-//	sb := sandbox.New(sandbox.Options{Image: "python:3.12-slim", Images: store})
+//	sb := sandbox.New(sandbox.Options{Image: "python:3.12-slim", Images: image.Default()})
 //	p, err := sb.Run(&sandbox.Cmd{Args: []string{"python3", "-c", "print(1)"}})
 //
 // The image is never written: the root is an overlay over it whose
