@@ -314,11 +314,16 @@ func checkOverlay(kernel string, newEnough bool) Feature {
 		f.Detail += "; overlayfs mounts in a user namespace since 5.11: image roots are tmpfs copies"
 		return f
 	case probeOverlay != nil && mainCalled:
-		if err := probeOverlay(); err != nil {
+		err := probeOverlay()
+		switch {
+		case errors.Is(err, isolate.ErrOverlayNoXattr):
+			f.Detail += "; mounted an overlay in a user namespace: image roots are overlays, but " + isolate.ErrOverlayNoXattr.Error()
+		case err != nil:
 			f.Detail += "; an overlay in a user namespace failed (" + err.Error() + "): image roots are tmpfs copies"
 			return f
+		default:
+			f.Detail += "; mounted an overlay in a user namespace: image roots are overlays"
 		}
-		f.Detail += "; mounted an overlay in a user namespace: image roots are overlays"
 	case !listed:
 		f.Detail += "; overlay not in /proc/filesystems (the module may still load on first use): image roots are tmpfs copies"
 		return f

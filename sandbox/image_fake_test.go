@@ -117,6 +117,7 @@ func imageDir(t *testing.T) string {
 	}
 	must(os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "data/hello"), []byte("hello from the image\n"), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "home/app/.profile"), []byte("PS1='$ '\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "data/ro/kept"), []byte("kept\n"), 0o444))
 	must(os.Chmod(filepath.Join(dir, "data/ro"), 0o555))
 	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "data/ro"), 0o755) })

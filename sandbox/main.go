@@ -2,12 +2,14 @@ package sandbox
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/corral-dev/corral/internal/pid1"
 	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
 )
 
 // mainCalled records that Main ran in this process, so Run can tell a
@@ -39,8 +41,11 @@ func init() {
 		c.Stderr = &stderr
 		err := c.Run()
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayRefused {
+		switch {
+		case errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayRefused:
 			return errors.New(stderr.String())
+		case errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayNoXattr:
+			return fmt.Errorf("%w (%s)", isolate.ErrOverlayNoXattr, stderr.String())
 		}
 		return err
 	}

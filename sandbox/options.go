@@ -44,7 +44,10 @@ type Options struct {
 	// holding a copy of the image (regular files, directories and
 	// symlinks, with their modes and times; hard links become copies), and
 	// an image too big for it fails with ENOSPC. Check's "overlay" says
-	// which this host gets. The mountpoints the sandbox needs (/proc, /dev,
+	// which this host gets. Before Linux 6.6, whose tmpfs has no user
+	// extended attributes for the overlay's own, removing a directory of
+	// the image that is not empty fails with EIO (Check says so too). The
+	// mountpoints the sandbox needs (/proc, /dev,
 	// /tmp, /work, ...) are made in the writable layer, and so are the
 	// sandbox's /etc/hostname and /etc/hosts, and with NetworkEgress its
 	// /etc/resolv.conf naming the egress DNS server. Mounts apply on top

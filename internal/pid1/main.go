@@ -1,6 +1,7 @@
 package pid1
 
 import (
+	"errors"
 	"os"
 	"runtime"
 
@@ -18,6 +19,9 @@ func Main() (code int, isInit bool) {
 		if v == protocol.ProbeOverlay {
 			if err := isolate.ProbeOverlay(); err != nil {
 				os.Stderr.WriteString(err.Error())
+				if errors.Is(err, isolate.ErrOverlayNoXattr) {
+					return protocol.OverlayNoXattr, true
+				}
 				return protocol.OverlayRefused, true
 			}
 		}

@@ -49,11 +49,16 @@ func ProbeCommand() *exec.Cmd {
 
 // ProbeOverlay is the value of EnvProbe that makes the probe mount an
 // overlay (isolate.ProbeOverlay) before it exits: 0 if it could, else
-// OverlayRefused with the reason on stderr.
+// OverlayRefused or OverlayNoXattr with the reason on stderr.
 const ProbeOverlay = "overlay"
 
-// OverlayRefused is the exit code of an overlay probe the kernel refused.
-const OverlayRefused = 3
+// The exit codes of an overlay probe that failed: the kernel refused the
+// overlay, or mounted it without extended attributes in its upper layer
+// (isolate.ErrOverlayNoXattr).
+const (
+	OverlayRefused = 3
+	OverlayNoXattr = 4
+)
 
 // OverlayProbeCommand is ProbeCommand, asking the probe to mount an overlay
 // the way an image's root is (Check's "overlay").
