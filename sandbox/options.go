@@ -47,11 +47,12 @@ type Options struct {
 	// which this host gets. Before Linux 6.6, whose tmpfs has no user
 	// extended attributes for the overlay's own, removing a directory of
 	// the image that is not empty fails with EIO (Check says so too). The
-	// mountpoints the sandbox needs (/proc, /dev,
-	// /tmp, /work, ...) are made in the writable layer, and so are the
-	// sandbox's /etc/hostname and /etc/hosts, and with NetworkEgress its
-	// /etc/resolv.conf naming the egress DNS server. Mounts apply on top
-	// as with any root.
+	// mountpoints the sandbox needs (/proc, /dev, /tmp, /work, ...) are
+	// made in the writable layer, and so are the sandbox's /etc/hostname
+	// and /etc/hosts, and with NetworkEgress its /etc/resolv.conf naming
+	// the egress DNS server. Mounts apply on top as with any root. Landlock
+	// (Options.Landlock) lets the command write anywhere in the root, as
+	// the mounts do.
 	//
 	// With Reuse, the root is made read-only once built (a reset could not
 	// renew an overlay's upper layer): runs write only to /tmp, /work,
