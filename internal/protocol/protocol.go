@@ -17,6 +17,8 @@
 //	                                           will start the commands
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
+//	   (with Root.Image the root is an overlay over the host's image
+//	   directory, or a tmpfs copy of it: the image is never written)
 //	   (before its first Ready the init sends the files the host asked for
 //	   on the fd socket, in one message (SendHostFiles): the TAP device of
 //	   Spec.Link, then the seccomp listener of Spec.Notify)
