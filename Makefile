@@ -23,10 +23,11 @@ deps:
 
 build:
 	$(GO) build -o bin/corral ./examples/corral
+	$(GO) build -o bin/registry ./examples/registry
 
 # A guided tour of the default sandbox; fails if any property does not hold.
 demo: deps build
-	@bash examples/demo.sh bin/corral
+	@bash examples/demo.sh bin/corral bin/registry
 
 # A go-plugin host with its key-value plugin sandboxed (examples/pluginhost).
 plugin-demo: deps
@@ -92,6 +93,15 @@ bench: deps
 bench-smoke: deps
 	$(GO) run ./internal/bench -smoke
 	$(GO) run ./internal/netbench -bytes 67108864 -rounds 1 -rr 20
+	$(GO) run ./internal/imagebench -smoke
+
+.PHONY: bench-image
+# Container images (issue 17): the cold pull and unpack of a generated
+# 50 MB image from a registry on loopback, and the start latency of a
+# sandbox on the cached image next to the default root, cold and warm
+# (internal/imagebench); about a minute.
+bench-image: deps
+	$(GO) run ./internal/imagebench $(BENCH_IMAGE_FLAGS)
 
 .PHONY: bench-net
 # The egress network's throughput and latency, side by side with the host's

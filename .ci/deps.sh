@@ -7,7 +7,8 @@ set -euo pipefail
 # gcc, libc6-dev, libseccomp-dev, pkg-config: cgo and the seccomp filter compiler
 # make: the Makefile; util-linux: setpriv (the uid-65534 test run)
 # procps, iproute2: ps, ip (tests and debugging); python3: the demo's listener
-# qemu-system-x86, busybox-static, cpio: the cgroup-v2 VM lane (internal/vmtest)
+# qemu-system-x86, busybox-static, cpio: the cgroup-v2 VM lane (internal/vmtest); busybox-static
+# also fills the fake image of package sandbox's image tests
 # bubblewrap: the anchor of the start-up benchmark (make bench)
 # strace, gdb, nodejs, default-jdk-headless, git, maven, groff-base: the real programs of internal/compat
 # (gcc brings AddressSanitizer's runtime, util-linux lscpu and setarch)

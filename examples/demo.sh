@@ -3,15 +3,16 @@
 # example CLI (make build). Each step shows a property and checks it; the
 # script exits 1 if any does not hold, so it doubles as a smoke test.
 #
-#	bash examples/demo.sh [path/to/corral]      (make demo runs it)
+#	bash examples/demo.sh [path/to/corral [path/to/registry]]      (make demo runs it)
 # shellcheck disable=SC2016 # sandbox scripts are single-quoted on purpose
 set -u
 corral=$(realpath "${1:-bin/corral}")
 if [[ ! -x $corral ]]; then echo "no corral binary: run make build" >&2; exit 2; fi
 
-tmp=$(mktemp -d) listener='' fails=0
+tmp=$(mktemp -d) listener='' reg='' fails=0
 cleanup() {
 	[[ -n $listener ]] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
+	[[ -n $reg ]] && kill "$reg" 2>/dev/null && wait "$reg" 2>/dev/null
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -124,6 +125,47 @@ out=$("$corral" run --json-fd 3 -- sh -c \
 	'echo "{\"exit_code\":0,\"signal\":\"\"}" | tee /dev/stderr; echo forged >&3; kill -KILL $$' 3>&1 >/dev/null 2>&1)
 echo "   | $out"
 check "signal reported, the forged lines ignored" eval 'has "\"exit_code\":-1.*\"signal\":\"SIGKILL\"" && [[ $(wc -l <<<"$out") == 1 ]]'
+
+step "Container images (--image): a three-layer image from a registry on loopback, unpacked rootless and cached"
+registry=$(realpath "${2:-bin/registry}")
+export CORRAL_IMAGES=$tmp/images # a cache of the demo's own, removed with it
+"$registry" -addr 127.0.0.1:0 >"$tmp/registry.out" 2>&1 &
+reg=$!
+ref=
+for _ in $(seq 100); do
+	ref=$(sed -n 's/.* pushed \([^ ]*\) .*/\1/p' "$tmp/registry.out")
+	[[ -n $ref ]] && break
+	sleep 0.1
+done
+if [[ -z $ref ]]; then
+	echo "   FAIL: the registry did not start: $(cat "$tmp/registry.out")"
+	fails=$((fails + 1))
+else
+	echo "   \$ corral pull $ref"
+	out=$("$corral" pull "$ref" 2>&1)
+	rc=$?
+	sed 's/^/   | /' <<<"$out"
+	check "pulled" eval '[[ $rc == 0 ]] && has "sha256:[0-9a-f]{12}"'
+	echo "   \$ corral run --image $ref            (the image's entrypoint and cmd)"
+	out=$("$corral" run --image "$ref" 2>&1)
+	rc=$?
+	sed 's/^/   | /' <<<"$out"
+	check "the entrypoint ran in the image's working dir, with its cmd" eval 'has "^Hello from a Corral image" && has "in /root, on corral; args: world$"'
+	echo "   \$ corral run --image $ref --entrypoint sh -- -c '...'"
+	out=$("$corral" run --image "$ref" --entrypoint sh -- -c 'ls /opt/old; test -e /etc/removed || echo "/etc/removed: deleted by layer 3"; echo x >/etc/new && echo "wrote /etc/new (to the overlay)"' 2>&1)
+	rc=$?
+	sed 's/^/   | /' <<<"$out"
+	check "whiteout and opaque dir applied (only layer 3's b in /opt/old)" eval 'has "^b$" && ! has "^a$" && has "deleted by layer 3"'
+	check "the root is writable, through an overlay" has '^wrote /etc/new'
+	out=$("$corral" run --image "$ref" --entrypoint sh -- -c 'cat /etc/new 2>&1 || echo gone' 2>&1)
+	check "writes are discarded with the sandbox" has 'gone'
+	echo "   \$ corral images"
+	out=$("$corral" images 2>&1)
+	sed 's/^/   | /' <<<"$out"
+	check "the image is listed with its size" eval 'has "demo/hello" && has "[0-9.]+ ?[kMG]i?B"'
+fi
+kill "$reg" 2>/dev/null && wait "$reg" 2>/dev/null
+reg=
 
 step "corral check: what this host supports"
 out=$("$corral" check 2>&1)

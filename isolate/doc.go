@@ -15,8 +15,9 @@
 //	MakePrivate        mount propagation private, so nothing reaches the host
 //	OpenSources        bind sources opened as detached mount trees, before
 //	                   anything is mounted over them
-//	BuildRoot          a tmpfs (or a given directory) filled with the mounts
-//	PivotRoot          switch to it; the old root is detached
+//	BuildRoot          a tmpfs (or a given directory, or an image's overlay
+//	                   or tmpfs copy) filled with the mounts
+//	PivotRoot          switch to it (Root.Staged); the old root is detached
 //	SetHostname, LoopbackUp
 //	one thread, locked, which alone is confined and starts every command:
 //	DropPrivileges     capabilities, securebits, no_new_privs

@@ -60,14 +60,6 @@ type Mount struct {
 	Data     string // Symlink target, or File contents
 }
 
-// Root is the sandbox's root filesystem.
-type Root struct {
-	// Dir is a host directory to use as the root, bound read-only.
-	// Missing mountpoints are created in it first. Empty means a fresh tmpfs,
-	// made read-only once it is populated.
-	Dir string
-}
-
 func (m Mount) isMount() bool { return m.Kind != Symlink && m.Kind != File }
 
 // needsSource reports whether the entry is backed by a tree opened by OpenSources.
@@ -93,7 +85,11 @@ func OpenSources(root Root, mounts []Mount) (*Sources, error) {
 		s.fds[i] = -1
 	}
 	if root.Dir != "" {
-		fd, err := openTree(unix.AT_FDCWD, root.Dir)
+		open := openTree
+		if root.Image {
+			open = func(_ int, dir string) (int, error) { return openImage(dir) }
+		}
+		fd, err := open(unix.AT_FDCWD, root.Dir)
 		if err != nil {
 			return nil, stepErr("root", root.Dir, err)
 		}
@@ -135,12 +131,24 @@ func (s *Sources) Close() {
 }
 
 // BuildRoot mounts the root at staging (a directory of the current mount
-// namespace, e.g. /tmp) and applies mounts beneath it. The root itself is
-// made read-only (and nosuid, nodev) before the mounts are attached, so
-// only the mounts are writable. Run PivotRoot(staging) next.
+// namespace, e.g. /tmp; for an Image, at root.Staged(staging)) and applies
+// mounts beneath it. The root itself is made read-only (and nosuid, nodev)
+// before the mounts are attached, so only the mounts are writable; an
+// Image's stays writable unless root.ReadOnly. Run
+// PivotRoot(root.Staged(staging)) next.
 func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	defer src.Close()
-	if src.root >= 0 {
+	if root.Image {
+		fd := src.root
+		src.root = -1
+		if fd < 0 {
+			return stepErr("image", root.Dir, unix.EBADF)
+		}
+		if _, err := buildImageRoot(staging, root, fd); err != nil {
+			return err
+		}
+		staging = root.Staged(staging)
+	} else if src.root >= 0 {
 		fd := src.root
 		src.root = -1
 		if err := moveMount(fd, unix.AT_FDCWD, staging); err != nil {
@@ -194,7 +202,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 	// files, and the copies of the bound Files beneath their mountpoints.
 	for i, m := range mounts {
 		if bound(i) {
-			if root.Dir != "" {
+			if root.Dir != "" && !root.Image {
 				return stepErr("file", m.Target, unix.EINVAL) // never written into a host directory
 			}
 			fd, err := copyFile(rootfd, m)
@@ -211,8 +219,13 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 			return err
 		}
 	}
-	// Phase 2: the root itself becomes read-only.
-	if err := setAttr(rootfd, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
+	// Phase 2: the root itself becomes read-only (an Image's only with
+	// ReadOnly: it is the overlay, or copy, that takes the writes).
+	attrs := uint64(unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+	if root.Image && !root.ReadOnly {
+		attrs &^= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := setAttr(rootfd, attrs); err != nil {
 		return stepErr("remount read-only", "/", err)
 	}
 	// Phase 3: attach the mounts in order; entries nested in them are created as we go.

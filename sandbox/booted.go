@@ -67,6 +67,8 @@ type booted struct {
 
 	live bool // a Box's: runs at once, none ends the sandbox (Spec.Live)
 
+	image *bootImage // Options.Image: the image the sandbox runs on, closed once it is reaped
+
 	net egressNet // NetworkEgress: the network, which ends with the sandbox (reap)
 
 	// Filled by read and route:
@@ -268,6 +270,9 @@ func (b *booted) answer(m protocol.Message, ok bool) error {
 		if f.Step == "link" && msg == "" {
 			msg = linkHint(f.Path, syscall.Errno(f.Errno))
 		}
+		if f.Step == "copy image" && msg == "" && syscall.Errno(f.Errno) == syscall.ENOSPC {
+			msg = imageCopyHint
+		}
 		return b.fail(&SetupError{Step: f.Step, Path: f.Path, Errno: syscall.Errno(f.Errno), Message: msg})
 	}
 	return nil
@@ -303,6 +308,7 @@ func (b *booted) kill() error {
 func (b *booted) reap() error {
 	b.reapOnce.Do(func() {
 		b.waitErr = b.init.Wait()
+		b.image.close() // the init, and with it every mount of the image, is gone
 		b.net.close()
 		b.sock.Close()
 		b.files.Close()

@@ -114,7 +114,7 @@ func (s *Sandbox) Start(ctx context.Context) (*Box, error) {
 		return nil, err
 	}
 	res.degraded = append(res.degraded, s.landlockNotes...)
-	b, err := s.startInit(res, true)
+	b, err := s.startInit(ctx, res, true)
 	if err != nil {
 		res.close()
 		return nil, err

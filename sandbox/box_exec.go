@@ -51,7 +51,7 @@ func (x *Box) Exec(cmd *Cmd) (*Process, error) {
 // ErrBoxDone. When the Box ends while the command runs, Wait returns
 // with the command killed and an error matching ErrBoxDone.
 func (x *Box) ExecContext(ctx context.Context, cmd *Cmd) (*Process, error) {
-	if err := cmd.validate(); err != nil {
+	if err := cmd.validate(x.b.sb.opts.Image != ""); err != nil {
 		return nil, err
 	}
 	if cmd.CopyIn != nil || len(cmd.CopyOut) > 0 {

@@ -295,19 +295,42 @@ func landlockFeature(abi int, errno unix.Errno) Feature {
 	return f
 }
 
+// probeOverlay, when set, mounts an overlay in new namespaces the way an
+// image's root is built and returns why it could not. nil means Check
+// runs no live probe.
+var probeOverlay func() error
+
+// checkOverlay says how an image's root (Options.Image) is built here: an
+// overlay where overlayfs mounts in a user namespace (probed where the
+// program called Main), else a tmpfs copy of the image. Images run either
+// way; the copy costs the time and memory of copying the image.
 func checkOverlay(kernel string, newEnough bool) Feature {
-	f := Feature{Name: "overlay in user namespace", Detail: kernel}
+	f := Feature{Name: "overlay", Detail: kernel,
+		Fix: "image roots are tmpfs copies: for overlays, use Linux 5.11 or newer with overlayfs (modprobe overlay)"}
 	data, _ := os.ReadFile("/proc/filesystems") // lines like "nodev\toverlay\n"
+	listed := strings.Contains(string(data), "\toverlay\n")
 	switch {
 	case !newEnough:
-		f.Fix = "use Linux 5.11 or newer"
-	case !strings.Contains(string(data), "\toverlay\n"):
-		f.Detail += "; overlay not in /proc/filesystems (the module may still load on first use)"
-		f.Fix = "load the overlay module (modprobe overlay)"
+		f.Detail += "; overlayfs mounts in a user namespace since 5.11: image roots are tmpfs copies"
+		return f
+	case probeOverlay != nil && mainCalled:
+		err := probeOverlay()
+		switch {
+		case errors.Is(err, isolate.ErrOverlayNoXattr):
+			f.Detail += "; mounted an overlay in a user namespace: image roots are overlays, but " + isolate.ErrOverlayNoXattr.Error()
+		case err != nil:
+			f.Detail += "; an overlay in a user namespace failed (" + err.Error() + "): image roots are tmpfs copies"
+			return f
+		default:
+			f.Detail += "; mounted an overlay in a user namespace: image roots are overlays"
+		}
+	case !listed:
+		f.Detail += "; overlay not in /proc/filesystems (the module may still load on first use): image roots are tmpfs copies"
+		return f
 	default:
-		f.Available = true
-		f.Detail += "; overlay in /proc/filesystems"
+		f.Detail += "; overlay in /proc/filesystems (not probed): image roots are overlays"
 	}
+	f.Available = true
 	return f
 }
 

@@ -149,7 +149,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("Feature(%q) = %+v, %t", f.Name, g, ok)
 		}
 	}
-	for _, name := range []string{"user namespaces", "cgroups", "seccomp", "landlock", "overlay in user namespace", "mount API"} {
+	for _, name := range []string{"user namespaces", "cgroups", "seccomp", "landlock", "overlay", "mount API"} {
 		if !names[name] {
 			t.Errorf("no feature %q", name)
 		}

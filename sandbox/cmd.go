@@ -63,9 +63,28 @@ import (
 type Cmd struct {
 	// Path is the program to run: an absolute path inside the sandbox, or a
 	// name looked up in the PATH of Env (default isolate.DefaultPath).
+	//
+	// With Options.Image, Path may be empty, and the image's configuration
+	// applies as docker run applies it: an empty Path and empty Args run
+	// the image's Entrypoint followed by its Cmd; an empty Path with Args
+	// runs the Entrypoint followed by Args (docker run IMAGE ARGS...: Args
+	// holds no program name unless the image has no Entrypoint); a Path
+	// runs that program with Args as usual (docker run --entrypoint). With
+	// no Entrypoint, no Cmd and no Path, Run returns an *OptionError for
+	// Cmd.Path. The program is looked up in the PATH of the final
+	// environment: the image's Env, with Env's entries in place of those
+	// of the same key, then the login defaults below for keys still
+	// missing. Dir defaults to the image's WorkingDir, then /work. The
+	// command still runs as uid 0 inside (the sandbox maps one id: the
+	// caller's), whatever the image's User says; but when the image's
+	// /etc/passwd has an entry for User (a name or uid), HOME, USER and
+	// LOGNAME default to that entry's home and name (HOME stays /work under
+	// Options.Reuse, whose root is read-only), and LANG=C.UTF-8 is set by
+	// default where the image has that locale.
 	Path string
 	// Args holds the arguments, including the program name as Args[0].
-	// Empty means []string{Path}.
+	// Empty means []string{Path}. (With Options.Image and no Path, see
+	// Path.)
 	Args []string
 	// Env is the environment, as KEY=value strings. Nothing of the
 	// caller's environment is passed. To it, nil or not, the variables a

@@ -53,6 +53,22 @@
 // process (package sandbox/egress allows destinations by host name), and
 // Box.Forward publishes a port of it on the host.
 //
+// # Container images
+//
+// Options.Image runs commands in a container image's root filesystem,
+// which Options.Images opens (package sandbox/image's Store pulls from
+// registries, OCI layouts and docker save archives into a shared cache;
+// this package does not import it):
+//
+//	sb := sandbox.New(sandbox.Options{Image: "python:3.12-slim", Images: image.Default()})
+//	p, err := sb.Run(&sandbox.Cmd{Args: []string{"python3", "-c", "print(1)"}})
+//
+// The image is never written: the root is an overlay over it whose
+// writes go to a tmpfs discarded with the sandbox (a tmpfs copy of the
+// image where the kernel refuses overlayfs in a user namespace; Check's
+// "overlay" says which). The image's entrypoint, cmd, environment and
+// working directory apply unless the Cmd overrides them (see Cmd).
+//
 // SocketDir is the channel back to the host: a directory at the same path
 // on both sides, for unix sockets either side listens on (the
 // sandbox/pluginrunner package runs go-plugin plugins this way). A

@@ -19,3 +19,17 @@ func SetHostEtc(dir string) (old string) {
 	old, hostEtc = hostEtc, dir
 	return old
 }
+
+// SetImageCopy makes the image roots of the sandboxes started from now on
+// tmpfs copies, overlayfs not tried (tests of the fallback).
+func SetImageCopy(on bool) (old bool) {
+	old, forceImageCopy = forceImageCopy, on
+	return old
+}
+
+// SetImageRootSize sets the size of the tmpfs of the image roots of the
+// sandboxes started from now on (0: the default /tmp size).
+func SetImageRootSize(n int64) (old int64) {
+	old, imageRootSize = imageRootSize, n
+	return old
+}

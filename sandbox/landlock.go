@@ -88,7 +88,18 @@ func (s *Sandbox) landlock() ([]isolate.LandlockRule, uint64, []string, error) {
 	if scopes == 0 {
 		notes = append(notes, noScopeNote)
 	}
-	return isolate.LandlockRules(s.mounts), scopes, notes, nil
+	rules := isolate.LandlockRules(s.mounts)
+	if s.opts.Image != "" && !s.opts.Reuse {
+		// The image's root is its overlay (or copy), writable: the whole
+		// tree is, as far as the mounts let it (/dev's tmpfs too, which the
+		// other roots keep from writes here).
+		for i := range rules {
+			if rules[i].Path == "/" {
+				rules[i].Write = true
+			}
+		}
+	}
+	return rules, scopes, notes, nil
 }
 
 // noScopeNote is the Result.Degraded entry of a kernel without Landlock's

@@ -5,6 +5,7 @@ package sandbox
 // command (Process.startCommand), a pool waits for it to be ready first.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +18,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// boot creates a sandbox's resources and starts its init with them.
-func (s *Sandbox) boot() (*booted, error) {
+// boot creates a sandbox's resources and starts its init with them; ctx
+// bounds the opening of Options.Image.
+func (s *Sandbox) boot(ctx context.Context) (*booted, error) {
 	res, err := s.newResources()
 	if err != nil {
 		return nil, err
 	}
 	res.degraded = append(res.degraded, s.landlockNotes...)
-	b, err := s.startInit(res, false)
+	b, err := s.startInit(ctx, res, false)
 	if err != nil {
 		res.close()
 		return nil, err
@@ -35,7 +37,26 @@ func (s *Sandbox) boot() (*booted, error) {
 // startInit starts a new sandbox's init with res and sends it the spec. It
 // does not wait for the init to build the sandbox: the run (or the pool's
 // filler) does, with awaitReady. A live init (Spec.Live) serves a Box.
-func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
+// With Options.Image, the image is opened first (with ctx) and closed
+// when the booted sandbox is reaped, or here if no init starts.
+func (s *Sandbox) startInit(ctx context.Context, res *resources, live bool) (*booted, error) {
+	var im *bootImage
+	if s.opts.Image != "" {
+		var err error
+		if im, err = s.openImage(ctx); err != nil {
+			return nil, err
+		}
+	}
+	b, err := s.startInitOn(im, res, live)
+	if b == nil {
+		im.close()
+	}
+	return b, err
+}
+
+// startInitOn is startInit once the image, if any, is open: im is the
+// booted sandbox's once it is returned.
+func (s *Sandbox) startInitOn(im *bootImage, res *resources, live bool) (*booted, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: socketpair: %w", err)
@@ -59,6 +80,9 @@ func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	defer childFiles.Close()
 	spec := s.spec // a copy: this init's rlimits and filter go into it
 	spec.Live = live
+	if im != nil {
+		spec.Root = s.rootSpec(im)
+	}
 	spec.Rlimits = protocol.WireRlimits(append(s.rlimits(), res.rlimits...))
 
 	init := s.initCmd(childEnd, childFiles)
@@ -88,6 +112,7 @@ func (s *Sandbox) startInit(res *resources, live bool) (*booted, error) {
 	}
 	b := newBooted(s, init, hostEnd, hostFiles, res)
 	b.live = live
+	b.image = im
 	b.startHostFiles()
 	go b.read()
 	// The spec goes while the init starts (it reads it as soon as its

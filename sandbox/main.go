@@ -1,10 +1,15 @@
 package sandbox
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 
 	"github.com/corral-dev/corral/internal/pid1"
 	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
 )
 
 // mainCalled records that Main ran in this process, so Run can tell a
@@ -29,5 +34,19 @@ func init() {
 			return nil // cannot re-exec safely; the sysctls have to do
 		}
 		return protocol.ProbeCommand().Run()
+	}
+	probeOverlay = func() error {
+		var stderr strings.Builder
+		c := protocol.OverlayProbeCommand()
+		c.Stderr = &stderr
+		err := c.Run()
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayRefused:
+			return errors.New(stderr.String())
+		case errors.As(err, &ee) && ee.ExitCode() == protocol.OverlayNoXattr:
+			return fmt.Errorf("%w (%s)", isolate.ErrOverlayNoXattr, stderr.String())
+		}
+		return err
 	}
 }

@@ -221,7 +221,9 @@ func newSandbox(t testing.TB, opts sandbox.Options) *sandbox.Sandbox {
 		return sandbox.New(opts)
 	}
 	opts.Pool = 1
-	opts.Reuse = pooledReuse && len(opts.Capabilities) == 0 && !opts.Seccomp.Disabled && opts.Network != sandbox.NetworkEgress
+	// Not with an image: its root is read-only under Reuse, which the
+	// image tests check on their own.
+	opts.Reuse = pooledReuse && len(opts.Capabilities) == 0 && !opts.Seccomp.Disabled && opts.Network != sandbox.NetworkEgress && opts.Image == ""
 	sb := sandbox.New(opts)
 	t.Cleanup(func() { sb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

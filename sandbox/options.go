@@ -22,6 +22,47 @@ type Options struct {
 	// that Root lacks are created in it.
 	Root string
 
+	// Image names a container image to use as the root filesystem, in
+	// place of the default root (it cannot be combined with Root):
+	// a registry reference ("python:3.12-slim", "registry/name@sha256:..."),
+	// a local OCI image layout directory or a docker save archive, as
+	// Images understands them. Images resolves it; package sandbox/image's
+	// Store is the usual ImageSource. See Cmd for how the image's
+	// configuration (entrypoint, cmd, environment, working directory,
+	// user) applies.
+	//
+	// Every booted sandbox (a cold Run's, each pooled or reused one, a Box)
+	// opens the image when it boots (with the context of RunContext or
+	// Start; a pool's until Close) and closes it once it is torn down; a
+	// failure to open it is a *SetupError with Step "image" that unwraps
+	// to the source's error. The image's directory is never written: the
+	// root is an overlay whose lower layer is the image and whose upper
+	// layer is a fresh tmpfs of the default /tmp size (see Mount.Size),
+	// writable (nosuid, nodev) and discarded with the sandbox; where the
+	// kernel refuses overlayfs in a user namespace (before Linux 5.11, or
+	// without the overlay module), the root is a tmpfs of that size
+	// holding a copy of the image (regular files, directories and
+	// symlinks, with their modes and times; hard links become copies), and
+	// an image too big for it fails with ENOSPC. Check's "overlay" says
+	// which this host gets. Before Linux 6.6, whose tmpfs has no user
+	// extended attributes for the overlay's own, removing a directory of
+	// the image that is not empty fails with EIO (Check says so too). The
+	// mountpoints the sandbox needs (/proc, /dev, /tmp, /work, ...) are
+	// made in the writable layer, and so are the sandbox's /etc/hostname
+	// and /etc/hosts, and with NetworkEgress its /etc/resolv.conf naming
+	// the egress DNS server. Mounts apply on top as with any root. Landlock
+	// (Options.Landlock) lets the command write anywhere in the root, as
+	// the mounts do.
+	//
+	// With Reuse, the root is made read-only once built (a reset could not
+	// renew an overlay's upper layer): runs write only to /tmp, /work,
+	// /dev/shm and Tmpfs mounts, which the reset renews, and the image's
+	// own /etc/hostname, hosts and resolv.conf stay as they are.
+	Image string
+
+	// Images resolves Image. Required with Image, refused without it.
+	Images ImageSource
+
 	// Mounts are applied in order after the defaults, so a mount must be
 	// listed after any mount that contains it (Run refuses the other order,
 	// which would hide the inner mount). A mount at or above a default
@@ -136,7 +177,8 @@ type Options struct {
 	// entries are the last reset's. Needs Pool > 0, and
 	// neither Capabilities (a command with capabilities could change what a
 	// reset cannot restore) nor a disabled filter (the filter keeps a run
-	// from leaving keys in the user's keyrings).
+	// from leaving keys in the user's keyrings). With Image, the root is
+	// read-only (see Image).
 	Reuse bool
 
 	// Init is the path of a separate init binary, built from this module at

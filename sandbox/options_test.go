@@ -111,7 +111,7 @@ func TestValidateCmd(t *testing.T) {
 		{&Cmd{Path: "x", Dir: "rel"}, "Cmd.Dir"},
 		{&Cmd{Path: "x", ExtraFiles: []*os.File{nil}}, "Cmd.ExtraFiles[0]"},
 	} {
-		err := tc.cmd.validate()
+		err := tc.cmd.validate(false)
 		var oe *OptionError
 		if tc.field == "" && err != nil || tc.field != "" && (!errors.As(err, &oe) || oe.Field != tc.field) {
 			t.Errorf("%+v: got %v, want field %q", tc.cmd, err, tc.field)

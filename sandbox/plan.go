@@ -52,7 +52,11 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		hostname = defaultHostname
 	}
 	tmpSize := o.tmpSize()
-	if o.Root == "" {
+	if o.Image != "" {
+		for _, m := range o.planImageEtc(hostname) {
+			add(m)
+		}
+	} else if o.Root == "" {
 		for _, d := range systemDirs {
 			st, err := lstat(d)
 			switch {
@@ -105,7 +109,7 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 		dest := throughSymlinks(ms[:defaults], m.Destination)
 		// In the default root, a mount in /etc covers a symlink there (the
 		// host's /etc/localtime) instead of what it points to.
-		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && paths.Beneath(dest, "/etc")}
+		e := isolate.Mount{Target: dest, NoFollow: o.Root == "" && o.Image == "" && paths.Beneath(dest, "/etc")}
 		switch m.Type {
 		case BindMount:
 			e.Kind, e.Source, e.ReadOnly = isolate.Bind, m.Source, !m.Writable
@@ -119,6 +123,28 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 			}
 		}
 		ms, defaults = replaceDefaults(ms, defaults, e)
+	}
+	return ms
+}
+
+// planImageEtc returns the files an image root gets in /etc, written into
+// its overlay (or copy): hostname and hosts naming the sandbox's host name
+// and, with NetworkEgress, resolv.conf naming the egress network's DNS
+// server. None under Options.Reuse, whose root is read-only: the image's
+// own stay.
+func (o *Options) planImageEtc(hostname string) []isolate.Mount {
+	if o.Reuse {
+		return nil
+	}
+	file := func(name, data string) isolate.Mount {
+		return isolate.Mount{Kind: isolate.File, Target: "/etc/" + name, Mode: 0o644, Data: data}
+	}
+	ms := []isolate.Mount{
+		file("hostname", hostname+"\n"),
+		file("hosts", "127.0.0.1\tlocalhost "+hostname+"\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+	}
+	if o.Network == NetworkEgress {
+		ms = append(ms, file("resolv.conf", egressResolvConf))
 	}
 	return ms
 }

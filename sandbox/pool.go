@@ -66,7 +66,7 @@ func (s *Sandbox) fill(pl *pool) {
 		err := s.compileErr(true) // the filler may wait for it; no init for a failed one
 		var b *booted
 		if err == nil {
-			b, err = s.boot()
+			b, err = s.boot(pl.ctx)
 		}
 		if err == nil {
 			if err = b.awaitReady(); err != nil {

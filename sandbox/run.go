@@ -54,9 +54,13 @@ func (p *Process) startCommand(cmd *Cmd) error {
 		files, err = p.stdio(cmd)
 	}
 	b.attach(p) // the init's answer to the command goes to p
+	var command protocol.Command
+	if err == nil {
+		command, err = s.command(cmd, b)
+	}
 	if err == nil {
 		cgFiles, placement := b.res.files(len(files))
-		e := &protocol.Exec{Run: p.run, Command: s.command(cmd), Cgroup: protocol.WireCgroup(placement), Terminal: wireTerminal(cmd.TTY)}
+		e := &protocol.Exec{Run: p.run, Command: command, Cgroup: protocol.WireCgroup(placement), Terminal: wireTerminal(cmd.TTY)}
 		files = append(files, cgFiles...)
 		var copyFiles []*os.File
 		if copyFiles, e.Files, err = p.copyFiles(cmd, len(files)); err == nil { // copy.go

@@ -121,7 +121,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 	if !s.canBoot() {
 		return nil, ErrMainNotCalled
 	}
-	if err := cmd.validate(); err != nil {
+	if err := cmd.validate(s.opts.Image != ""); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -146,7 +146,7 @@ func (s *Sandbox) RunContext(ctx context.Context, cmd *Cmd) (*Process, error) {
 		}
 		// The pooled init died while it waited: start one afresh.
 	}
-	b, err := s.boot()
+	b, err := s.boot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -197,8 +197,12 @@ func (s *Sandbox) newSpec() protocol.Spec {
 	}
 }
 
-// command is what the init needs to start cmd.
-func (s *Sandbox) command(cmd *Cmd) protocol.Command {
+// command is what the init needs to start cmd in b: with Options.Image,
+// with b's image's configuration applied (imageCommand).
+func (s *Sandbox) command(cmd *Cmd, b *booted) (protocol.Command, error) {
+	if b.image != nil {
+		return s.imageCommand(cmd, b.image)
+	}
 	args := cmd.Args
 	if len(args) == 0 {
 		args = []string{cmd.Path}
@@ -214,7 +218,7 @@ func (s *Sandbox) command(cmd *Cmd) protocol.Command {
 	if dir == "" {
 		dir = WorkDir
 	}
-	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}
+	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}, nil
 }
 
 // rlimits are the Options.Rlimits for the init to set.

@@ -29,6 +29,9 @@ func (o *Options) validate() error {
 			return &OptionError{"Options.Root", o.Root, "must be a directory"}
 		}
 	}
+	if err := o.validateImage(); err != nil {
+		return err
+	}
 	if o.Network != NetworkNone && o.Network != NetworkHost && o.Network != NetworkEgress {
 		return &OptionError{"Options.Network", o.Network, "must be NetworkNone, NetworkHost or NetworkEgress"}
 	}
@@ -187,12 +190,28 @@ func checkHostname(name string) string {
 	return ""
 }
 
-// validate checks the command before anything is created.
-func (c *Cmd) validate() error {
+// validateImage checks Options.Image and Images.
+func (o *Options) validateImage() error {
+	switch {
+	case o.Image != "" && o.Root != "":
+		return &OptionError{"Options.Image", o.Image, "cannot be combined with Options.Root: both name the root filesystem; drop one"}
+	case o.Image != "" && o.Images == nil:
+		return &OptionError{"Options.Images", nil, "must be set with Options.Image: the ImageSource that opens it (package sandbox/image's Store, e.g. image.Default())"}
+	case o.Image == "" && o.Images != nil:
+		return &OptionError{"Options.Image", o.Image, "must name the image to run with Options.Images set (or leave Options.Images nil)"}
+	case strings.IndexByte(o.Image, 0) >= 0:
+		return &OptionError{"Options.Image", o.Image, "must not contain a NUL byte"}
+	}
+	return nil
+}
+
+// validate checks the command before anything is created; with an image
+// (Options.Image), Path may be empty: the image's entrypoint runs.
+func (c *Cmd) validate(image bool) error {
 	if c == nil {
 		return &OptionError{"Cmd", nil, "must not be nil; use sandbox.Command"}
 	}
-	if c.Path == "" {
+	if c.Path == "" && !image {
 		return &OptionError{"Cmd.Path", c.Path, "must name the program to run"}
 	}
 	for i, a := range c.Args {

@@ -2,7 +2,10 @@
 // bubblewrap or nsjail, and shows what the library does.
 //
 //	corral run [flags] -- COMMAND [ARG...]
+//	corral run --image REF [--entrypoint PROG] [flags] [-- ARG...]
 //	corral check
+//	corral pull REF
+//	corral images [ls | prune [--all] | rm REF...]
 //
 // The command's stdin, stdout and stderr are pipes that corral copies from
 // and to its own, so that the command cannot change corral's files or
@@ -28,7 +31,12 @@ import (
 
 const usage = `usage:
   corral run [flags] -- COMMAND [ARG...]   run COMMAND in a new sandbox
+  corral run --image REF [-- ARG...]       run the container image REF (docker run's way)
   corral check                             print what this host supports
+  corral pull [-q] REF                     pull a container image into the cache
+  corral images [ls]                       list the cached images
+  corral images prune [--all]              remove unnamed (--all: unused) images
+  corral images rm REF...                  remove images from the cache
 
 run 'corral run -h' for the flags
 `
@@ -48,6 +56,10 @@ func main() {
 		os.Exit(run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "check":
 		os.Exit(check(os.Stdout))
+	case "pull":
+		os.Exit(pull(os.Args[2:], os.Stdout, os.Stderr))
+	case "images":
+		os.Exit(images(os.Args[2:], os.Stdout, os.Stderr))
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 	default:

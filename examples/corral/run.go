@@ -17,8 +17,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-dev/corral/sandbox"
+	"github.com/corral-dev/corral/sandbox/image"
 	"github.com/corral-dev/corral/sandbox/seccomp"
 )
+
+// imageCmd is the command of corral run's arguments: without an image
+// COMMAND [ARG...]; with one, ARG... after the image's entrypoint (or
+// after --entrypoint's program), as docker run takes them.
+func imageCmd(ref, entrypoint string, args []string) *sandbox.Cmd {
+	switch {
+	case ref == "":
+		return sandbox.Command(args[0], args[1:]...)
+	case entrypoint != "":
+		return sandbox.Command(entrypoint, args...)
+	}
+	return &sandbox.Cmd{Args: args}
+}
 
 // Exit statuses of corral itself, as docker run has them.
 const (
@@ -44,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.Func("tmpfs", "extra tmpfs `DST[:SIZE]`, e.g. /scratch:16M (repeatable)", mounts.add("tmpfs"))
 	fl.Var(&env, "env", "set a variable `KEY=VALUE` (repeatable); nothing of corral's environment is passed but TERM with --stdio inherit on a terminal, and PATH, HOME (/work), USER, LOGNAME and LANG default as a login sets them")
 	root := fl.String("root", "", "use `DIR` as the root filesystem")
+	imageRef := fl.String("image", "", "run in container image `REF` (registry reference, OCI layout directory or docker save archive; pulled into corral's image cache unless there): the arguments after the flags replace the image's cmd, as with docker run")
+	entrypoint := fl.String("entrypoint", "", "with --image, run `PROG` instead of the image's entrypoint, with the arguments after the flags")
 	chdir := fl.String("chdir", "", "working `DIR` inside the sandbox (default /work)")
 	hostname := fl.String("hostname", "corral", "host `NAME` inside the sandbox")
 	var netf netFlags // net.go: --net, --allow-net, --net-log, --publish
@@ -66,7 +82,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	denials := fl.Bool("log-denials", false, "print each system call the filter refuses to stderr, one line each: the call, its raw arguments, the errno it got and the caller's pid")
 	tty := fl.Bool("t", false, "give the command a terminal of the sandbox's own, driven by corral's (stdin must be a terminal; --stdio does not apply)")
 	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]")
+		fmt.Fprintln(stderr, "usage: corral run [flags] -- COMMAND [ARG...]\n       corral run --image REF [--entrypoint PROG] [flags] [-- ARG...]")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -75,7 +91,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitSetup
 	}
-	if fl.NArg() == 0 {
+	switch {
+	case *imageRef == "" && *entrypoint != "":
+		fmt.Fprintln(stderr, "corral: --entrypoint needs --image: it replaces the image's entrypoint")
+		return exitSetup
+	case *imageRef != "" && *root != "":
+		fmt.Fprintln(stderr, "corral: --image and --root both name the root filesystem: give one")
+		return exitSetup
+	case *imageRef == "" && fl.NArg() == 0:
 		fmt.Fprintln(stderr, "corral: no command given; usage: corral run [flags] -- COMMAND [ARG...]")
 		return exitSetup
 	}
@@ -118,6 +141,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade, Capabilities: caps}
+	if *imageRef != "" {
+		opts.Image, opts.Images = *imageRef, image.Default()
+	}
 	switch *landlockFlag {
 	case "auto":
 	case "off":
@@ -153,7 +179,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 
-	cmd := sandbox.Command(fl.Arg(0), fl.Args()[1:]...)
+	cmd := imageCmd(*imageRef, *entrypoint, fl.Args())
 	cmd.Env, cmd.Dir = env, *chdir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if *tty {

@@ -77,17 +77,20 @@ func (s *state) openSources() (err error) {
 }
 
 // buildRoot builds the new root, staged on /tmp (or, without one, /proc:
-// everything is opened already; any directory will do).
+// everything is opened already; any directory will do; but an image's
+// overlay names its layers by /proc/self/fd paths, so there the image is
+// copied instead).
 func (s *state) buildRoot() error {
 	s.staging = "/tmp"
 	if _, err := os.Stat(s.staging); err != nil {
 		s.staging = "/proc"
+		s.root.Copy = s.root.Image
 	}
 	return isolate.BuildRoot(s.staging, s.root, s.mounts, s.src)
 }
 
 // pivot makes the new root the sandbox's; the old root is detached.
-func (s *state) pivot() error { return isolate.PivotRoot(s.staging) }
+func (s *state) pivot() error { return isolate.PivotRoot(s.root.Staged(s.staging)) }
 
 // setHostname sets the hostname of the sandbox's UTS namespace.
 func (s *state) setHostname() error { return isolate.SetHostname(s.spec.Hostname) }

@@ -1,10 +1,12 @@
 package pid1
 
 import (
+	"errors"
 	"os"
 	"runtime"
 
 	"github.com/corral-dev/corral/internal/protocol"
+	"github.com/corral-dev/corral/isolate"
 )
 
 // Main is where a re-executed binary becomes the sandbox's init. In a
@@ -13,7 +15,16 @@ import (
 // with the code the process must exit with: the probe (protocol.EnvProbe)
 // at once with 0, the init when its sandbox ends.
 func Main() (code int, isInit bool) {
-	if os.Getenv(protocol.EnvProbe) != "" {
+	if v := os.Getenv(protocol.EnvProbe); v != "" {
+		if v == protocol.ProbeOverlay {
+			if err := isolate.ProbeOverlay(); err != nil {
+				os.Stderr.WriteString(err.Error())
+				if errors.Is(err, isolate.ErrOverlayNoXattr) {
+					return protocol.OverlayNoXattr, true
+				}
+				return protocol.OverlayRefused, true
+			}
+		}
 		return 0, true
 	}
 	if fd := os.Getenv(protocol.EnvMarker); fd != "" {

@@ -14,10 +14,14 @@ import (
 )
 
 // WireRoot is r on the wire.
-func WireRoot(r isolate.Root) Root { return Root{Dir: r.Dir} }
+func WireRoot(r isolate.Root) Root {
+	return Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy}
+}
 
 // IsolateRoot is the root r names.
-func IsolateRoot(r Root) isolate.Root { return isolate.Root{Dir: r.Dir} }
+func IsolateRoot(r Root) isolate.Root {
+	return isolate.Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy}
+}
 
 // WireMounts is ms on the wire.
 func WireMounts(ms []isolate.Mount) []Mount {

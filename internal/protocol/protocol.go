@@ -17,6 +17,8 @@
 //	                                           will start the commands
 //	                                     <---  Ready{}, or
 //	                                           Failed{Step, Path, Errno, Message}
+//	   (with Root.Image the root is an overlay over the host's image
+//	   directory, or a tmpfs copy of it: the image is never written)
 //	   (before its first Ready the init sends the files the host asked for
 //	   on the fd socket, in one message (SendHostFiles): the TAP device of
 //	   Spec.Link, then the seccomp listener of Spec.Notify)
@@ -51,7 +53,7 @@
 //	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, Live, UserCounts,
 //	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes,
 //	  Link, Notify}
-//	Root{Dir}
+//	Root{Dir, Image, Size, ReadOnly, Copy}
 //	Link{Name, MTU, MAC, Addr, Gateway}
 //	Mount{Kind, Source, Target, ReadOnly, Optional, NoFollow, Size, Mode, Data}
 //	UserCount{Name, Max}
@@ -80,7 +82,7 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 7
+const Version = 8
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value names the fds of its two sockets (Marker).
@@ -158,7 +160,11 @@ const NprocSlack = 16
 
 // Root is the wire form of isolate.Root: the sandbox's root filesystem.
 type Root struct {
-	Dir string // a host directory, bound read-only; empty: a fresh tmpfs
+	Dir      string // a host directory, bound read-only; empty: a fresh tmpfs
+	Image    bool   // Dir is an image's root: an overlay over it, or a copy of it
+	Size     int64  // the size of an Image's upper layer (or copy) tmpfs
+	ReadOnly bool   // an Image's root is made read-only once built
+	Copy     bool   // an Image's root is a copy, overlayfs not tried
 }
 
 // Mount is the wire form of isolate.Mount: one entry of the sandbox's

@@ -18,7 +18,7 @@ func messages() []Message {
 			Version:  Version,
 			Hostname: "box",
 			Loopback: true,
-			Root:     Root{Dir: "/srv/root"},
+			Root:     Root{Dir: "/srv/root", Image: true, Size: 1 << 20, ReadOnly: true, Copy: true},
 			Reuse:    true,
 			Live:     true,
 			Mounts: []Mount{
@@ -138,7 +138,7 @@ func TestRecvRejects(t *testing.T) {
 		{"bytes left over", frame(append(started[1:], 0)...), "1 bytes left over"},
 		{"bad bool", badBool, "bad bool"},
 		{"string past the end", frame(tagFailed, 0, 0x7f, 'x'), "length past the end"},
-		{"slice past the end", frame(append([]byte{tagSpec, 2, 0, 0, 0, 0x7f}, make([]byte, 20)...)...), "length past the end"},
+		{"slice past the end", frame(append([]byte{tagSpec, 2, 0, 0, 0, 0, 0, 0, 0, 0x7f}, make([]byte, 20)...)...), "length past the end"},
 		{"bad varint", frame(tagStarted, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), "bad integer"},
 		{"over the size bound", binary.AppendUvarint(nil, maxMessage+1), "length"},
 		{"spec version 0", encode(t, Message{Spec: &Spec{}}), "version 0"},

@@ -47,6 +47,27 @@ func ProbeCommand() *exec.Cmd {
 	}
 }
 
+// ProbeOverlay is the value of EnvProbe that makes the probe mount an
+// overlay (isolate.ProbeOverlay) before it exits: 0 if it could, else
+// OverlayRefused or OverlayNoXattr with the reason on stderr.
+const ProbeOverlay = "overlay"
+
+// The exit codes of an overlay probe that failed: the kernel refused the
+// overlay, or mounted it without extended attributes in its upper layer
+// (isolate.ErrOverlayNoXattr).
+const (
+	OverlayRefused = 3
+	OverlayNoXattr = 4
+)
+
+// OverlayProbeCommand is ProbeCommand, asking the probe to mount an overlay
+// the way an image's root is (Check's "overlay").
+func OverlayProbeCommand() *exec.Cmd {
+	c := ProbeCommand()
+	c.Env = []string{EnvProbe + "=" + ProbeOverlay}
+	return c
+}
+
 // Marker is the environment entry that makes a re-executed binary the
 // sandbox's init: EnvMarker, naming the fds of the protocol socket (conn)
 // and of the fd socket (files) the init finds open.

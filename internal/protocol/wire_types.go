@@ -11,6 +11,10 @@ func (w *writer) spec(s *Spec) {
 	w.str(s.Hostname)
 	w.bool(s.Loopback)
 	w.str(s.Root.Dir)
+	w.bool(s.Root.Image)
+	w.int(s.Root.Size)
+	w.bool(s.Root.ReadOnly)
+	w.bool(s.Root.Copy)
 	w.slice(s.Mounts == nil, len(s.Mounts))
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
@@ -64,7 +68,7 @@ func (r *reader) spec() *Spec {
 		Version:  r.int(),
 		Hostname: r.str(),
 		Loopback: r.bool(),
-		Root:     Root{Dir: r.str()},
+		Root:     Root{Dir: r.str(), Image: r.bool(), Size: r.int64(), ReadOnly: r.bool(), Copy: r.bool()},
 	}
 	if n, ok := r.slice(9); ok { // a mount takes 9 bytes at least
 		s.Mounts = make([]Mount, n)

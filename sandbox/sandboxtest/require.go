@@ -21,7 +21,7 @@ var check = sandbox.Check
 // Require skips t, or fails it where EnvRequire is set, unless this host
 // has every feature a sandbox needs (those sandbox.Check marks Required)
 // and the optional ones named in features, as sandbox.Check names them
-// ("cgroups", "landlock", "overlay in user namespace", ...). The message
+// ("cgroups", "landlock", "overlay", ...). The message
 // names each missing feature with what Check found and the fix. A name
 // Check does not know fails the test.
 //
