@@ -46,10 +46,7 @@ func pull(args []string, stdout, stderr io.Writer) int {
 		return exitSetup
 	}
 	ref := fl.Arg(0)
-	var bar *pullBar
-	if f, ok := stderr.(*os.File); ok && !*quiet && term.IsTerminal(int(f.Fd())) {
-		bar = &pullBar{w: stderr, ref: ref}
-	}
+	bar := newPullBar(stderr, ref, *quiet)
 	s, err := openStore(bar.report)
 	if err != nil {
 		fmt.Fprintln(stderr, "corral:", err)
@@ -75,7 +72,20 @@ type pullBar struct {
 	layer int
 }
 
+// newPullBar returns a progress bar for pulling ref on w when w is a
+// terminal and quiet is not set; else nil, which reports nothing.
+func newPullBar(w io.Writer, ref string, quiet bool) *pullBar {
+	if f, ok := w.(*os.File); ok && !quiet && term.IsTerminal(int(f.Fd())) {
+		return &pullBar{w: w, ref: ref}
+	}
+	return nil
+}
+
 func (b *pullBar) report(p image.Progress) {
+	if b != nil && p.Phase == "done" {
+		b.finish() // the bar is cleared before the command's output
+		return
+	}
 	if b == nil || (p.Phase != "download" && p.Phase != "unpack") {
 		return
 	}
@@ -106,6 +116,7 @@ func (b *pullBar) describe(p image.Progress) string {
 func (b *pullBar) finish() {
 	if b != nil && b.bar != nil {
 		b.bar.Finish()
+		b.bar = nil
 	}
 }
 

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/corral-dev/corral/sandbox"
-	"github.com/corral-dev/corral/sandbox/image"
 	"github.com/corral-dev/corral/sandbox/seccomp"
 )
 
@@ -142,7 +141,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	opts := sandbox.Options{Root: *root, Hostname: *hostname, Limits: lim, CgroupParent: *cgroupParent, Degrade: *degrade, Capabilities: caps}
 	if *imageRef != "" {
-		opts.Image, opts.Images = *imageRef, image.Default()
+		// An image not in the cache yet is pulled as the sandbox boots,
+		// with corral pull's progress bar on a terminal.
+		st, err := openStore(newPullBar(logOut, *imageRef, false).report)
+		if err != nil {
+			fmt.Fprintln(stderr, "corral:", err)
+			return exitSetup
+		}
+		opts.Image, opts.Images = *imageRef, st
 	}
 	switch *landlockFlag {
 	case "auto":
