@@ -153,6 +153,9 @@ func (b *corral) exec(ctx context.Context, x *sandbox.Box, cmd *sandbox.Cmd, l j
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	p, err := x.ExecContext(sctx, cmd)
+	if err != nil && context.Cause(sctx) == errOutput {
+		return floodedAtStart(stdout, stderr), nil
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) { // no program: say so as a step
 			return &job.Step{ExitCode: 127, Stderr: []byte(err.Error() + "\n")}, nil

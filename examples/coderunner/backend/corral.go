@@ -191,6 +191,9 @@ func (b *corral) runInterpreted(ctx context.Context, j *job.Job) (*job.Step, err
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.CopyIn = bytes.NewReader(tarball)
 	p, err := sb.RunContext(ctx, cmd)
+	if err != nil && context.Cause(ctx) == errOutput {
+		return floodedAtStart(stdout, stderr), nil
+	}
 	if err != nil {
 		var se *sandbox.SetupError
 		if errors.As(err, &se) && errors.Is(err, syscall.ENOSPC) {

@@ -1,9 +1,12 @@
 package backend
 
 import (
+	"syscall"
+
 	"archive/tar"
 	"bytes"
 	"errors"
+	"github.com/corral-dev/corral/examples/coderunner/job"
 	"path"
 	"sort"
 	"strings"
@@ -13,6 +16,17 @@ import (
 // errOutput is the cause a step's context is cancelled with when its
 // output went past its limit.
 var errOutput = errors.New("output limit")
+
+// floodedAtStart is the step of a program whose output went past its
+// limit before the sandbox had told its start (a flood right after exec):
+// the kill that ended it then ended the start too, so there is no Result,
+// but the program ran and the output limit stopped it.
+func floodedAtStart(stdout, stderr *capped) *job.Step {
+	s := &job.Step{ExitCode: -1, Signal: syscall.SIGKILL.String(), Limit: job.LimitOutput}
+	s.Stdout, s.StdoutTruncated = stdout.bytes()
+	s.Stderr, s.StderrTruncated = stderr.bytes()
+	return s
+}
 
 // capped keeps the first max bytes written to it and discards the rest;
 // the first write past max calls over (which kills the step). It never

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/corral-dev/corral/examples/coderunner/api"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -96,6 +97,7 @@ func newServer(t *testing.T, edit func(*service.Config)) *httptest.Server {
 	cfg := service.Config{
 		Backend: b, Languages: langs, Defaults: defaults, Max: maxima, Compile: compile,
 		MaxSource: 64 << 10, Concurrency: 4, Queue: 16,
+		Logger: slog.New(slog.NewTextHandler(newTestLog(t), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -185,4 +187,31 @@ func requireLanguage(t *testing.T, langs []*job.Language, name string) {
 		testutil.RequireProgram(t, tool) // fails on CI, skips elsewhere
 		t.Skipf("%s is installed but not where the sandbox sees it (/usr, /bin, /lib*)", tool)
 	}
+}
+
+// testLog writes the server's warnings and errors to the test's log, so
+// that a 500 says why; nothing once the test has ended (t.Log would panic).
+type testLog struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{t: t}
+	t.Cleanup(func() {
+		l.mu.Lock()
+		l.done = true
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *testLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Logf("server: %s", b)
+	}
+	return len(b), nil
 }
