@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -141,7 +142,7 @@ func demoImage(busybox string) (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	cf.Config.Entrypoint = []string{"/usr/local/bin/hello"}
 	cf.Config.Cmd = []string{"world"}
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/bin", "GREETING=hello"}

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/corral-dev/corral/internal/unpack"
 	"github.com/corral-dev/corral/sandbox"
 	"github.com/corral-dev/corral/sandbox/image"
 )
@@ -89,13 +90,13 @@ func run(size int64, pulls, rounds int, busybox string) error {
 		}
 		st, err := image.Open(image.Options{Dir: dir})
 		if err != nil {
-			os.RemoveAll(dir)
+			unpack.RemoveAll(dir)
 			return err
 		}
 		start := time.Now()
 		_, err = st.Pull(ctx, ref)
 		pull = append(pull, time.Since(start))
-		os.RemoveAll(dir)
+		unpack.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("pull: %w", err)
 		}

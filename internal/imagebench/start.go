@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/corral-dev/corral/internal/unpack"
 	"github.com/corral-dev/corral/sandbox"
 	"github.com/corral-dev/corral/sandbox/image"
 )
@@ -26,7 +27,7 @@ func starts(ctx context.Context, ref string, rounds int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer unpack.RemoveAll(dir)
 	st, err := image.Open(image.Options{Dir: dir})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,7 +53,9 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stats{Bytes: 5 + 5 + 5, Entries: 3 + 9, Dropped: 3, Files: 3, Dirs: 2, Symlinks: 1, HardLinks: 1, Whiteouts: 2}
+	// Without contents: dirs a and dir, the empty file old, the symlink,
+	// the two dropped devices and the three whiteouts, each EntryBytes.
+	want := Stats{Bytes: 5 + 5 + 5 + 9*EntryBytes, Entries: 3 + 9, Dropped: 3, Files: 3, Dirs: 2, Symlinks: 1, HardLinks: 1, Whiteouts: 2}
 	if st != want {
 		t.Errorf("Stats %+v, want %+v", st, want)
 	}
@@ -184,5 +187,22 @@ func TestUnsafeErrorText(t *testing.T) {
 	}
 	if escapes() == nil {
 		t.Error("os.Root's error for a path out of the root was not found: escapes() is nil")
+	}
+}
+
+// TestEntriesCount: a layer of empty entries meets MaxBytes too (each
+// costs EntryBytes); the control, the same layer under a bound it fits.
+func TestEntriesCount(t *testing.T) {
+	var es []ent
+	for i := range 100 {
+		es = append(es, ent{name: fmt.Sprintf("d%d", i), typ: tar.TypeDir})
+	}
+	s := newSandbox(t)
+	if _, err := s.apply(t, Options{MaxBytes: 100 * EntryBytes}, layerOf(t, es...)); err != nil {
+		t.Fatalf("100 dirs under a bound of 100 entries: %v", err)
+	}
+	s = newSandbox(t)
+	if _, err := s.apply(t, Options{MaxBytes: 50 * EntryBytes}, layerOf(t, es...)); !errors.Is(err, ErrTooBig) {
+		t.Fatalf("100 dirs under a bound of 50 entries: %v, want ErrTooBig", err)
 	}
 }

@@ -55,8 +55,10 @@ var ErrTooBig = errors.New("layer too big")
 // Stats counts what Apply did.
 type Stats struct {
 	// Bytes is the sum of the sizes of the regular files and hard links
-	// the layer holds: what Options.MaxBytes bounds. A sparse file counts
-	// at its full size.
+	// the layer holds, plus EntryBytes for each other entry and each empty
+	// file (directories, symlinks, whiteouts, dropped entries): what
+	// Options.MaxBytes bounds, so that a layer of a million empty entries
+	// meets it too. A sparse file counts at its full size.
 	Bytes int64
 	// Entries counts the layer's entries (extended headers excluded).
 	Entries int
@@ -71,10 +73,15 @@ type Stats struct {
 	Whiteouts int // whiteouts and opaque whiteouts applied
 }
 
+// EntryBytes is what an entry without contents counts towards
+// Stats.Bytes and Options.MaxBytes: about what a directory or an inode
+// takes on disk.
+const EntryBytes = 4096
+
 // Options tune Apply.
 type Options struct {
 	// MaxBytes stops Apply with an error matching ErrTooBig at the first
-	// regular file or hard link that would bring Stats.Bytes past it,
+	// entry that would bring Stats.Bytes past it,
 	// before that entry is written; 0 means no bound. It bounds one call:
 	// to bound an image, pass each layer what the layers below left.
 	MaxBytes int64
@@ -157,6 +164,14 @@ func (l *layer) apply(h *tar.Header, tr io.Reader) error {
 	name, err := cleanName(h.Name, "its name")
 	if err != nil {
 		return err
+	}
+	regular := h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeGNUSparse
+	if regular && h.Size == 0 || !regular && h.Typeflag != tar.TypeLink { // a hard link counts its file's size
+		// Entries without contents are not free: each is an inode and a
+		// directory entry, and state kept while the layer is applied.
+		if err := l.count(EntryBytes); err != nil {
+			return err
+		}
 	}
 	if base := path.Base(name); strings.HasPrefix(base, whPrefix) {
 		return l.whiteout(name, base)

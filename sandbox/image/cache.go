@@ -149,13 +149,15 @@ func (s *Store) readMeta(hex string) (meta, time.Time, error) {
 	return m, fi.ModTime(), nil
 }
 
-// openRoot opens the cached image id, holding it in use until Close.
-func (s *Store) openRoot(id string) (*sandbox.ImageRoot, error) {
+// openRoot opens the cached image id, holding it in use until Close; it
+// waits for the use lock (held exclusively only for a moment, by a
+// removal) until ctx is done.
+func (s *Store) openRoot(ctx context.Context, id string) (*sandbox.ImageRoot, error) {
 	h := hexOf(id)
 	if h == "" {
 		return nil, errGone
 	}
-	l, err := lockFile(context.Background(), s.lockPath(h, "use"), unix.LOCK_SH, true)
+	l, err := lockFile(ctx, s.lockPath(h, "use"), unix.LOCK_SH, true)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/corral-dev/corral/sandbox"
@@ -191,8 +192,11 @@ func (s *Store) setup() error {
 			s.opts.MaxBytes = n
 		}
 	}
+	if err := privateDir(dir); err != nil {
+		return err
+	}
 	for _, d := range []string{dirRoots, dirRefs, dirLocks, dirTmp} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return fmt.Errorf("image: creating the cache: %w", err)
 		}
 	}
@@ -250,7 +254,7 @@ func (s *Store) OpenImage(ctx context.Context, ref string) (*sandbox.ImageRoot, 
 	}
 	if !r.local() {
 		if id, ok := s.lookup(r); ok {
-			root, err := s.openRoot(id)
+			root, err := s.openRoot(ctx, id)
 			if err == nil || !errors.Is(err, errGone) {
 				return root, err
 			}
@@ -261,7 +265,7 @@ func (s *Store) OpenImage(ctx context.Context, ref string) (*sandbox.ImageRoot, 
 		return nil, err
 	}
 	if r.local() { // read afresh, and cached: no lock but the root's
-		root, err := s.openRoot(src.id.String())
+		root, err := s.openRoot(ctx, src.id.String())
 		if err == nil || !errors.Is(err, errGone) {
 			return root, err
 		}
@@ -287,4 +291,31 @@ func (s *Store) Pull(ctx context.Context, ref string) (*Image, error) {
 	}
 	im, _, err := s.ensure(ctx, src, false)
 	return im, err
+}
+
+// privateDir makes the cache directory dir (and its missing parents) and
+// makes it the caller's alone (0700): the unpacked images keep their own
+// modes (a 1777 /var/tmp, a 0666 file), and the locks decide what may be
+// evicted, so no other user may reach into it. A directory the caller does
+// not own is refused.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("image: creating the cache: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("image: the cache: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("image: the cache %s is not a directory (a symlink?): set Options.Dir or $CORRAL_IMAGES to a directory of your own", dir)
+	case ok && int(st.Uid) != os.Getuid():
+		return fmt.Errorf("image: the cache %s belongs to uid %d, not to you (uid %d): set Options.Dir or $CORRAL_IMAGES to a directory of your own", dir, st.Uid, os.Getuid())
+	case fi.Mode().Perm()&0o077 != 0:
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("image: making the cache private: %w", err)
+		}
+	}
+	return nil
 }

@@ -85,6 +85,9 @@ func (s *Store) applyLayer(ctx context.Context, src *source, i int, l v1.Layer, 
 			return 0, fmt.Errorf("image %s: layer %d: %w", ref, i, err)
 		}
 		defer raw.Close()
+		if size, err := l.Size(); err == nil && size > 0 {
+			raw.limit = size
+		}
 		// go-containerregistry's own decompression (gzip, zstd or none,
 		// by the stream's magic), over the counted, hashed blob.
 		ul, _ := partial.CompressedToLayer(storedLayer{l, raw})
@@ -201,6 +204,10 @@ type hashReader struct {
 	algo   string
 	onRead func(int)
 	closed bool
+	// limit, when positive, is the most bytes the stream may hold (the
+	// blob's size in its descriptor): a longer one (a layout's blob
+	// pointing at /dev/zero, a registry that streams on) ends at limit+1.
+	limit, n int64
 }
 
 func newHashReader(ctx context.Context, r io.ReadCloser, algo string, onRead func(int)) (*hashReader, error) {
@@ -215,7 +222,14 @@ func (r *hashReader) Read(p []byte) (int, error) {
 	if err := r.ctx.Err(); err != nil {
 		return 0, context.Cause(r.ctx)
 	}
+	if r.limit > 0 {
+		if r.n > r.limit {
+			return 0, fmt.Errorf("%w: the blob is longer than the %d bytes its descriptor says", ErrDigestMismatch, r.limit)
+		}
+		p = p[:min(int64(len(p)), r.limit+1-r.n)]
+	}
 	n, err := r.r.Read(p)
+	r.n += int64(n)
 	r.h.Write(p[:n])
 	if n > 0 && r.onRead != nil {
 		r.onRead(n)

@@ -29,7 +29,7 @@ type flock struct {
 func lockFile(ctx context.Context, path string, how int, wait bool) (*flock, error) {
 	delay := time.Millisecond
 	for {
-		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("image: lock %s: %w", path, err)
 		}

@@ -34,11 +34,11 @@ func (s *Store) List() ([]Image, error) {
 			continue
 		}
 		m, lastUsed, err := s.readMeta(h)
-		if errors.Is(err, errGone) {
-			continue // removed meanwhile
-		}
 		if err != nil {
-			return nil, err
+			// Removed meanwhile, or an image.json that cannot be read (a
+			// crash while an editor had it?): one bad entry must not hide
+			// the others, nor stop eviction.
+			continue
 		}
 		im := m.image(lastUsed)
 		im.Refs = byDigest[m.Digest]

@@ -48,7 +48,7 @@ func (s *Store) ensure(ctx context.Context, src *source, open bool) (*Image, *sa
 	if open {
 		// Taken before the pull lock is released: no eviction or prune
 		// can come between the unpack and the open.
-		if root, err = s.openRoot(id); err != nil {
+		if root, err = s.openRoot(ctx, id); err != nil {
 			return nil, nil, err
 		}
 	}

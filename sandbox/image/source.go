@@ -204,6 +204,20 @@ func (src *source) pick(idx v1.ImageIndex, d v1.Descriptor) error {
 // readConfig reads and checks the config and the layers' media types.
 func (src *source) readConfig() error {
 	ref := src.ref.input
+	if src.compressed {
+		// The config is read whole, before its digest can be checked: a
+		// registry must not make this process read gigabytes for it.
+		m, err := src.img.Manifest()
+		if err != nil {
+			return classify(src.ref, err)
+		}
+		if m.Config.Size > maxConfig {
+			return fmt.Errorf("%w: image %s: its config is %d bytes, more than the %d a container image's config may be", ErrUnsupported, ref, m.Config.Size, maxConfig)
+		}
+		if len(m.Layers) > maxLayers {
+			return fmt.Errorf("%w: image %s has %d layers, more than %d", ErrUnsupported, ref, len(m.Layers), maxLayers)
+		}
+	}
 	raw, err := src.img.RawConfigFile()
 	if err != nil {
 		return classify(src.ref, err)
@@ -237,8 +251,18 @@ func (src *source) readConfig() error {
 	if goos := src.cfg.OS; goos != "" && goos != "linux" {
 		return fmt.Errorf("%w: image %s is for %s/%s: Corral runs linux images", ErrUnsupported, ref, goos, src.cfg.Architecture)
 	}
+	if arch := src.cfg.Architecture; arch != "" && arch != runtime.GOARCH {
+		return fmt.Errorf("%w: image %s is for linux/%s, and this host is linux/%s: pull the image's %s variant (or a multi-platform tag)", ErrUnsupported, ref, arch, runtime.GOARCH, runtime.GOARCH)
+	}
 	return nil
 }
+
+// The most a config may weigh and the most layers an image may have
+// (Docker's own limit is 127 layers; configs are kilobytes).
+const (
+	maxConfig = 8 << 20
+	maxLayers = 1000
+)
 
 // checkLayerType refuses layers Corral cannot unpack.
 func checkLayerType(ref string, i int, mt types.MediaType) error {
