@@ -89,7 +89,8 @@ const Version = 8
 const EnvMarker = "_CORRAL_INIT_FDS"
 
 // EnvProbe tells a re-executed binary to exit 0 at once; Check uses it to
-// probe that namespaces can be created.
+// probe that namespaces can be created. Only pid 1 (of the probe's new pid
+// namespace) heeds it: see pid1.Main.
 const EnvProbe = "_CORRAL_PROBE"
 
 // Spec is everything the init needs to build the sandbox; the command
