@@ -99,6 +99,14 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		return stepErr("root", staging, err)
 	}
 	defer unix.Close(rootfd)
+	if root.Image && root.WorkDir != "" {
+		// Into the image's writable layer only, ahead of every mount
+		// (never into a host directory bound in); its error, if any, is
+		// the command's chdir's to report.
+		if fd, err := mkdirAllIn(rootfd, root.WorkDir); err == nil {
+			unix.Close(fd)
+		}
+	}
 
 	skip := make([]bool, len(mounts))
 	for i, m := range mounts {
