@@ -156,21 +156,33 @@ func ensureTarget(rootfd int, p string, m Mount, srcfd int) (int, error) {
 	if dir {
 		return mkdirAllIn(rootfd, p)
 	}
-	if err := writeFileIn(rootfd, p, nil, 0o644); err != nil {
+	if err := writeFileIn(rootfd, p, nil, 0o644, false); err != nil {
 		return -1, err
 	}
 	return resolveIn(rootfd, p, m.NoFollow)
 }
 
 // writeFileIn creates (or truncates) the file p inside the root with data.
-func writeFileIn(rootfd int, p string, data []byte, mode uint32) error {
+// A symlink at p is never followed: it fails with ELOOP, or with replace
+// it is removed, as is whatever else p names but a directory, and a new
+// file takes its place. Replace only in a root the sandbox owns (an
+// image's writable layer): an image's /etc/resolv.conf may be a symlink
+// whose target is on the host's side until the pivot.
+func writeFileIn(rootfd int, p string, data []byte, mode uint32, replace bool) error {
 	parent, base := splitPath(p)
 	pfd, err := mkdirAllIn(rootfd, parent)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(pfd)
-	fd, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_TRUNC | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if replace {
+		if err := unix.Unlinkat(pfd, base, 0); err != nil && err != unix.ENOENT {
+			return err
+		}
+		flags |= unix.O_EXCL
+	}
+	fd, err := unix.Openat(pfd, base, flags, mode)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,9 @@ const MaxPTYs = 64
 // hides it, and bound read-only over its Target, which must exist in that
 // mount (a missing one fails, or with Optional skips the entry) and whose
 // last component is not followed (see NoFollow). Such a File needs the
-// fresh tmpfs root (Root.Dir empty).
+// fresh tmpfs root (Root.Dir empty). In an Image's root a File replaces
+// what the image has at its Target (a symlink among them, which is never
+// followed), but a directory.
 type Mount struct {
 	Kind     Kind
 	Source   string // host path, for Bind and Device: canonical (no symlinks; see OpenSources)
@@ -97,6 +99,14 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		return stepErr("root", staging, err)
 	}
 	defer unix.Close(rootfd)
+	if root.Image && root.WorkDir != "" {
+		// Into the image's writable layer only, ahead of every mount
+		// (never into a host directory bound in); its error, if any, is
+		// the command's chdir's to report.
+		if fd, err := mkdirAllIn(rootfd, root.WorkDir); err == nil {
+			unix.Close(fd)
+		}
+	}
 
 	skip := make([]bool, len(mounts))
 	for i, m := range mounts {
@@ -140,7 +150,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 			if root.Dir != "" && !root.Image {
 				return stepErr("file", m.Target, unix.EINVAL) // never written into a host directory
 			}
-			fd, err := copyFile(rootfd, m)
+			fd, err := copyFile(rootfd, m, root.Image)
 			if err != nil {
 				return stepErr("file", m.Target, err)
 			}
@@ -150,7 +160,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		if skip[i] || nested(i) || m.Kind == Mask || m.Kind == Rebind {
 			continue
 		}
-		if err := prepare(rootfd, m, src.fds[i]); err != nil {
+		if err := prepare(rootfd, m, src.fds[i], root.Image); err != nil {
 			return err
 		}
 	}
@@ -179,7 +189,7 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 		}
 		if !m.isMount() {
 			if nested(i) {
-				if err := prepare(rootfd, m, -1); err != nil {
+				if err := prepare(rootfd, m, -1, root.Image); err != nil {
 					return err
 				}
 			}
@@ -205,9 +215,10 @@ func BuildRoot(staging string, root Root, mounts []Mount, src *Sources) error {
 }
 
 // copyFile writes the File m at its target in the root (beneath the
-// mountpoint that will hide it) and returns a detached bind of it.
-func copyFile(rootfd int, m Mount) (int, error) {
-	if err := writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode); err != nil {
+// mountpoint that will hide it), with replace what is there (writeFileIn),
+// and returns a detached bind of it.
+func copyFile(rootfd int, m Mount, replace bool) (int, error) {
+	if err := writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode, replace); err != nil {
 		return -1, err
 	}
 	fd, err := resolveIn(rootfd, m.Target, true)
@@ -245,8 +256,9 @@ func makeReadOnly(rootfd int, p string) error {
 	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 }
 
-// prepare creates a mountpoint, file or symlink in the root.
-func prepare(rootfd int, m Mount, srcfd int) error {
+// prepare creates a mountpoint, file or symlink in the root; a file with
+// replace takes the place of what is there (writeFileIn).
+func prepare(rootfd int, m Mount, srcfd int, replace bool) error {
 	switch m.Kind {
 	case Symlink:
 		dir, err := mkdirAllIn(rootfd, path.Dir(m.Target))
@@ -256,7 +268,7 @@ func prepare(rootfd int, m Mount, srcfd int) error {
 		defer unix.Close(dir)
 		return stepErr("symlink", m.Target, unix.Symlinkat(m.Data, dir, path.Base(m.Target)))
 	case File:
-		return stepErr("write", m.Target, writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode))
+		return stepErr("write", m.Target, writeFileIn(rootfd, m.Target, []byte(m.Data), m.Mode, replace))
 	}
 	fd, err := ensureTarget(rootfd, m.Target, m, srcfd)
 	if err != nil {

@@ -21,4 +21,12 @@ type Root struct {
 	ReadOnly bool
 	// Copy makes an Image's root a copy without trying overlayfs.
 	Copy bool
+	// WorkDir is an Image's working directory (its configuration's), made
+	// in the root (mode 0755, with its missing parents) before anything is
+	// mounted, if the image lacks it, as container runtimes do. It is
+	// resolved beneath the root: a symlink on its way resolves inside it.
+	// Beneath a mount (/work, /tmp) it is made under the mountpoint,
+	// hidden. Made best effort: a command started there reports what
+	// stands in its way.
+	WorkDir string
 }

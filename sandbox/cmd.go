@@ -74,13 +74,14 @@ type Cmd struct {
 	// Cmd.Path. The program is looked up in the PATH of the final
 	// environment: the image's Env, with Env's entries in place of those
 	// of the same key, then the login defaults below for keys still
-	// missing. Dir defaults to the image's WorkingDir, then /work. The
-	// command still runs as uid 0 inside (the sandbox maps one id: the
-	// caller's), whatever the image's User says; but when the image's
-	// /etc/passwd has an entry for User (a name or uid), HOME, USER and
-	// LOGNAME default to that entry's home and name (HOME stays /work under
-	// Options.Reuse, whose root is read-only), and LANG=C.UTF-8 is set by
-	// default where the image has that locale.
+	// missing. Dir defaults to the image's WorkingDir (made, empty, when
+	// the image lacks it, as container runtimes do; not a Dir of the
+	// Cmd's), then /work. The command still runs as uid 0 inside (the
+	// sandbox maps one id: the caller's), whatever the image's User says;
+	// but when the image's /etc/passwd has an entry for User (a name or
+	// uid), HOME, USER and LOGNAME default to that entry's home and name
+	// (HOME stays /work under Options.Reuse, whose root is read-only), and
+	// LANG=C.UTF-8 is set by default where the image has that locale.
 	Path string
 	// Args holds the arguments, including the program name as Args[0].
 	// Empty means []string{Path}. (With Options.Image and no Path, see

@@ -97,7 +97,7 @@ func (s *Sandbox) rootSpec(im *bootImage) protocol.Root {
 		size = imageRootSize
 	}
 	return protocol.WireRoot(isolate.Root{Dir: im.dir, Image: true, Size: size,
-		ReadOnly: s.opts.Reuse, Copy: forceImageCopy})
+		ReadOnly: s.opts.Reuse, Copy: forceImageCopy, WorkDir: im.root.Config.WorkingDir})
 }
 
 // imageDefaults returns the variables a command on the image dir gets when

@@ -140,8 +140,11 @@ type Options struct {
 	// as others. With a pool, Wait returns once every process of the run
 	// is dead, and the rest of the sandbox (the init, its namespaces, its
 	// cgroup) is torn down after it. Call Sandbox.Close to end the waiting
-	// sandboxes and wait for those teardowns. 0 (the default) keeps none;
-	// at most MaxPool.
+	// sandboxes and wait for those teardowns. A sandbox that fails to
+	// build is tried again after a pause that grows to 1 s, or, when
+	// Options.Image fails to open, to 1 min (no pull again and again); Run
+	// tries on its own each time, and Prewarm returns the error. 0 (the
+	// default) keeps none; at most MaxPool.
 	Pool int
 
 	// Reuse recycles sandboxes instead of building a new one for every

@@ -130,8 +130,10 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 // planImageEtc returns the files an image root gets in /etc, written into
 // its overlay (or copy): hostname and hosts naming the sandbox's host name
 // and, with NetworkEgress, resolv.conf naming the egress network's DNS
-// server. None under Options.Reuse, whose root is read-only: the image's
-// own stay.
+// server. Each takes the place of what the image has there: a symlink
+// (systemd-resolved's resolv.conf) is replaced in the writable layer,
+// never followed. None under Options.Reuse, whose root is read-only: the
+// image's own stay.
 func (o *Options) planImageEtc(hostname string) []isolate.Mount {
 	if o.Reuse {
 		return nil

@@ -53,10 +53,10 @@ func (s *Sandbox) startPool(n int) {
 }
 
 // fill makes a sandbox for every token until the pool closes. A sandbox
-// that fails to build is retried with a growing pause (Run, which starts
-// its own meanwhile, reports the error to its caller).
+// that fails to build is retried after a growing pause (fillBackoff; Run,
+// which starts its own meanwhile, reports the error to its caller).
 func (s *Sandbox) fill(pl *pool) {
-	backoff := 10 * time.Millisecond
+	var backoff fillBackoff
 	for {
 		select {
 		case <-pl.ctx.Done():
@@ -79,12 +79,11 @@ func (s *Sandbox) fill(pl *pool) {
 			select {
 			case <-pl.ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(backoff.next(err)):
 			}
-			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 10 * time.Millisecond
+		backoff = fillBackoff{}
 		select {
 		case pl.ready <- b:
 			pl.event(nil)
@@ -93,6 +92,44 @@ func (s *Sandbox) fill(pl *pool) {
 			return
 		}
 	}
+}
+
+// fillBackoff is the pool filler's pause after a sandbox failed to
+// build: 10 ms, doubling to 1 s, for a failure in general; but 1 s,
+// doubling to 1 min, when the image failed to open (a *SetupError with
+// Step "image"), which may have cost a download of the whole image (a
+// store that pulls it) and will likely fail the same way: a pool must not
+// pull a broken image again and again against a registry that limits its
+// rate. The zero value is the start; a sandbox built resets it.
+type fillBackoff struct {
+	general, image time.Duration // the last pause of each kind, 0 before the first
+}
+
+// The bounds of fillBackoff's pauses.
+const (
+	fillPauseFirst      = 10 * time.Millisecond
+	fillPauseMax        = time.Second
+	fillImagePauseFirst = time.Second
+	fillImagePauseMax   = time.Minute
+)
+
+// next returns the pause after the failure err.
+func (b *fillBackoff) next(err error) time.Duration {
+	var se *SetupError
+	if errors.As(err, &se) && se.Step == "image" {
+		b.image = grow(b.image, fillImagePauseFirst, fillImagePauseMax)
+		return b.image
+	}
+	b.general = grow(b.general, fillPauseFirst, fillPauseMax)
+	return b.general
+}
+
+// grow returns first when last is 0, else twice last, at most most.
+func grow(last, first, most time.Duration) time.Duration {
+	if last == 0 {
+		return first
+	}
+	return min(2*last, most)
 }
 
 // Prewarm waits until the pool holds Options.Pool sandboxes ready for their

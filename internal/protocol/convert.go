@@ -15,12 +15,12 @@ import (
 
 // WireRoot is r on the wire.
 func WireRoot(r isolate.Root) Root {
-	return Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy}
+	return Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy, WorkDir: r.WorkDir}
 }
 
 // IsolateRoot is the root r names.
 func IsolateRoot(r Root) isolate.Root {
-	return isolate.Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy}
+	return isolate.Root{Dir: r.Dir, Image: r.Image, Size: r.Size, ReadOnly: r.ReadOnly, Copy: r.Copy, WorkDir: r.WorkDir}
 }
 
 // WireMounts is ms on the wire.

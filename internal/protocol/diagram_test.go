@@ -107,7 +107,7 @@ func TestDiagramNamesEveryField(t *testing.T) {
 	for _, bad := range []struct{ from, to string }{
 		{"MaxRSS}", "}"},
 		{"Started{Run, Pid}", "Started{Run, Pid, Tid}"},
-		{"Root{Dir, Image, Size, ReadOnly, Copy}", "Root{Dir, Image, Size, ReadOnly, Copy} Roots{Dir}"},
+		{"Root{Dir, Image, Size, ReadOnly, Copy, WorkDir}", "Root{Dir, Image, Size, ReadOnly, Copy, WorkDir} Roots{Dir}"},
 	} {
 		if !strings.Contains(doc, bad.from) {
 			t.Fatalf("control: the doc lacks %q", bad.from)

@@ -53,7 +53,7 @@
 //	Spec{Version, Hostname, Loopback, Root, Mounts, Reuse, Live, UserCounts,
 //	  Rlimits, Filter, Capabilities, Landlock, RulesetElsewhere, Scopes,
 //	  Link, Notify}
-//	Root{Dir, Image, Size, ReadOnly, Copy}
+//	Root{Dir, Image, Size, ReadOnly, Copy, WorkDir}
 //	Link{Name, MTU, MAC, Addr, Gateway}
 //	Mount{Kind, Source, Target, ReadOnly, Optional, NoFollow, Size, Mode, Data}
 //	UserCount{Name, Max}
@@ -82,14 +82,15 @@ import (
 
 // Version is the protocol version. The host and the child are the same
 // binary, so a mismatch means the binary was replaced while it ran.
-const Version = 8
+const Version = 9
 
 // EnvMarker is the environment variable that tells a re-executed binary it is
 // a sandbox init; its value names the fds of its two sockets (Marker).
 const EnvMarker = "_CORRAL_INIT_FDS"
 
 // EnvProbe tells a re-executed binary to exit 0 at once; Check uses it to
-// probe that namespaces can be created.
+// probe that namespaces can be created. Only pid 1 (of the probe's new pid
+// namespace) heeds it: see pid1.Main.
 const EnvProbe = "_CORRAL_PROBE"
 
 // Spec is everything the init needs to build the sandbox; the command
@@ -165,6 +166,7 @@ type Root struct {
 	Size     int64  // the size of an Image's upper layer (or copy) tmpfs
 	ReadOnly bool   // an Image's root is made read-only once built
 	Copy     bool   // an Image's root is a copy, overlayfs not tried
+	WorkDir  string // an Image's working directory, made if missing
 }
 
 // Mount is the wire form of isolate.Mount: one entry of the sandbox's

@@ -18,7 +18,7 @@ func messages() []Message {
 			Version:  Version,
 			Hostname: "box",
 			Loopback: true,
-			Root:     Root{Dir: "/srv/root", Image: true, Size: 1 << 20, ReadOnly: true, Copy: true},
+			Root:     Root{Dir: "/srv/root", Image: true, Size: 1 << 20, ReadOnly: true, Copy: true, WorkDir: "/app"},
 			Reuse:    true,
 			Live:     true,
 			Mounts: []Mount{

@@ -15,6 +15,7 @@ func (w *writer) spec(s *Spec) {
 	w.int(s.Root.Size)
 	w.bool(s.Root.ReadOnly)
 	w.bool(s.Root.Copy)
+	w.str(s.Root.WorkDir)
 	w.slice(s.Mounts == nil, len(s.Mounts))
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
@@ -68,7 +69,7 @@ func (r *reader) spec() *Spec {
 		Version:  r.int(),
 		Hostname: r.str(),
 		Loopback: r.bool(),
-		Root:     Root{Dir: r.str(), Image: r.bool(), Size: r.int64(), ReadOnly: r.bool(), Copy: r.bool()},
+		Root:     Root{Dir: r.str(), Image: r.bool(), Size: r.int64(), ReadOnly: r.bool(), Copy: r.bool(), WorkDir: r.str()},
 	}
 	if n, ok := r.slice(9); ok { // a mount takes 9 bytes at least
 		s.Mounts = make([]Mount, n)
