@@ -4,6 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/corral-dev/corral/internal/imagetest"
 )
 
 // TestRunImageFlags: --entrypoint without --image and --image with --root
@@ -24,4 +28,28 @@ func TestRunImageFlags(t *testing.T) {
 	ref := "oci:" + missing
 	corral(t, "", "--image", ref).expect(t, exitSetup, "sandbox: image", ref)
 	corral(t, "", "--image", ref, "--entrypoint", "/bin/true", "--", "x").expect(t, exitSetup, "sandbox: image", ref)
+}
+
+// TestRunImageFromRegistry: corral run --image pulls an image it has not
+// seen (quietly: not a terminal), runs its entrypoint and cmd, replaces
+// the cmd with the arguments, and --entrypoint replaces the entrypoint.
+func TestRunImageFromRegistry(t *testing.T) {
+	needSandbox(t)
+	t.Setenv("CORRAL_IMAGES", t.TempDir())
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "hello:1", imagetest.Image(t, v1.Config{
+		Entrypoint: []string{"/bin/echo", "from"},
+		Cmd:        []string{"the", "image"},
+		Env:        []string{"PATH=/bin"},
+	}, imagetest.Layer(t, imagetest.Busybox(t)...)))
+	ref := reg.Ref("hello:1")
+	if r := corral(t, "", "--image", ref); r.code != 0 || r.stdout != "from the image\n" {
+		t.Fatalf("corral run --image %s: exit %d, stdout %q, stderr %q; want 0 and %q", ref, r.code, r.stdout, r.stderr, "from the image\n")
+	}
+	if r := corral(t, "", "--image", ref, "--", "my", "args"); r.code != 0 || r.stdout != "from my args\n" {
+		t.Errorf("with args: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, "from my args\n")
+	}
+	if r := corral(t, "", "--image", ref, "--entrypoint", "sh", "--", "-c", "echo $((6*7))"); r.code != 0 || r.stdout != "42\n" {
+		t.Errorf("--entrypoint sh: exit %d, stdout %q, stderr %q; want 42", r.code, r.stdout, r.stderr)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/corral-dev/corral/internal/imagetest"
 	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/internal/unpack"
+	"github.com/corral-dev/corral/sandbox"
 	"github.com/corral-dev/corral/sandbox/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -23,6 +24,7 @@ import (
 // IMAGE_TEST_CHILD_REF set, it opens that image in $CORRAL_IMAGES and
 // prints its root.
 func TestMain(m *testing.M) {
+	sandbox.Main() // the sandboxes' init, in TestRunImage's runs
 	if ref := os.Getenv("IMAGE_TEST_CHILD_REF"); ref != "" {
 		os.Exit(child(ref))
 	}
