@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -19,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/corral-dev/corral/internal/imagetest"
 )
 
 // busyboxApplets are linked to busybox in the image's /bin.
@@ -34,19 +35,19 @@ func benchImage(busybox string, size int64) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := []file{{name: "bin/", mode: 0o755}, {name: "bin/busybox", mode: 0o755, data: bb},
-		{name: "etc/", mode: 0o755}, {name: "etc/passwd", mode: 0o644, data: []byte("root:x:0:0:root:/root:/bin/sh\n")},
-		{name: "root/", mode: 0o700}, {name: "tmp/", mode: 0o1777}}
+	base := []imagetest.File{imagetest.Dir("bin"), {Name: "bin/busybox", Mode: 0o755, Body: string(bb)},
+		imagetest.Dir("etc"), {Name: "etc/passwd", Body: "root:x:0:0:root:/root:/bin/sh\n"},
+		{Name: "root", Type: tar.TypeDir, Mode: 0o700}, {Name: "tmp", Type: tar.TypeDir, Mode: 0o1777}}
 	for _, a := range busyboxApplets {
-		base = append(base, file{name: "bin/" + a, link: "busybox"})
+		base = append(base, imagetest.Symlink("bin/"+a, "busybox"))
 	}
-	layers := [][]file{base}
+	layers := [][]imagetest.File{base}
 	rng := rand.New(rand.NewPCG(1, 2))
 	rest := size - int64(len(bb))
 	const perLayer = 4
 	for l := range perLayer {
 		dir := fmt.Sprintf("data/layer%d/", l)
-		fs := []file{{name: "data/", mode: 0o755}, {name: dir, mode: 0o755}}
+		fs := []imagetest.File{imagetest.Dir("data"), imagetest.Dir(dir)}
 		budget := rest / perLayer
 		for i := 0; budget > 0; i++ {
 			n := min(int64(64<<10+rng.IntN(512<<10)), budget)
@@ -59,16 +60,13 @@ func benchImage(busybox string, size int64) (v1.Image, error) {
 			} else {
 				textLike(rng, data)
 			}
-			fs = append(fs, file{name: fmt.Sprintf("%sf%04d", dir, i), mode: 0o644, data: data})
+			fs = append(fs, imagetest.File{Name: fmt.Sprintf("%sf%04d", dir, i), Body: string(data)})
 		}
 		layers = append(layers, fs)
 	}
 	img := empty.Image
 	for _, fs := range layers {
-		b, err := tarOf(fs)
-		if err != nil {
-			return nil, err
-		}
+		b := imagetest.Tar(fs...)
 		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 		if err != nil {
 			return nil, err
@@ -100,39 +98,6 @@ func textLike(rng *rand.Rand, b []byte) {
 			i++
 		}
 	}
-}
-
-// file is an entry of a generated layer: a directory (name ends in /), a
-// symlink (link set) or a regular file.
-type file struct {
-	name string
-	mode int64
-	data []byte
-	link string
-}
-
-func tarOf(fs []file) ([]byte, error) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mt := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, f := range fs {
-		h := &tar.Header{Name: f.name, Mode: f.mode, ModTime: mt, Format: tar.FormatPAX}
-		switch {
-		case strings.HasSuffix(f.name, "/"):
-			h.Typeflag = tar.TypeDir
-		case f.link != "":
-			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
-		default:
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.data))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(f.data); err != nil {
-			return nil, err
-		}
-	}
-	return buf.Bytes(), tw.Close()
 }
 
 // serve starts ggcr's in-process registry on loopback and pushes img to
