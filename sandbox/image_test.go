@@ -102,12 +102,13 @@ func TestImageWritesDiscarded(t *testing.T) {
 			grep -c imagebox /etc/hosts
 			echo x >/left; mkdir -p /new/dir; echo changed >/data/hello; chmod u+w /data/ro; rm /data/ro/kept
 			(rm -r /home/app && mkdir /home/app) 2>/dev/null && echo "remade /home/app" || echo "cannot remake /home/app"
-			touch /bin/busybox; cat /data/hello; ls /data/ro | wc -l`
+			touch /bin/busybox; cat /data/hello; ls /data/ro | wc -l
+			touch /dev/x 2>/dev/null && echo "wrote /dev/x" || echo "/dev is read-only"`
 		for i := range 2 {
 			out := sh(t, opts, script)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 7 || lines[0] != wantFS || lines[1] != "hello from the image" || lines[2] != "imagebox" ||
-				lines[3] != "1" || lines[4] != remade || lines[5] != "changed" || lines[6] != "0" {
+			if len(lines) != 8 || lines[0] != wantFS || lines[1] != "hello from the image" || lines[2] != "imagebox" ||
+				lines[3] != "1" || lines[4] != remade || lines[5] != "changed" || lines[6] != "0" || lines[7] != "/dev is read-only" {
 				t.Errorf("run %d: output %q, want the root's type %s, the image's file, the host name, then the writes", i, out, wantFS)
 			}
 		}

@@ -84,7 +84,9 @@ func (o *Options) plan(lstat func(string) (os.FileInfo, error), readlink func(st
 	for _, d := range sysDirs {
 		add(isolate.Mount{Kind: isolate.Bind, Source: d, Target: d, ReadOnly: true, Optional: true})
 	}
-	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev", Mode: 0o755, Size: 1 << 20})
+	// An image's root is writable, and Landlock then allows writes
+	// under / (landlock.go): /dev's tmpfs is kept from them by its mount.
+	add(isolate.Mount{Kind: isolate.Tmpfs, Target: "/dev", Mode: 0o755, Size: 1 << 20, ReadOnly: o.Image != ""})
 	for _, d := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		add(isolate.Mount{Kind: isolate.Device, Source: "/dev/" + d, Target: "/dev/" + d, Optional: true})
 	}
