@@ -52,7 +52,10 @@ type Options struct {
 	// and /etc/hosts, and with NetworkEgress its /etc/resolv.conf naming
 	// the egress DNS server. Mounts apply on top as with any root. Landlock
 	// (Options.Landlock) lets the command write anywhere in the root, as
-	// the mounts do.
+	// the mounts do; /dev's tmpfs, which Landlock keeps from writes in the
+	// other roots, is read-only by its mount here. The command runs as
+	// uid 0 inside, as in every Corral sandbox, whatever the image's user
+	// (see Cmd).
 	//
 	// With Reuse, the root is made read-only once built (a reset could not
 	// renew an overlay's upper layer): runs write only to /tmp, /work,
