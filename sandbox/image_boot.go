@@ -32,7 +32,7 @@ var (
 type bootImage struct {
 	root     *ImageRoot
 	dir      string   // root.Dir, its symlinks resolved
-	defaults []string // HOME, USER, LOGNAME (and LANG) for a command's Env
+	defaults []string // PATH, HOME, USER, LOGNAME (and LANG) for a command's Env
 	once     sync.Once
 	closeErr error
 }
@@ -65,7 +65,7 @@ func (s *Sandbox) openImage(ctx context.Context) (*bootImage, error) {
 		return nil, fail(fmt.Errorf("%w: ImageRoot.Dir %q: %w", errImageSource, root.Dir, err),
 			fmt.Sprintf("Options.Images returned an unusable ImageRoot.Dir %q: %v", root.Dir, err))
 	}
-	im.defaults = imageDefaults(im.dir, root.Config.User, s.opts.Reuse)
+	im.defaults = append([]string{"PATH=" + isolate.DefaultPath}, imageDefaults(im.dir, root.Config.User, s.opts.Reuse)...)
 	return im, nil
 }
 
@@ -172,13 +172,7 @@ func (s *Sandbox) imageCommand(cmd *Cmd, im *bootImage) (protocol.Command, error
 		return protocol.Command{}, &OptionError{"Cmd.Path", cmd.Path,
 			"must name the program to run: the image " + s.opts.Image + " has no entrypoint and no cmd (and Cmd.Args is empty)"}
 	}
-	env := mergeEnv(cfg.Env, cmd.Env)
-	for _, kv := range append([]string{"PATH=" + isolate.DefaultPath}, im.defaults...) {
-		key, _, _ := strings.Cut(kv, "=")
-		if _, set := paths.Lookup(env, key); !set {
-			env = append(env, kv)
-		}
-	}
+	env := addMissing(mergeEnv(cfg.Env, cmd.Env), im.defaults)
 	dir := cmd.Dir
 	if dir == "" {
 		dir = cfg.WorkingDir

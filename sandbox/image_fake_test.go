@@ -6,16 +6,14 @@ package sandbox_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/corral-dev/corral/internal/testutil"
 	"github.com/corral-dev/corral/sandbox"
 )
 
@@ -124,44 +122,6 @@ func imageDir(t *testing.T) string {
 	return dir
 }
 
-// treeHash hashes everything about the tree at dir that a write could
-// change: names, types, modes, sizes, modification times, contents and
-// link targets.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		st, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fmt.Fprintf(h, "%s %v %d %d\n", rel, st.Mode(), st.Size(), st.ModTime().UnixNano())
-		switch {
-		case st.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(h, target)
-		case st.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			h.Write(b)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // newImages returns a fake source over a new image directory (which each
 // of prepare may add to first). When the test ends, it checks that the
 // directory is unchanged and that every root opened was closed.
@@ -173,10 +133,10 @@ func newImages(t *testing.T, cfg sandbox.ImageConfig, prepare ...func(dir string
 			t.Fatal(err)
 		}
 	}
-	before := treeHash(t, f.dir)
+	before := testutil.TreeHash(t, f.dir)
 	t.Cleanup(func() {
 		f.checkClosed(t, f.min)
-		if after := treeHash(t, f.dir); after != before {
+		if after := testutil.TreeHash(t, f.dir); after != before {
 			t.Errorf("the image directory changed: tree hash %s, was %s", after, before)
 		}
 	})

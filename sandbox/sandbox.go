@@ -207,18 +207,24 @@ func (s *Sandbox) command(cmd *Cmd, b *booted) (protocol.Command, error) {
 	if len(args) == 0 {
 		args = []string{cmd.Path}
 	}
-	env := append([]string(nil), cmd.Env...)
-	for _, kv := range s.defaultEnv() {
-		key, _, _ := strings.Cut(kv, "=")
-		if _, set := paths.Lookup(env, key); !set {
-			env = append(env, kv)
-		}
-	}
+	env := addMissing(append([]string(nil), cmd.Env...), s.defaultEnv())
 	dir := cmd.Dir
 	if dir == "" {
 		dir = WorkDir
 	}
 	return protocol.Command{Path: cmd.Path, Args: args, Env: env, Dir: dir, ExtraFiles: len(cmd.ExtraFiles)}, nil
+}
+
+// addMissing appends to env each KEY=value of defaults whose key env
+// lacks, and returns it.
+func addMissing(env, defaults []string) []string {
+	for _, kv := range defaults {
+		key, _, _ := strings.Cut(kv, "=")
+		if _, set := paths.Lookup(env, key); !set {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // rlimits are the Options.Rlimits for the init to set.

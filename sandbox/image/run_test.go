@@ -2,10 +2,6 @@ package image_test
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,37 +86,17 @@ func TestRunImage(t *testing.T) {
 	}
 }
 
-// treeSum hashes the names, modes, sizes and contents of the unpacked
-// roots under dir (roots/*/rootfs).
+// treeSum hashes the unpacked roots under dir (roots/*/rootfs) with
+// testutil.TreeHash.
 func treeSum(t *testing.T, dir string) string {
 	t.Helper()
-	h := sha256.New()
 	roots, _ := filepath.Glob(filepath.Join(dir, "roots", "*", "rootfs"))
 	if len(roots) == 0 {
 		t.Fatalf("no unpacked root under %s", dir)
 	}
+	var sums []string
 	for _, r := range roots {
-		err := filepath.WalkDir(r, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "%s %v %d\n", p, fi.Mode(), fi.Size())
-			if fi.Mode().IsRegular() {
-				b, err := os.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				h.Write(b)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sums = append(sums, testutil.TreeHash(t, r))
 	}
-	return fmt.Sprintf("%x", h.Sum(nil))
+	return strings.Join(sums, " ")
 }
